@@ -1,0 +1,47 @@
+"""Normalise → resize → base model: the one module that training, evaluation and serving share."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from learned_resizer.resizers.functional import as_size, check_image_batch
+
+
+class ResizeThenModel(nn.Module):
+    """Images in [0, 1] of any size → normalised → resized to ``output_size`` → base model.
+
+    Normalising *before* the resizer gives the learned resizer well-scaled inputs; classical
+    resizers are linear, so for them the order does not matter. The resizer's output therefore
+    lives in normalised space: :meth:`to_image` maps it back to [0, 1]-scale for display.
+    """
+
+    def __init__(
+        self,
+        resizer: nn.Module,
+        model: nn.Module,
+        output_size: int | Sequence[int],
+        mean: Sequence[float],
+        std: Sequence[float],
+    ) -> None:
+        super().__init__()
+        self.resizer, self.model = resizer, model
+        self.output_size = as_size(output_size)
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
+
+    def normalize(self, images: torch.Tensor) -> torch.Tensor:
+        return (check_image_batch(images) - self.mean) / self.std
+
+    def resize(self, images: torch.Tensor) -> torch.Tensor:
+        """Images in [0, 1] (N, 3, H, W) → the base model's input (N, 3, h, w), normalised."""
+        return self.resizer(self.normalize(images), self.output_size)
+
+    def to_image(self, resized: torch.Tensor) -> torch.Tensor:
+        """Undo the normalisation of :meth:`resize`'s output; values may leave [0, 1]."""
+        return resized * self.std + self.mean
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.model(self.resize(images))

@@ -1,0 +1,55 @@
+"""One registry that builds any resizer, learned or classical, from its name and options."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from torch import nn
+
+
+@dataclass(frozen=True)
+class ResizerEntry:
+    name: str
+    builder: Callable[..., nn.Module]
+    trainable: bool
+
+
+_RESIZERS: dict[str, ResizerEntry] = {}
+
+
+def register_resizer(name: str, *, trainable: bool) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    """Decorator: register ``builder`` under ``name``. Duplicate names are refused."""
+
+    def decorate(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        if name in _RESIZERS:
+            raise ValueError(f"a resizer named {name!r} is already registered")
+        _RESIZERS[name] = ResizerEntry(name, builder, trainable)
+        return builder
+
+    return decorate
+
+
+def list_resizers(trainable: bool | None = None) -> list[str]:
+    """Names of the registered resizers, optionally only the trainable (or fixed) ones."""
+    return sorted(n for n, e in _RESIZERS.items() if trainable is None or e.trainable == trainable)
+
+
+def is_trainable_resizer(name: str) -> bool:
+    return _entry(name).trainable
+
+
+def create_resizer(name: str, **options: Any) -> nn.Module:
+    """Build the resizer registered as ``name``, e.g. ``create_resizer("learned", output_size=224)``."""
+    entry = _entry(name)
+    try:
+        return entry.builder(**options)
+    except TypeError as error:
+        raise ValueError(f"bad options for resizer {name!r}: {error}") from error
+
+
+def _entry(name: str) -> ResizerEntry:
+    if name not in _RESIZERS:
+        raise ValueError(f"unknown resizer {name!r}; expected one of {list_resizers()}")
+    return _RESIZERS[name]

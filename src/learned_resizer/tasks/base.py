@@ -1,0 +1,35 @@
+"""What a task owns: the head size, the loss, and the metrics. The engine never branches on it."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import torch
+from torchmetrics import MetricCollection
+
+
+class Task(ABC):
+    """A learning task on top of ``ResizeThenModel``'s outputs (raw head outputs)."""
+
+    name: str
+    #: the metric whose best value selects checkpoints, and whether higher is better
+    monitor: str
+    monitor_mode: str
+
+    @property
+    @abstractmethod
+    def num_outputs(self) -> int:
+        """Width of the base model's head."""
+
+    @abstractmethod
+    def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Scalar loss of a batch."""
+
+    @abstractmethod
+    def metrics(self) -> MetricCollection:
+        """Fresh epoch-level metrics, updated with ``(outputs, targets)``."""
+
+    @abstractmethod
+    def per_example_scores(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """One number per example, for paired statistics between runs on the same test set
+        (classification: 1 if top-1 is correct, else 0)."""
