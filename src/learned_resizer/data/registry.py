@@ -1,0 +1,57 @@
+"""Datasets by name. A builder returns the splits a run needs, each a map-style dataset of
+``(image, target)`` with ``image`` a float32 tensor (3, H, W) in [0, 1] at the requested input size."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from torch.utils.data import Dataset
+
+
+@dataclass
+class DataConfig:
+    """Where a run's data comes from. ``options`` are passed to the dataset's builder."""
+
+    name: str = "demo"
+    root: str | None = None
+    skip_bad_images: bool = False
+    num_workers: int = 0
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Splits:
+    train: Dataset
+    val: Dataset
+    test: Dataset
+    #: class names (classification) or score-bin names (IQA), in head order
+    classes: list[str]
+
+
+DatasetBuilder = Callable[[DataConfig, tuple[int, int]], Splits]
+_DATASETS: dict[str, DatasetBuilder] = {}
+
+
+def register_dataset(name: str) -> Callable[[DatasetBuilder], DatasetBuilder]:
+    """Decorator: register ``builder(config, input_size) -> Splits`` under ``name``."""
+
+    def decorate(builder: DatasetBuilder) -> DatasetBuilder:
+        if name in _DATASETS:
+            raise ValueError(f"a dataset named {name!r} is already registered")
+        _DATASETS[name] = builder
+        return builder
+
+    return decorate
+
+
+def list_datasets() -> list[str]:
+    return sorted(_DATASETS)
+
+
+def build_splits(config: DataConfig, input_size: tuple[int, int]) -> Splits:
+    """Build train/val/test for ``config.name`` with images at ``input_size`` (h, w)."""
+    if config.name not in _DATASETS:
+        raise ValueError(f"data.name: unknown dataset {config.name!r}; expected one of {list_datasets()}")
+    return _DATASETS[config.name](config, input_size)

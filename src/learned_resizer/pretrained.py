@@ -1,0 +1,101 @@
+"""A trained pipeline as a directory: ``config.json`` + ``model.safetensors``.
+
+The convention of Hugging Face's ``save_pretrained`` / ``from_pretrained``: the config says how to
+rebuild the modules (resizer and base-model names and options, preprocessing, sizes, class
+names, version), the safetensors file holds the weights. Loading never executes code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from safetensors.torch import load_file, save_file
+
+from learned_resizer.models import create_model
+from learned_resizer.pipeline import ResizeThenModel
+from learned_resizer.resizers import create_resizer
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+FORMAT = "learned-resizer-pipeline"
+REQUIRED_KEYS = ("resizer", "resizer_options", "model", "num_outputs", "input_size", "output_size", "mean", "std", "task", "classes")
+
+
+def build_pipeline(config: dict[str, Any]) -> ResizeThenModel:
+    """Rebuild the (untrained) modules that ``config`` describes."""
+    missing = [k for k in REQUIRED_KEYS if k not in config]
+    if missing:
+        raise ValueError(f"pipeline config lacks the keys {missing}")
+    resizer = create_resizer(config["resizer"], output_size=config["output_size"], **config["resizer_options"])
+    model = create_model(config["model"], config["num_outputs"], pretrained=None)
+    return ResizeThenModel(resizer, model, config["output_size"], config["mean"], config["std"])
+
+
+def save_pretrained(pipeline: ResizeThenModel, config: dict[str, Any], directory: str | Path) -> Path:
+    """Write ``config.json`` and ``model.safetensors`` into ``directory``, each atomically."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in pipeline.state_dict().items()}
+    _atomic_write(directory / WEIGHTS_NAME, lambda tmp: save_file(state, tmp, metadata={"format": FORMAT}))
+    full = {"format": FORMAT, **config}
+    _atomic_write(directory / CONFIG_NAME, lambda tmp: Path(tmp).write_text(json.dumps(full, indent=2)))
+    return directory
+
+
+def load_config(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    config_file = path / CONFIG_NAME if path.is_dir() else path
+    if not config_file.is_file():
+        raise FileNotFoundError(f"no {CONFIG_NAME} in {path}: not a saved learned-resizer pipeline")
+    try:
+        config = json.loads(config_file.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{config_file}: not valid JSON ({error})") from error
+    if config.get("format") != FORMAT:
+        raise ValueError(f"{config_file}: format is {config.get('format')!r}, expected {FORMAT!r}")
+    return config
+
+
+def from_pretrained(path: str | Path) -> tuple[ResizeThenModel, dict[str, Any]]:
+    """Load a directory written by :func:`save_pretrained`; returns the pipeline in eval mode and its config.
+
+    A path that is not a local directory is treated as a Hugging Face Hub id (needs a network
+    and ``huggingface_hub``).
+    """
+    path = Path(path)
+    if not path.exists():
+        path = _download_from_hub(str(path))
+    config = load_config(path)
+    pipeline = build_pipeline(config)
+    weights = path / WEIGHTS_NAME
+    if not weights.is_file():
+        raise FileNotFoundError(f"no {WEIGHTS_NAME} in {path}")
+    state = load_file(weights)
+    missing, unexpected = pipeline.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise ValueError(f"{weights}: weights do not match {CONFIG_NAME}; missing {missing[:5]}, unexpected {unexpected[:5]}")
+    return pipeline.eval(), config
+
+
+def _download_from_hub(repo_id: str) -> Path:
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError as error:
+        raise FileNotFoundError(f"{repo_id} is not a local directory, and huggingface_hub is not installed to fetch it") from error
+    return Path(snapshot_download(repo_id, allow_patterns=[CONFIG_NAME, WEIGHTS_NAME]))
+
+
+def _atomic_write(target: Path, write) -> None:
+    """Write via a temporary file in the same directory, then rename: never a half-written file."""
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
