@@ -1,0 +1,1 @@
+"""Sub-commands of the ``learned-resizer`` CLI, discovered by name (one module each)."""
