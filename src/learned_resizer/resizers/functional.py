@@ -26,9 +26,12 @@ Size = tuple[int, int]
 
 def as_size(size: int | Sequence[int], field: str = "output_size") -> Size:
     """Normalise an ``int`` or ``(h, w)`` to a pair of positive ints, or raise ``ValueError``."""
-    if isinstance(size, bool):
+    if isinstance(size, int) and not isinstance(size, bool):
+        pair: tuple = (size, size)
+    elif isinstance(size, Sequence) and not isinstance(size, str):
+        pair = tuple(size)
+    else:
         raise ValueError(f"{field} must be an int or a pair (height, width) of ints, got {size!r}")
-    pair = (size, size) if isinstance(size, int) else tuple(size)
     if len(pair) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in pair):
         raise ValueError(f"{field} must be an int or a pair (height, width) of ints, got {size!r}")
     if pair[0] <= 0 or pair[1] <= 0:
