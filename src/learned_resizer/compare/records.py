@@ -1,0 +1,93 @@
+"""What the runner hands the comparison for each finished (resizer, seed) run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def _check_image(array: np.ndarray, what: str) -> np.ndarray:
+    array = np.asarray(array, dtype=np.float64)
+    if array.ndim != 3 or array.shape[2] != 3:
+        raise ValueError(f"{what}: expected an (H, W, 3) array, got shape {array.shape}")
+    if not np.isfinite(array).all():
+        raise ValueError(f"{what}: contains NaN or infinite values")
+    return array
+
+
+@dataclass
+class Panel:
+    """One test image as the model sees it, for the Figure-6-style panels.
+
+    ``original``: the resizer's input, (H, W, 3) float RGB in [0, 1].
+    ``bilinear``: the bilinear resize of ``original``, (h, w, 3) float RGB in [0, 1].
+    ``learned``: the learned resizer's output, (h, w, 3) float RGB in *any* range: the paper's
+    resizer boosts high frequencies and may leave [0, 1], so it is never clipped here.
+    """
+
+    name: str
+    original: np.ndarray
+    bilinear: np.ndarray
+    learned: np.ndarray
+
+    def __post_init__(self) -> None:
+        self.original = _check_image(self.original, f"panel {self.name!r} original")
+        self.bilinear = _check_image(self.bilinear, f"panel {self.name!r} bilinear")
+        self.learned = _check_image(self.learned, f"panel {self.name!r} learned")
+        for what, image in (("original", self.original), ("bilinear", self.bilinear)):
+            if image.min() < 0.0 or image.max() > 1.0:
+                raise ValueError(
+                    f"panel {self.name!r} {what}: expected values in [0, 1], "
+                    f"got [{image.min():.3g}, {image.max():.3g}]"
+                )
+        if self.learned.shape != self.bilinear.shape:
+            raise ValueError(
+                f"panel {self.name!r}: learned {self.learned.shape} and bilinear "
+                f"{self.bilinear.shape} must have the same shape"
+            )
+
+
+@dataclass
+class RunRecord:
+    """One trained (resizer, seed) run, evaluated on the shared test set.
+
+    ``test_scores`` has one higher-is-better number per test image, in the same image order in
+    every run (classification: 1.0 if the top-1 prediction is correct, else 0.0), so that runs
+    can be compared image by image. ``test_metrics`` are the task's own summary metrics, e.g.
+    ``{"top1_error": 0.31, "top5_error": 0.05}`` or ``{"plcc": 0.66, "srcc": 0.64}``.
+    ``history`` has one row per epoch, e.g. ``{"epoch": 0, "train_loss": 2.1, "val_top1_error": 0.4}``.
+    Costs are per image at ``output_size``; ``panels`` is only meaningful for a learned run.
+    """
+
+    resizer: str
+    seed: int
+    output_size: tuple[int, int]
+    test_scores: np.ndarray
+    test_metrics: dict[str, float]
+    history: list[dict[str, float]]
+    kernel_weights: int
+    trainable_parameters: int
+    resizer_macs: int
+    model_macs: int
+    seconds_per_epoch: float
+    panels: list[Panel] | None = None
+
+    def __post_init__(self) -> None:
+        where = f"run ({self.resizer!r}, seed {self.seed})"
+        size = tuple(int(s) for s in self.output_size)
+        if len(size) != 2 or min(size) < 1:
+            raise ValueError(f"{where}: output_size must be (h, w) of positive ints, got {self.output_size}")
+        self.output_size = size
+        self.test_scores = np.asarray(self.test_scores, dtype=np.float64)
+        if self.test_scores.ndim != 1 or self.test_scores.size == 0:
+            raise ValueError(f"{where}: test_scores must be a non-empty 1-D array, got shape {self.test_scores.shape}")
+        if not np.isfinite(self.test_scores).all():
+            raise ValueError(f"{where}: test_scores contains NaN or infinite values")
+        if not self.test_metrics:
+            raise ValueError(f"{where}: test_metrics is empty")
+
+    @property
+    def macs(self) -> int:
+        """Multiply-accumulates per image of resizer and base model together."""
+        return self.resizer_macs + self.model_macs

@@ -1,0 +1,178 @@
+"""Seed summaries and paired comparisons of two resizers evaluated on the same test images.
+
+Sign convention: a difference is always *candidate minus reference in error*, where a per-image
+error is ``1 − score`` (``score``: 1.0 correct, 0.0 wrong; or any higher-is-better score). So for
+classification it is the difference in top-1 error, and a negative difference means the
+candidate (the learned resizer) makes fewer errors than the reference (a classical one).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from scipy import stats
+
+#: most (resample × image) cells held in memory at once by the bootstrap and permutation test
+_MAX_CELLS = 1 << 22
+
+
+def summarize(values: Sequence[float] | np.ndarray) -> tuple[float, float]:
+    """Mean and sample standard deviation (ddof=1) over seeds; the deviation is 0 for one seed."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim != 1 or values.size == 0:
+        raise ValueError(f"summarize expects a non-empty 1-D sequence, got shape {values.shape}")
+    std = float(values.std(ddof=1)) if values.size > 1 else 0.0
+    return float(values.mean()), std
+
+
+def format_p(p_value: float) -> str:
+    """Three significant digits, so a p just under alpha never prints as alpha itself."""
+    return f"{p_value:.3g}"
+
+
+@dataclass(frozen=True)
+class PairedDifference:
+    """Candidate minus reference in mean error, with its bootstrap interval and paired p-value."""
+
+    difference: float
+    ci_low: float
+    ci_high: float
+    confidence: float
+    p_value: float
+    alpha: float
+    n_seeds: int
+    n_images: int
+    n_boot: int
+    candidate: str = "learned"
+    reference: str = "classical"
+
+    @property
+    def significant(self) -> bool:
+        return self.p_value < self.alpha
+
+    @property
+    def verdict(self) -> str:
+        """E.g. ``"learned better (p=0.003)"`` or ``"not significant (p=0.41)"``."""
+        p = f"(p={format_p(self.p_value)})"
+        if not self.significant:
+            return f"not significant {p}"
+        winner = self.candidate if self.difference < 0 else self.reference
+        return f"{winner} better {p}"
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "significant": self.significant, "verdict": self.verdict}
+
+
+def paired_difference(
+    a: np.ndarray,
+    b: np.ndarray,
+    n_boot: int = 10000,
+    seed: int = 0,
+    confidence: float = 0.95,
+    *,
+    alpha: float = 0.05,
+    n_permutations: int = 9999,
+    candidate: str = "learned",
+    reference: str = "classical",
+) -> PairedDifference:
+    """Compare candidate scores ``a`` with reference scores ``b``, both (seeds, images).
+
+    Runs are paired by row (the same training seed) and by column (the same test image).
+
+    - ``difference``: mean over seeds and images of ``b − a`` = error(a) − error(b).
+    - Interval: percentile bootstrap at two levels, because both the test images and the
+      training seeds are samples: each resample draws seeds and images with replacement, the
+      same indices for both resizers (see ``bootstrap_differences``).
+    - p-value: a two-sided paired sign-flip permutation test (``scipy.stats.permutation_test``)
+      on the per-image differences averaged over seeds. Chosen over McNemar on a majority vote
+      because it keeps every seed (a vote discards them and ties for even seed counts) and works
+      for continuous scores too; with one seed and 0/1 scores it *is* the exact McNemar test.
+      It treats the trained runs as fixed (do these runs differ on images like these?); the
+      interval's seed level is what carries training-to-training variation.
+    """
+    a, b = _check_pair(a, b)
+    if n_boot < 1 or n_permutations < 1:
+        raise ValueError(f"n_boot and n_permutations must be positive, got {n_boot} and {n_permutations}")
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    diff = b - a
+    resampled = bootstrap_differences(diff, n_boot, np.random.default_rng(seed))
+    tail = (1.0 - confidence) / 2.0
+    ci_low, ci_high = np.quantile(resampled, [tail, 1.0 - tail])
+    return PairedDifference(
+        difference=float(diff.mean()),
+        ci_low=float(ci_low),
+        ci_high=float(ci_high),
+        confidence=confidence,
+        p_value=sign_flip_p_value(diff.mean(axis=0), n_permutations, seed),
+        alpha=alpha,
+        n_seeds=diff.shape[0],
+        n_images=diff.shape[1],
+        n_boot=n_boot,
+        candidate=candidate,
+        reference=reference,
+    )
+
+
+def bootstrap_differences(diff: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """Mean of ``diff`` (seeds, images) over ``n_boot`` two-level resamples.
+
+    Random stream (part of the contract, so results can be re-derived): first all seed indices,
+    ``rng.integers(0, seeds, (n_boot, seeds))``, then all image indices,
+    ``rng.integers(0, images, (n_boot, images))``, drawn in consecutive row chunks to bound
+    memory. Resample k's value is ``diff[np.ix_(seed_idx[k], image_idx[k])].mean()``, computed
+    here from how often each seed and image was drawn rather than by gathering the grid.
+    """
+    n_seeds, n_images = diff.shape
+    seed_counts = _counts(rng.integers(0, n_seeds, (n_boot, n_seeds)), n_seeds)
+    out = np.empty(n_boot)
+    rows = max(1, _MAX_CELLS // n_images)
+    for start in range(0, n_boot, rows):
+        stop = min(start + rows, n_boot)
+        image_counts = _counts(rng.integers(0, n_images, (stop - start, n_images)), n_images)
+        out[start:stop] = np.einsum("ki,ki->k", seed_counts[start:stop] @ diff, image_counts)
+    return out / (n_seeds * n_images)
+
+
+def sign_flip_p_value(per_image: np.ndarray, n_permutations: int, seed: int) -> float:
+    """Two-sided p-value that the per-image differences are symmetric about zero.
+
+    Images whose difference is exactly zero are dropped: flipping their sign changes nothing, and
+    without them scipy can enumerate every sign pattern (an exact test) more often.
+    """
+    nonzero = per_image[per_image != 0.0]
+    if nonzero.size == 0:
+        return 1.0
+    result = stats.permutation_test(
+        (nonzero,),
+        lambda x, axis: np.mean(x, axis=axis),
+        permutation_type="samples",
+        vectorized=True,
+        n_resamples=n_permutations,
+        batch=max(1, _MAX_CELLS // nonzero.size),
+        alternative="two-sided",
+        rng=np.random.default_rng(seed),
+    )
+    return float(min(1.0, result.pvalue))
+
+
+def _counts(indices: np.ndarray, n: int) -> np.ndarray:
+    """How often each of ``n`` indices occurs in each row of ``indices`` (rows, draws)."""
+    rows = indices.shape[0]
+    offsets = np.arange(rows)[:, None] * n
+    return np.bincount((indices + offsets).ravel(), minlength=rows * n).reshape(rows, n).astype(np.float64)
+
+
+def _check_pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    a, b = np.atleast_2d(a), np.atleast_2d(b)
+    if a.ndim != 2 or a.shape != b.shape or a.size == 0:
+        raise ValueError(
+            f"paired scores must be two non-empty arrays of the same (seeds, images) shape, "
+            f"got {a.shape} and {b.shape}"
+        )
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        raise ValueError("paired scores contain NaN or infinite values")
+    return a, b

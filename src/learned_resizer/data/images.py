@@ -1,0 +1,99 @@
+"""Decode one image file to 8-bit RGB, robustly and no larger than needed.
+
+Any mode Pillow reads becomes RGB: grayscale is copied to the three channels, palette and CMYK are
+converted, 16-bit samples are scaled to 8 bits, and transparency is composited on white (images with
+alpha are mostly cut-outs shown on a light page; black would invent dark edges). EXIF orientation is
+applied so the pixels are the picture as people see it.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
+
+#: formats accepted; others (GIF, ICO, PSD...) are refused rather than half-supported
+FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF")
+#: file name suffixes looked for when listing a folder of images
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"})
+#: headers announcing more pixels than this are refused before any decoding (decompression bombs)
+DEFAULT_MAX_PIXELS = 50_000_000
+
+_SIXTEEN_BIT_MODES = frozenset({"I", "I;16", "I;16B", "I;16L", "I;16N"})
+_TRANSPOSED_ORIENTATIONS = frozenset({5, 6, 7, 8})  # EXIF orientations that swap width and height
+
+
+class ImageError(ValueError):
+    """An image file that cannot be used; the message names the file and what is wrong."""
+
+
+def open_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Open ``path`` reading the header only, and check its format and pixel count.
+
+    Raises :class:`ImageError` for a missing, unidentifiable, unsupported or oversized image.
+    """
+    try:
+        with warnings.catch_warnings():
+            # our own limit below decides; Pillow's warning would only repeat it
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(path)
+    except FileNotFoundError as error:
+        raise ImageError(f"{path}: no such file") from error
+    except UnidentifiedImageError as error:
+        raise ImageError(f"{path}: corrupt or not an image (Pillow cannot identify it)") from error
+    except Image.DecompressionBombError as error:
+        raise ImageError(f"{path}: too many pixels ({error})") from error
+    except OSError as error:
+        raise ImageError(f"{path}: cannot be read ({error})") from error
+    if image.format not in FORMATS:
+        image.close()
+        raise ImageError(f"{path}: unsupported format {image.format}; expected one of {list(FORMATS)}")
+    width, height = image.size
+    if width * height > max_pixels:
+        image.close()
+        raise ImageError(f"{path}: too many pixels ({width}x{height} > max_pixels={max_pixels})")
+    return image
+
+
+def load_rgb(
+    path: str | Path, fit_size: tuple[int, int] | None = None, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> Image.Image:
+    """Decode ``path`` to an 8-bit RGB image.
+
+    ``fit_size`` (h, w) is the size the image will be resized and centre-cropped to afterwards; a
+    JPEG is then decoded with DCT scaling (Pillow's draft mode) at the smallest scale that still
+    covers it, which is several times faster for large photos. Truncated files raise.
+    """
+    image = open_image(path, max_pixels)
+    try:
+        if fit_size is not None:
+            image.draft("RGB", _draft_size(image, fit_size))
+        image.load()  # also closes the file of a single-frame image
+    except (OSError, SyntaxError, ValueError) as error:  # how Pillow reports truncated or corrupt data
+        image.close()
+        raise ImageError(f"{path}: truncated or corrupt image data ({error})") from error
+    ImageOps.exif_transpose(image, in_place=True)
+    return _to_rgb(image)
+
+
+def _draft_size(image: Image.Image, fit_size: tuple[int, int]) -> tuple[int, int]:
+    """The (w, h) the decoded image must at least have to cover ``fit_size`` after resizing."""
+    height, width = fit_size
+    if image.getexif().get(ExifTags.Base.Orientation, 1) in _TRANSPOSED_ORIENTATIONS:
+        height, width = width, height
+    scale = min(1.0, max(height / image.height, width / image.width))
+    return math.ceil(image.width * scale), math.ceil(image.height * scale)
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    if image.mode in _SIXTEEN_BIT_MODES:
+        samples = np.asarray(image, dtype=np.float64) / 257.0
+        image = Image.fromarray(np.clip(np.rint(samples), 0, 255).astype(np.uint8))
+    if image.has_transparency_data:
+        rgba = image.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    return image if image.mode == "RGB" else image.convert("RGB")

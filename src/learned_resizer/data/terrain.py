@@ -1,0 +1,77 @@
+"""Terrain textures of 0 A.D. (CC-BY-SA-3.0): the full ``terrain`` set and the built-in ``demo`` subset.
+
+Both are split by source texture, so no texture is seen in training and again in testing.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from learned_resizer.data.dataset import Sample
+from learned_resizer.data.folder import folder_splits
+from learned_resizer.data.options import COMMON_OPTIONS, make_split, read_options, require_root
+from learned_resizer.data.registry import DataConfig, Splits, register_dataset
+
+#: the demo set shipped in the package (made by scripts/build_demo_set.py; see its README.md)
+DEMO_ROOT = Path(__file__).parent / "demo"
+SPLITS = ("train", "val", "test")
+
+
+@register_dataset("demo")
+def build_demo(config: DataConfig, input_size: tuple[int, int]) -> Splits:
+    """1,112 terrain tiles of 128 px in 10 classes, kept decoded in memory (about 55 MB)."""
+    if config.root:
+        raise ValueError(f"data.root: the demo set is built in; leave root empty (got {config.root!r})")
+    options = read_options(config, {**COMMON_OPTIONS, "cache": True})
+    return folder_splits(DEMO_ROOT, input_size, config, options)
+
+
+@register_dataset("terrain")
+def build_terrain(config: DataConfig, input_size: tuple[int, int]) -> Splits:
+    """The full terrain set at ``data.root``: files, labels and splits from its ``index.json`` when
+    present, else from its ``train/val/test/<label>/`` folders."""
+    options = read_options(config, COMMON_OPTIONS)
+    root = require_root(config)
+    index_file = root / "index.json"
+    if not index_file.is_file():
+        return folder_splits(root, input_size, config, options)
+    splits, classes = read_index(index_file)
+    made = {split: make_split(splits[split], str(root / split), input_size, config, options) for split in SPLITS}
+    return Splits(train=made["train"], val=made["val"], test=made["test"], classes=classes)
+
+
+def read_index(index_file: Path) -> tuple[dict[str, list[Sample]], list[str]]:
+    """``(image file, label)`` per split from an ``index.json`` list of ``{file, label, split}``
+    entries (paths relative to its folder), and the train labels, sorted, as the head."""
+    entries = _load_entries(index_file)
+    classes = sorted({entry["label"] for entry in entries if entry["split"] == "train"})
+    head = {name: label for label, name in enumerate(classes)}
+    splits: dict[str, list[Sample]] = {split: [] for split in SPLITS}
+    for entry in entries:
+        if entry["label"] not in head:
+            raise ValueError(
+                f"{index_file}: {entry['file']}: label outside the head: {entry['label']!r} is not among the "
+                f"{len(classes)} train labels"
+            )
+        splits[entry["split"]].append((index_file.parent / entry["file"], head[entry["label"]]))
+    for split, samples in splits.items():
+        if not samples:
+            raise ValueError(f"{index_file}: no entries in split {split!r}")
+    return splits, classes
+
+
+def _load_entries(index_file: Path) -> list[dict[str, Any]]:
+    try:
+        entries = json.loads(index_file.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{index_file}: not valid JSON ({error})") from error
+    if not isinstance(entries, list):
+        raise ValueError(f"{index_file}: expected a list of entries")
+    for number, entry in enumerate(entries):
+        if not isinstance(entry, dict) or not {"file", "label", "split"} <= entry.keys():
+            raise ValueError(f"{index_file}: entry {number} lacks one of 'file', 'label', 'split'")
+        if entry["split"] not in SPLITS:
+            raise ValueError(f"{index_file}: entry {number} has split {entry['split']!r}; expected one of {SPLITS}")
+    return entries

@@ -1,0 +1,131 @@
+"""The LightningModule: what is learned (pipeline, task loss, metrics, optimiser). The Trainer
+decides how (devices, precision, checkpoints, logging)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import lightning as L
+import torch
+
+
+from learned_resizer.pipeline import ResizeThenModel
+from learned_resizer.tasks.base import Task
+from learned_resizer.training.config import OptimConfig
+
+
+def random_flips(images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Flip each image horizontally and/or vertically with probability 1/2 (textures have no up)."""
+    n = images.shape[0]
+    flip_h = torch.rand(n, generator=generator) < 0.5
+    flip_v = torch.rand(n, generator=generator) < 0.5
+    images = torch.where(flip_h.view(n, 1, 1, 1).to(images.device), images.flip(-1), images)
+    return torch.where(flip_v.view(n, 1, 1, 1).to(images.device), images.flip(-2), images)
+
+
+class ResizerTrainingModule(L.LightningModule):
+    """Trains ``pipeline`` (normalise → resizer → base model) on ``task``.
+
+    Args:
+        mode: ``baseline`` trains the base model with the resizer fixed; ``joint`` trains both;
+            ``resizer_only`` freezes the base model (weights and BatchNorm statistics).
+        architecture: the config that built the modules; stored in every checkpoint so that a
+            checkpoint of another architecture is refused on resume with the differences named.
+    """
+
+    def __init__(self, pipeline: ResizeThenModel, task: Task, optim: OptimConfig, mode: str, seed: int,
+                 architecture: dict[str, Any]) -> None:
+        super().__init__()
+        self.pipeline, self.task, self.optim, self.mode, self.seed = pipeline, task, optim, mode, seed
+        self.architecture = architecture
+        self.train_metrics, self.val_metrics = task.metrics(), task.metrics()
+        self._frozen = {"baseline": [pipeline.resizer], "joint": [], "resizer_only": [pipeline.model]}[mode]
+        for module in self._frozen:
+            module.requires_grad_(False)
+        self._last_step_time: float | None = None
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.pipeline(images)
+
+    def train(self, mode: bool = True) -> ResizerTrainingModule:
+        super().train(mode)
+        for module in self._frozen:  # frozen parts keep their BatchNorm statistics
+            module.eval()
+        return self
+
+    def on_train_epoch_start(self) -> None:
+        # Reseed per epoch: a run resumed from an epoch checkpoint then replays exactly the same
+        # augmentations and dropout masks as an uninterrupted run.
+        torch.manual_seed(self.seed * 10_007 + self.current_epoch)
+        self._last_step_time = None
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        images, targets = batch
+        if self.trainer.training:
+            images = random_flips(images)
+        return images, targets
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        images, targets = batch
+        outputs = self.pipeline(images)
+        loss = self.task.loss(outputs, targets)
+        self.train_metrics.update(outputs.detach(), targets)
+        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=images.shape[0], sync_dist=True)
+        now = time.perf_counter()
+        if self._last_step_time is not None:
+            self.log("img_per_s", images.shape[0] / (now - self._last_step_time), on_step=True, on_epoch=False, prog_bar=True)
+        self._last_step_time = now
+        return loss
+
+    def on_train_epoch_end(self) -> None:
+        self.log_dict({f"train/{k}": v for k, v in self.train_metrics.compute().items()}, sync_dist=True)
+        self.train_metrics.reset()
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        images, targets = batch
+        outputs = self.pipeline(images)
+        self.log("val/loss", self.task.loss(outputs, targets), on_epoch=True, batch_size=images.shape[0], sync_dist=True)
+        self.val_metrics.update(outputs, targets)
+
+    def on_validation_epoch_end(self) -> None:
+        self.log_dict({f"val/{k}": v for k, v in self.val_metrics.compute().items()}, prog_bar=True, sync_dist=True)
+        self.val_metrics.reset()
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        groups = []
+        resizer_params = [p for p in self.pipeline.resizer.parameters() if p.requires_grad]
+        model_params = [p for p in self.pipeline.model.parameters() if p.requires_grad]
+        if model_params:
+            groups.append({"params": model_params, "lr": self.optim.lr, "name": "model"})
+        if resizer_params:
+            groups.append({"params": resizer_params, "lr": self.optim.resizer_lr or self.optim.lr, "name": "resizer"})
+        if not groups:
+            raise ValueError(f"mode {self.mode!r} leaves nothing to train (a classical resizer has no parameters)")
+        optimizer = torch.optim.SGD(groups, lr=self.optim.lr, momentum=self.optim.momentum, weight_decay=self.optim.weight_decay)
+        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=self.optim.decay_every_epochs, gamma=self.optim.lr_decay)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["architecture"] = self.architecture
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        stored = checkpoint.get("architecture")
+        differences = describe_differences(stored or {}, self.architecture)
+        if differences:
+            raise ValueError("checkpoint architecture does not match the config: " + "; ".join(differences))
+
+
+def describe_differences(stored: dict[str, Any], current: dict[str, Any], prefix: str = "") -> list[str]:
+    """Human-readable differences between two nested dicts: ``resizer.options.filters: checkpoint 16, config 32``."""
+    out = []
+    for key in sorted(set(stored) | set(current)):
+        a, b = stored.get(key, "<absent>"), current.get(key, "<absent>")
+        name = f"{prefix}{key}"
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += describe_differences(a, b, f"{name}.")
+        elif a != b:
+            out.append(f"{name}: checkpoint {a!r}, config {b!r}")
+    return out
+
+

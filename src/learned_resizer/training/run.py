@@ -1,0 +1,190 @@
+"""One training run, end to end: build from config, fit with Lightning, evaluate, save.
+
+Run folder::
+
+    config.yaml          the resolved config (pass it back to reproduce the run)
+    metrics.csv          one row per epoch
+    logs/                Lightning's CSV and TensorBoard logs
+    checkpoints/         last.ckpt and best.ckpt (safetensors; resumable)
+    model/               the final pipeline (config.json + model.safetensors)
+    test_predictions.npz test-set outputs, targets and per-example scores
+    result.json          test metrics, cost and timings; present only when the run finished
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+from learned_resizer import __version__
+from learned_resizer.complexity import count_kernel_weights, count_macs, count_trainable_parameters
+from learned_resizer.data.registry import Splits
+from learned_resizer.evaluation import predict
+from learned_resizer.models import create_model, model_preprocessing
+from learned_resizer.models.registry import load_weight_file
+from learned_resizer.pipeline import ResizeThenModel
+from learned_resizer.pretrained import WEIGHTS_NAME, save_pretrained
+from learned_resizer.resizers import create_resizer
+from learned_resizer.tasks import Task, create_task
+from learned_resizer.training.callbacks import EpochMetricsFile, read_metrics
+from learned_resizer.training.checkpoint_io import SafetensorsCheckpointIO
+from learned_resizer.training.config import RunConfig, config_to_dict, save_config
+from learned_resizer.training.datamodule import SplitsDataModule
+from learned_resizer.training.module import ResizerTrainingModule
+
+log = logging.getLogger(__name__)
+RESULT_NAME = "result.json"
+LAST_CHECKPOINT = "checkpoints/last.ckpt"
+
+
+def is_finished(run_dir: str | Path) -> bool:
+    return (Path(run_dir) / RESULT_NAME).is_file()
+
+
+def pipeline_config(config: RunConfig, task: Task, classes: list[str]) -> dict[str, Any]:
+    """What :func:`learned_resizer.pretrained.build_pipeline` needs to rebuild this run's modules."""
+    preprocessing = model_preprocessing(config.model.name)
+    return {
+        "version": __version__,
+        "task": config.task,
+        "resizer": config.resizer.name,
+        "resizer_options": dict(config.resizer.options),
+        "model": config.model.name,
+        "num_outputs": task.num_outputs,
+        "input_size": list(config.input_size),
+        "output_size": list(config.output_size),
+        "mean": list(preprocessing.mean),
+        "std": list(preprocessing.std),
+        "classes": list(classes),
+    }
+
+
+def build_pipeline_for_run(config: RunConfig, task: Task) -> ResizeThenModel:
+    resizer = create_resizer(config.resizer.name, output_size=config.output_size, **config.resizer.options)
+    model = create_model(config.model.name, task.num_outputs, pretrained=config.model.pretrained)
+    preprocessing = model_preprocessing(config.model.name)
+    pipeline = ResizeThenModel(resizer, model, config.output_size, preprocessing.mean, preprocessing.std)
+    if config.model.init_from:
+        _load_part(pipeline, "model", config.model.init_from)
+    if config.resizer.init_from:
+        _load_part(pipeline, "resizer", config.resizer.init_from)
+    return pipeline
+
+
+def _load_part(pipeline: ResizeThenModel, part: str, source: str) -> None:
+    """Load the ``part.*`` weights of a saved pipeline (a run's ``model/`` folder or the run folder)."""
+    path = Path(source)
+    for candidate in (path / "model" / WEIGHTS_NAME, path / WEIGHTS_NAME, path):
+        if candidate.is_file():
+            break
+    else:
+        raise FileNotFoundError(f"{part}.init_from: no saved pipeline at {source} (expected {WEIGHTS_NAME} or a run folder)")
+    state = {k.removeprefix(f"{part}."): v for k, v in load_weight_file(candidate).items() if k.startswith(f"{part}.")}
+    module = getattr(pipeline, part)
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as error:
+        raise ValueError(f"{part}.init_from: {candidate} does not fit this run's {part}: {error}") from error
+
+
+def train_run(config: RunConfig, run_dir: str | Path, resume: bool = False, splits: Splits | None = None) -> dict[str, Any] | None:
+    """Train, evaluate and save one run. Returns the result (None on non-zero DDP ranks).
+
+    Args:
+        resume: continue from ``checkpoints/last.ckpt`` if it exists. Without it, a folder that
+            already holds checkpoints is refused rather than overwritten.
+        splits: pre-built data (lets a comparison decode its images once for all runs).
+    """
+    run_dir = Path(run_dir)
+    last = run_dir / LAST_CHECKPOINT
+    if last.exists() and not resume:
+        raise ValueError(f"{run_dir} already holds checkpoints of a run; pass --resume to continue it or choose another folder")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    save_config(config, run_dir / "config.yaml")
+
+    L.seed_everything(config.seed, workers=True, verbose=False)
+    data = (SplitsDataModule(splits, config.data, config.trainer.batch_size, config.trainer.eval_batch_size, config.seed)
+            if splits is not None else
+            SplitsDataModule.from_config(config.data, config.input_size, config.trainer.batch_size,
+                                         config.trainer.eval_batch_size, config.seed))
+    classes = data.splits.classes
+    task = create_task(config.task, classes, config.optim.label_smoothing)
+    pipeline = build_pipeline_for_run(config, task)
+    architecture = {k: v for k, v in pipeline_config(config, task, classes).items() if k != "version"}
+    module = ResizerTrainingModule(pipeline, task, config.optim, config.mode, config.seed, architecture)
+
+    monitor = f"val/{task.monitor}"
+    trainer = L.Trainer(
+        max_epochs=config.trainer.epochs,
+        accelerator=config.trainer.accelerator,
+        devices=config.trainer.devices,
+        num_nodes=config.trainer.num_nodes,
+        strategy=config.trainer.strategy,
+        precision=config.trainer.precision,
+        default_root_dir=run_dir,
+        logger=[CSVLogger(run_dir, name="logs", version=0), TensorBoardLogger(run_dir, name="logs", version=0)],
+        callbacks=[
+            EpochMetricsFile(run_dir / "metrics.csv"),
+            ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor=monitor, mode=task.monitor_mode,
+                            save_top_k=1, save_last=True, enable_version_counter=False),
+        ],
+        plugins=[SafetensorsCheckpointIO()],
+        use_distributed_sampler=False,
+        enable_progress_bar=config.trainer.progress_bar,
+        enable_model_summary=False,
+        limit_train_batches=config.trainer.limit_train_batches,
+        log_every_n_steps=config.trainer.log_every_n_steps,
+        num_sanity_val_steps=0,
+    )
+    trainer.fit(module, datamodule=data, ckpt_path=last if resume and last.exists() else None)
+    if not trainer.is_global_zero:
+        return None
+    return finish_run(config, run_dir, pipeline.cpu(), task, data.splits)
+
+
+def finish_run(config: RunConfig, run_dir: Path, pipeline: ResizeThenModel, task: Task, splits: Splits) -> dict[str, Any]:
+    """Save the final pipeline, evaluate it on the test split, write ``result.json`` last."""
+    save_pretrained(pipeline, pipeline_config(config, task, splits.classes), run_dir / "model")
+    outputs, targets = predict(pipeline, splits.test, config.trainer.eval_batch_size or config.trainer.batch_size,
+                               progress=config.trainer.progress_bar, description="test")
+    metrics = task.metrics()
+    metrics.update(outputs, targets)
+    test_metrics = {k: float(v) for k, v in metrics.compute().items()}
+    scores = task.per_example_scores(outputs, targets)
+    np.savez_compressed(run_dir / "test_predictions.npz", outputs=outputs.numpy(), targets=targets.numpy(), scores=scores.numpy())
+    history = read_metrics(run_dir / "metrics.csv")
+    seconds = [float(r["seconds"]) for r in history]
+    result = {
+        "test": test_metrics,
+        "epochs": len(history),
+        "seconds_per_epoch": float(np.mean(seconds)) if seconds else 0.0,
+        "kernel_weights": count_kernel_weights(pipeline.resizer),
+        "trainable_parameters": count_trainable_parameters(pipeline.resizer),
+        "resizer_macs": count_macs(pipeline.resizer, config.input_size, output_size=config.output_size),
+        "model_macs": count_macs(pipeline.model, config.output_size),
+        "num_test_images": len(splits.test),
+    }
+    tmp = run_dir / f".{RESULT_NAME}.tmp"
+    tmp.write_text(json.dumps(result, indent=2))
+    os.replace(tmp, run_dir / RESULT_NAME)
+    return result
+
+
+def load_result(run_dir: str | Path) -> dict[str, Any]:
+    return json.loads((Path(run_dir) / RESULT_NAME).read_text())
+
+
+def load_test_scores(run_dir: str | Path) -> np.ndarray:
+    with np.load(Path(run_dir) / "test_predictions.npz") as data:
+        return data["scores"]
+
+
