@@ -74,7 +74,8 @@ def write_readme(out: Path, counts: dict[str, Counter], seed: int) -> None:
     labels = sorted(set().union(*counts.values()))
     rows = [f"| {label} | " + " | ".join(str(counts[split][label]) for split in SPLITS) + " |" for label in labels]
     totals = " | ".join(str(sum(counts[split].values())) for split in SPLITS)
-    table = "\n".join(["| label | " + " | ".join(SPLITS) + " |", "|---|---:|---:|---:|", *rows, f"| **all** | {totals} |"])
+    header = ["| label | " + " | ".join(SPLITS) + " |", "|---|---:|---:|---:|"]
+    table = "\n".join([*header, *rows, f"| **all** | {totals} |"])
     (out / "README.md").write_text(f"""# Demo set: terrain textures of 0 A.D.
 
 ## Attribution and licence
@@ -89,10 +90,11 @@ rules on the texture's file name (the terrain-0ad set), then a subset of whole t
 the tiles shrunk to {TILE_SIZE}x{TILE_SIZE} px (Lanczos) and saved as JPEG quality {JPEG_QUALITY}.
 
 ## Contents
-Layout `SPLIT/LABEL/TEXTURE_K.jpg`. Built by `scripts/build_demo_set.py --seed {seed}`: the source
-split of every tile is kept and whole textures are chosen (no texture is in two splits), per class
-in proportion to its share of the split, so every class appears in every split. Test is the whole
-source test split.
+Layout `SPLIT/LABEL/NAME_K.jpg`: tile K of texture NAME (`NAME-N` when same-named texture files
+from different folders were grouped as one texture). Built by
+`scripts/build_demo_set.py --seed {seed}`: the source split of every tile is kept and whole
+textures are chosen (no texture is in two splits), per class in proportion to its share of the
+split, so every class appears in every split. Test is the whole source test split.
 
 {table}
 """)
@@ -107,7 +109,8 @@ def main() -> None:
     counts = build(args.source, args.out, args.seed)
     write_readme(args.out, counts, args.seed)
     size = sum(path.stat().st_size for path in args.out.rglob("*") if path.is_file())
-    print(f"{args.out}: " + ", ".join(f"{split} {sum(counts[split].values())}" for split in SPLITS) + f"; {size / 1e6:.1f} MB")
+    sizes = ", ".join(f"{split} {sum(counts[split].values())}" for split in SPLITS)
+    print(f"{args.out}: {sizes} tiles; {size / 1e6:.1f} MB")
 
 
 if __name__ == "__main__":

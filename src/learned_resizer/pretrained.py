@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from learned_resizer.resizers import create_resizer
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 FORMAT = "learned-resizer-pipeline"
+_HUB_ID = re.compile(r"[\w.-]+/[\w.-]+")
 REQUIRED_KEYS = ("resizer", "resizer_options", "model", "num_outputs", "input_size", "output_size", "mean", "std", "task", "classes")
 
 
@@ -68,6 +70,8 @@ def from_pretrained(path: str | Path) -> tuple[ResizeThenModel, dict[str, Any]]:
     """
     path = Path(path)
     if not path.exists():
+        if path.is_absolute() or str(path).startswith(".") or not _HUB_ID.fullmatch(str(path)):
+            raise FileNotFoundError(f"no saved pipeline at {path}")
         path = _download_from_hub(str(path))
     config = load_config(path)
     pipeline = build_pipeline(config)

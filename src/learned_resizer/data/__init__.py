@@ -20,3 +20,4 @@ __all__ += [
     "scan_split",
     "split_off_val",
 ]
+from learned_resizer.data import synthetic  # noqa: E402,F401  (registers "synthetic")

@@ -19,7 +19,8 @@ def read_options(config: DataConfig, defaults: dict[str, Any]) -> dict[str, Any]
     unknown = sorted(set(config.options) - set(defaults))
     if unknown:
         raise ValueError(
-            f"data.options: unknown option(s) {unknown} for dataset {config.name!r}; expected some of {sorted(defaults)}"
+            f"data.options: unknown option(s) {unknown} for dataset {config.name!r}; "
+            f"expected some of {sorted(defaults)}"
         )
     return {**defaults, **config.options}
 

@@ -35,7 +35,9 @@ def mean_score(probabilities: torch.Tensor) -> torch.Tensor:
     return probabilities @ scores
 
 
-def emd_loss(predicted: torch.Tensor, target: torch.Tensor, exponent: float = 2, reduction: str = "mean") -> torch.Tensor:
+def emd_loss(
+    predicted: torch.Tensor, target: torch.Tensor, exponent: float = 2, reduction: str = "mean"
+) -> torch.Tensor:
     """EMD_d between probability histograms ``predicted`` and ``target``, both (N, K).
 
     The d-th root has an infinite derivative at 0, and identical histograms (a perfect fit, one-hot
@@ -124,9 +126,10 @@ class MeanScoreCorrelation(Metric):
         self.human.append(mean_score(as_probabilities(targets, self.num_bins)))
 
     def compute(self) -> torch.Tensor:
+        # computed in float64, returned in float32 like every other logged metric
         if not self.predicted:
-            return torch.zeros((), dtype=torch.float64)
-        return self.correlate(dim_zero_cat(self.predicted), dim_zero_cat(self.human))
+            return torch.zeros(())
+        return self.correlate(dim_zero_cat(self.predicted), dim_zero_cat(self.human)).float()
 
 
 class MeanEMD(Metric):
@@ -147,7 +150,7 @@ class MeanEMD(Metric):
         self.count += distances.numel()
 
     def compute(self) -> torch.Tensor:
-        return self.total / self.count.clamp(min=1)
+        return (self.total / self.count.clamp(min=1)).float()
 
 
 class BinaryAccuracy(Metric):
@@ -169,7 +172,7 @@ class BinaryAccuracy(Metric):
         self.count += human_high.numel()
 
     def compute(self) -> torch.Tensor:
-        return self.agree.double() / self.count.clamp(min=1)
+        return self.agree.float() / self.count.clamp(min=1)
 
 
 class IQATask(Task):
@@ -198,7 +201,8 @@ class IQATask(Task):
         if outputs.ndim != 2 or outputs.shape[1] != self.num_bins:
             raise ValueError(f"outputs: expected logits of shape (N, {self.num_bins}), got {tuple(outputs.shape)}")
         probabilities = outputs.softmax(dim=1)
-        return emd_loss(probabilities, as_probabilities(targets, self.num_bins).to(probabilities.dtype), self.emd_exponent)
+        targets = as_probabilities(targets, self.num_bins).to(probabilities.dtype)
+        return emd_loss(probabilities, targets, self.emd_exponent)
 
     def metrics(self) -> MetricCollection:
         return MetricCollection({

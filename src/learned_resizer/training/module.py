@@ -15,11 +15,11 @@ from learned_resizer.tasks.base import Task
 from learned_resizer.training.config import OptimConfig
 
 
-def random_flips(images: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+def random_flips(images: torch.Tensor) -> torch.Tensor:
     """Flip each image horizontally and/or vertically with probability 1/2 (textures have no up)."""
     n = images.shape[0]
-    flip_h = torch.rand(n, generator=generator) < 0.5
-    flip_v = torch.rand(n, generator=generator) < 0.5
+    flip_h = torch.rand(n) < 0.5
+    flip_v = torch.rand(n) < 0.5
     images = torch.where(flip_h.view(n, 1, 1, 1).to(images.device), images.flip(-1), images)
     return torch.where(flip_v.view(n, 1, 1, 1).to(images.device), images.flip(-2), images)
 
@@ -55,19 +55,17 @@ class ResizerTrainingModule(L.LightningModule):
         return self
 
     def on_train_epoch_start(self) -> None:
-        # Reseed per epoch: a run resumed from an epoch checkpoint then replays exactly the same
-        # augmentations and dropout masks as an uninterrupted run.
-        torch.manual_seed(self.seed * 10_007 + self.current_epoch)
         self._last_step_time = None
+        self.train()  # Lightning does not call train() itself at fit start; this keeps frozen parts in eval
 
-    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
-        images, targets = batch
-        if self.trainer.training:
-            images = random_flips(images)
-        return images, targets
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        # Reseed per (epoch, batch): a run resumed from a checkpoint then draws exactly the same
+        # augmentations and dropout masks as an uninterrupted run, whatever else used the RNG.
+        torch.manual_seed((self.seed * 1_000_003 + self.current_epoch) * 1_000_003 + batch_idx)
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         images, targets = batch
+        images = random_flips(images)
         outputs = self.pipeline(images)
         loss = self.task.loss(outputs, targets)
         self.train_metrics.update(outputs.detach(), targets)

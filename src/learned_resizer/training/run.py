@@ -134,8 +134,10 @@ def train_run(config: RunConfig, run_dir: str | Path, resume: bool = False, spli
         logger=[CSVLogger(run_dir, name="logs", version=0), TensorBoardLogger(run_dir, name="logs", version=0)],
         callbacks=[
             EpochMetricsFile(run_dir / "metrics.csv"),
+            # "last" without a monitor is rewritten every epoch (Lightning's save_last only follows top-k saves)
+            ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="last", enable_version_counter=False),
             ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor=monitor, mode=task.monitor_mode,
-                            save_top_k=1, save_last=True, enable_version_counter=False),
+                            enable_version_counter=False),
         ],
         plugins=[SafetensorsCheckpointIO()],
         use_distributed_sampler=False,
@@ -146,6 +148,10 @@ def train_run(config: RunConfig, run_dir: str | Path, resume: bool = False, spli
         num_sanity_val_steps=0,
     )
     trainer.fit(module, datamodule=data, ckpt_path=last if resume and last.exists() else None)
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        # Rank 0 alone evaluates and saves; without the process group, metrics do not try to sync.
+        trainer.strategy.barrier()
+        torch.distributed.destroy_process_group()
     if not trainer.is_global_zero:
         return None
     return finish_run(config, run_dir, pipeline.cpu(), task, data.splits)

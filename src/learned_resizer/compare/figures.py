@@ -1,0 +1,110 @@
+"""The report's figures: training curves, the resolution sweep, and Figure-6-style panels.
+
+Figures are built with matplotlib's object API (``Figure``, no pyplot), which renders with Agg
+and touches no global backend state, so it is safe in tests, servers and threads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from learned_resizer.compare.records import Panel, RunRecord
+from learned_resizer.compare.table import ComparisonTable
+
+_PALETTE = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:gray")
+_LINESTYLES = ("-", "--", ":", "-.")
+
+
+def resizer_colors(names: Sequence[str]) -> dict[str, str]:
+    """One fixed colour per resizer name, the same in every figure of a report."""
+    return {name: _PALETTE[i % len(_PALETTE)] for i, name in enumerate(sorted(set(names)))}
+
+
+def training_curves(records: Sequence[RunRecord]) -> Figure | None:
+    """One panel per logged quantity (loss, validation metrics) against epoch, one line per run."""
+    keys = list(dict.fromkeys(key for record in records for row in record.history for key in row if key != "epoch"))
+    if not keys:
+        return None
+    colors = resizer_colors([record.resizer for record in records])
+    sizes = sorted({record.output_size for record in records})
+    styles = {size: _LINESTYLES[i % len(_LINESTYLES)] for i, size in enumerate(sizes)}
+    fig = Figure(figsize=(4.5 * len(keys), 3.6), layout="constrained")
+    axes = fig.subplots(1, len(keys), squeeze=False)[0]
+    for record in records:
+        epochs = [row.get("epoch", i) for i, row in enumerate(record.history)]
+        for ax, key in zip(axes, keys):
+            values = [row.get(key, np.nan) for row in record.history]
+            ax.plot(epochs, values, color=colors[record.resizer], linestyle=styles[record.output_size], marker=".", alpha=0.8)
+    for ax, key in zip(axes, keys):
+        ax.set(title=key, xlabel="epoch")
+        ax.grid(alpha=0.3)
+    handles = [Line2D([], [], color=c, label=name) for name, c in colors.items()]
+    if len(sizes) > 1:
+        handles += [Line2D([], [], color="black", linestyle=styles[s], label=f"{s[0]}×{s[1]}") for s in sizes]
+    axes[0].legend(handles=handles, fontsize="small")
+    fig.suptitle("Training curves (one line per run)")
+    return fig
+
+
+def resolution_sweep(table: ComparisonTable) -> Figure | None:
+    """The first metric against output size and against MACs per image, mean ± std over seeds;
+    ``None`` when every run used the same output size."""
+    if len({row.output_size for row in table.rows}) < 2:
+        return None
+    spec = table.metrics[0]
+    colors = resizer_colors([row.resizer for row in table.rows])
+    fig = Figure(figsize=(10, 3.8), layout="constrained")
+    by_size, by_macs = fig.subplots(1, 2)
+    for name, color in colors.items():
+        rows = sorted((row for row in table.rows if row.resizer == name), key=lambda row: row.output_size)
+        means, stds = np.array([row.metrics[spec.name] for row in rows]).T
+        sides = [np.sqrt(row.output_size[0] * row.output_size[1]) for row in rows]
+        macs = [(row.resizer_macs + row.model_macs) / 1e6 for row in rows]
+        for ax, x in ((by_size, sides), (by_macs, macs)):
+            ax.errorbar(x, means, yerr=stds, color=color, marker="o", capsize=3, label=name)
+    sizes = sorted({row.output_size for row in table.rows})
+    by_size.set_xticks([np.sqrt(h * w) for h, w in sizes], [f"{h}×{w}" for h, w in sizes])
+    by_size.set(xlabel="output size", ylabel=spec.header, title=f"{spec.name} vs output size")
+    by_macs.set(xlabel="MMACs per image (resizer + model)", ylabel=spec.header, title=f"{spec.name} vs compute")
+    for ax in (by_size, by_macs):
+        ax.grid(alpha=0.3)
+    by_size.legend(fontsize="small")
+    return fig
+
+
+def panel_figure(panels: Sequence[Panel], amplify: float = 5.0) -> Figure:
+    """Per image: original, bilinear, learned (linearly rescaled, its true range in the title),
+    learned clipped to [0, 1] (what a viewer would show), and |learned − bilinear| × ``amplify``."""
+    if not panels:
+        raise ValueError("panel_figure needs at least one Panel")
+    columns = 5
+    fig = Figure(figsize=(3.0 * columns, 3.2 * len(panels)), layout="constrained")
+    axes = fig.subplots(len(panels), columns, squeeze=False)
+    for row, panel in zip(axes, panels):
+        low, high = float(panel.learned.min()), float(panel.learned.max())
+        rescaled = (panel.learned - low) / (high - low) if high > low else np.zeros_like(panel.learned)
+        residual = np.abs(panel.learned - panel.bilinear) * amplify
+        images = (
+            (panel.original, f"{panel.name}: original {_shape(panel.original)}"),
+            (panel.bilinear, f"bilinear {_shape(panel.bilinear)}"),
+            (rescaled, f"learned, rescaled\nrange [{low:.2f}, {high:.2f}]"),
+            (np.clip(panel.learned, 0.0, 1.0), f"learned, clipped to [0, 1]\n{_outside(panel.learned):.1%} of values outside"),
+            (np.clip(residual, 0.0, 1.0), f"|learned − bilinear| × {amplify:g}"),
+        )
+        for ax, (image, title) in zip(row, images):
+            ax.imshow(image, interpolation="nearest")
+            ax.set_title(title, fontsize="small")
+            ax.set_axis_off()
+    return fig
+
+
+def _shape(image: np.ndarray) -> str:
+    return f"{image.shape[0]}×{image.shape[1]}"
+
+
+def _outside(image: np.ndarray) -> float:
+    return float(np.mean((image < 0.0) | (image > 1.0)))

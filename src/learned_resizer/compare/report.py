@@ -1,0 +1,182 @@
+"""Write the comparison report: ``report.md``, a self-contained ``report.html``, ``results.json``
+and the PNG figures, all from one ``ComparisonTable`` so they cannot disagree."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from matplotlib.figure import Figure
+
+from learned_resizer.compare.figures import panel_figure, resolution_sweep, training_curves
+from learned_resizer.compare.records import RunRecord
+from learned_resizer.compare.table import ComparisonTable, build_table
+
+
+@dataclass(frozen=True)
+class Report:
+    table: ComparisonTable
+    files: dict[str, Path]
+
+
+def write_report(
+    records: Sequence[RunRecord],
+    out_dir: str | Path,
+    title: str = "Learned vs classical resizers",
+    *,
+    table: ComparisonTable | None = None,
+    panel_amplify: float = 5.0,
+    max_panels: int = 4,
+) -> Report:
+    """Write every report file into ``out_dir`` (created if needed).
+
+    ``table`` defaults to ``build_table(records)``; build it yourself to change the statistics'
+    options. Panels come from the first learned run (lowest seed) that carries any.
+    """
+    if not records:
+        raise ValueError("write_report needs at least one RunRecord")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if table is None:
+        table = build_table(records)
+    figures = _figures(records, table, panel_amplify, max_panels)
+    files = {name: out / name for name in figures}
+    for name, (figure, _) in figures.items():
+        figure.savefig(files[name], dpi=110)
+    captions = {files[name]: caption for name, (_, caption) in figures.items()}
+    texts = {
+        "results.json": json.dumps(_results(title, records, table, list(figures)), indent=2, allow_nan=False),
+        "report.md": _markdown(title, records, table, captions),
+        "report.html": _html(title, records, table, captions),
+    }
+    for name, text in texts.items():
+        files[name] = out / name
+        files[name].write_text(text, encoding="utf-8")
+    return Report(table, files)
+
+
+def method_notes(table: ComparisonTable) -> list[str]:
+    """How to read the comparison rows; shared by the Markdown and HTML reports."""
+    if not table.comparisons:
+        return [f"No {table.learned!r} run shares an output size with a classical run: there is no paired comparison."]
+    spec = table.paired_metric
+    unit = "percentage points" if spec.percent else "units of the score"
+    first = table.comparisons[0].result
+    return [
+        f"Δ is the learned resizer's {spec.name} minus the classical resizer's, in {unit}, averaged over "
+        f"{first.n_seeds} seed(s) and {first.n_images} test images: negative means the learned resizer is better.",
+        f"The {first.confidence:.0%} interval is a percentile bootstrap ({first.n_boot} resamples) that resamples "
+        "test images and training seeds with replacement, the same ones for both resizers.",
+        "The p-value is a two-sided paired sign-flip permutation test on each test image's difference averaged "
+        f"over seeds (with one seed and right/wrong scores, a Monte Carlo estimate of McNemar's exact test); significant below {first.alpha:g}.",
+    ]
+
+
+def _figures(
+    records: Sequence[RunRecord], table: ComparisonTable, amplify: float, max_panels: int
+) -> dict[str, tuple[Figure, str]]:
+    """Each figure there is data for, by file name, with its caption."""
+    figures = {}
+    curves = training_curves(records)
+    if curves is not None:
+        caption = "Training loss and validation metrics per epoch, one line per run, coloured by resizer."
+        figures["training_curves.png"] = (curves, caption)
+    sweep = resolution_sweep(table)
+    if sweep is not None:
+        caption = f"{table.metrics[0].name} against output size and against compute; mean ± std over seeds."
+        figures["resolution_sweep.png"] = (sweep, caption)
+    with_panels = [r for r in records if r.resizer == table.learned and r.panels]
+    if with_panels and max_panels > 0:
+        record = min(with_panels, key=lambda r: (r.output_size, r.seed))
+        caption = (
+            f"Test images as the model sees them (learned run, seed {record.seed}). The resizer's output is "
+            "never clipped: it is shown linearly rescaled with its true range in the title, and clipped to "
+            "[0, 1] as an image viewer would show it."
+        )
+        figures["panels.png"] = (panel_figure(record.panels[:max_panels], amplify), caption)
+    return figures
+
+
+def _results(title: str, records: Sequence[RunRecord], table: ComparisonTable, figure_names: list[str]) -> dict:
+    runs = [
+        {
+            "resizer": r.resizer,
+            "seed": r.seed,
+            "output_size": list(r.output_size),
+            "n_test_images": int(r.test_scores.size),
+            "mean_test_score": float(r.test_scores.mean()),
+            "test_metrics": r.test_metrics,
+            "history": r.history,
+            "kernel_weights": r.kernel_weights,
+            "trainable_parameters": r.trainable_parameters,
+            "resizer_macs": r.resizer_macs,
+            "model_macs": r.model_macs,
+            "seconds_per_epoch": r.seconds_per_epoch,
+        }
+        for r in records
+    ]
+    return _finite({"title": title, "table": table.to_dict(), "runs": runs, "figures": figure_names})
+
+
+def _finite(value):
+    """JSON has no NaN or infinity: a missing value becomes null."""
+    if isinstance(value, dict):
+        return {key: _finite(v) for key, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _summary(records: Sequence[RunRecord]) -> str:
+    resizers = ", ".join(sorted({r.resizer for r in records}))
+    seeds = ", ".join(str(s) for s in sorted({r.seed for r in records}))
+    return f"{len(records)} runs: resizers {resizers}; seeds {seeds}; {records[0].test_scores.size} test images."
+
+
+def _markdown(title: str, records: Sequence[RunRecord], table: ComparisonTable, captions: dict[Path, str]) -> str:
+    parts = [f"# {title}", _summary(records), table.to_markdown(), "## Method", *method_notes(table)]
+    if captions:
+        parts.append("## Figures")
+        parts += [f"![{path.name}]({path.name})\n\n{caption}" for path, caption in captions.items()]
+    return "\n\n".join(parts) + "\n"
+
+
+_STYLE = (
+    "body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em}"
+    "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}"
+    "th{background:#f3f3f3}img{max-width:100%}"
+)
+
+
+def _html(title: str, records: Sequence[RunRecord], table: ComparisonTable, captions: dict[Path, str]) -> str:
+    body = [f"<h1>{html.escape(title)}</h1>", f"<p>{html.escape(_summary(records))}</p>"]
+    for section, headers, cells in table.sections():
+        body.append(f"<h3>{html.escape(section)}</h3>")
+        rows = [_html_row(headers, "th")] + [_html_row(line, "td") for line in cells]
+        body.append("<table>" + "".join(rows) + "</table>")
+    body.append("<h2>Method</h2>")
+    body += [f"<p>{html.escape(note)}</p>" for note in method_notes(table)]
+    if captions:
+        body.append("<h2>Figures</h2>")
+    for path, caption in captions.items():
+        data = base64.b64encode(path.read_bytes()).decode("ascii")
+        body.append(
+            f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(path.name)}">'
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+        )
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><link rel="icon" href="data:,">'
+        f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head>"
+        f"<body>{''.join(body)}</body></html>\n"
+    )
+
+
+def _html_row(values: list[str], tag: str) -> str:
+    return "<tr>" + "".join(f"<{tag}>{html.escape(v)}</{tag}>" for v in values) + "</tr>"

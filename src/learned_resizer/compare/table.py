@@ -1,0 +1,274 @@
+"""The comparison table, shaped like the paper's Table 1: each resizer's error over seeds, its cost,
+and the learned resizer against every classical one on the same test images.
+
+One ``ComparisonTable`` renders three ways (terminal text, Markdown, JSON-able dict) from the
+same numbers, so ``results.json`` always holds what was printed. Numbers are kept in display
+units (errors in %, differences in percentage points) and rounded only when rendered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from learned_resizer.compare.records import RunRecord
+from learned_resizer.compare.statistics import PairedDifference, format_p, paired_difference, summarize
+
+Size = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """How a metric is read: which way is better and whether it is a fraction shown in %."""
+
+    name: str
+    lower_is_better: bool
+    percent: bool
+
+    @property
+    def scale(self) -> float:
+        return 100.0 if self.percent else 1.0
+
+    @property
+    def header(self) -> str:
+        return f"{self.name}{' %' if self.percent else ''} {'↓' if self.lower_is_better else '↑'}"
+
+    def format(self, value: float) -> str:
+        return f"{value:.2f}" if self.percent else f"{value:.3f}"
+
+
+def metric_spec(name: str, lower_is_better: bool | None = None) -> MetricSpec:
+    """Read a metric name: errors and losses are lower-is-better, errors and accuracies are in %."""
+    lowered = name.lower()
+    if lower_is_better is None:
+        lower_is_better = "error" in lowered or "loss" in lowered
+    return MetricSpec(name, lower_is_better, percent="error" in lowered or "accuracy" in lowered)
+
+
+@dataclass(frozen=True)
+class ResizerRow:
+    """One resizer at one output size, summarised over its seeds (metrics in display units)."""
+
+    resizer: str
+    output_size: Size
+    seeds: tuple[int, ...]
+    metrics: dict[str, tuple[float, float]]
+    metric_values: dict[str, list[float]]
+    kernel_weights: int
+    trainable_parameters: int
+    resizer_macs: int
+    model_macs: int
+    seconds_per_epoch: float
+
+
+@dataclass(frozen=True)
+class ComparisonRow:
+    """The learned resizer against one classical resizer at one output size."""
+
+    output_size: Size
+    result: PairedDifference
+
+
+@dataclass(frozen=True)
+class ComparisonTable:
+    learned: str
+    metrics: list[MetricSpec]
+    paired_metric: MetricSpec
+    rows: list[ResizerRow]
+    comparisons: list[ComparisonRow]
+    best_classical: dict[Size, str]
+
+    def sections(self) -> list[tuple[str, list[str], list[list[str]]]]:
+        """(title, headers, cells) of each part of the table, for every renderer."""
+        sections = [("Resizers", self._resizer_headers(), [self._resizer_cells(row) for row in self.rows])]
+        if self.comparisons:
+            sections.append(("Learned vs classical", self._comparison_headers(), [self._comparison_cells(c) for c in self.comparisons]))
+        if self.best_classical:
+            rows = [[_size(size), name] for size, name in self.best_classical.items()]
+            sections.append((f"Best classical resizer by {self.metrics[0].name}", ["output", "resizer"], rows))
+        return sections
+
+    def to_text(self) -> str:
+        return "\n\n".join(f"{title}\n{_text_grid(headers, cells)}" for title, headers, cells in self.sections()) + "\n"
+
+    def to_markdown(self) -> str:
+        return "\n\n".join(f"### {title}\n\n{_markdown_grid(headers, cells)}" for title, headers, cells in self.sections()) + "\n"
+
+    def to_dict(self) -> dict:
+        """Every number of the rendered table, unrounded, in the same units."""
+        scale = self.paired_metric.scale
+        return {
+            "learned": self.learned,
+            "metrics": [asdict(spec) | {"unit": "%" if spec.percent else ""} for spec in self.metrics],
+            "paired_metric": asdict(self.paired_metric) | {"difference_unit": "pp" if self.paired_metric.percent else ""},
+            "rows": [
+                {
+                    "resizer": row.resizer,
+                    "output_size": list(row.output_size),
+                    "n_seeds": len(row.seeds),
+                    "seeds": list(row.seeds),
+                    "metrics": {
+                        name: {"mean": mean, "std": std, "values": row.metric_values[name]}
+                        for name, (mean, std) in row.metrics.items()
+                    },
+                    "kernel_weights": row.kernel_weights,
+                    "trainable_parameters": row.trainable_parameters,
+                    "resizer_macs": row.resizer_macs,
+                    "model_macs": row.model_macs,
+                    "resizer_mmacs": row.resizer_macs / 1e6,
+                    "model_mmacs": row.model_macs / 1e6,
+                    "seconds_per_epoch": row.seconds_per_epoch,
+                }
+                for row in self.rows
+            ],
+            "comparisons": [
+                c.result.to_dict()
+                | {
+                    "output_size": list(c.output_size),
+                    "difference": c.result.difference * scale,
+                    "ci_low": c.result.ci_low * scale,
+                    "ci_high": c.result.ci_high * scale,
+                    "confidence_percent": c.result.confidence * 100,
+                }
+                for c in self.comparisons
+            ],
+            "best_classical": [
+                {"output_size": list(size), "resizer": name, "metric": self.metrics[0].name}
+                for size, name in self.best_classical.items()
+            ],
+        }
+
+    def _resizer_headers(self) -> list[str]:
+        return ["resizer", "output", "seeds", *(f"{m.header} (mean ± std)" for m in self.metrics),
+                "kernel weights", "trainable params", "resizer MMACs", "model MMACs", "s/epoch"]
+
+    def _resizer_cells(self, row: ResizerRow) -> list[str]:
+        metric_cells = [
+            f"{spec.format(row.metrics[spec.name][0])} ± {spec.format(row.metrics[spec.name][1])}" for spec in self.metrics
+        ]
+        return [row.resizer, _size(row.output_size), str(len(row.seeds)), *metric_cells, str(row.kernel_weights),
+                str(row.trainable_parameters), f"{row.resizer_macs / 1e6:.2f}", f"{row.model_macs / 1e6:.2f}",
+                f"{row.seconds_per_epoch:.1f}"]
+
+    def _comparison_headers(self) -> list[str]:
+        unit = " (pp)" if self.paired_metric.percent else ""
+        confidence = self.comparisons[0].result.confidence
+        return ["comparison", "output", f"Δ {self.paired_metric.name}{unit}", f"{confidence * 100:g}% CI", "p", "verdict"]
+
+    def _comparison_cells(self, comparison: ComparisonRow) -> list[str]:
+        result, spec = comparison.result, self.paired_metric
+        low, high = (spec.format(v * spec.scale) for v in (result.ci_low, result.ci_high))
+        return [f"{result.candidate} vs {result.reference}", _size(comparison.output_size),
+                spec.format(result.difference * spec.scale), f"[{low}, {high}]", format_p(result.p_value), result.verdict]
+
+
+def build_table(
+    records: Sequence[RunRecord],
+    *,
+    learned: str = "learned",
+    paired_metric: str = "top1_error",
+    lower_is_better: Mapping[str, bool] | None = None,
+    n_boot: int = 10000,
+    seed: int = 0,
+    confidence: float = 0.95,
+    alpha: float = 0.05,
+) -> ComparisonTable:
+    """Summarise ``records`` and compare ``learned`` with every other (classical) resizer.
+
+    Metric columns follow the first record's ``test_metrics`` order; the first one picks the best
+    classical resizer. ``paired_metric`` names the error that ``1 − test_scores`` measures (shown
+    in % when the name says error or accuracy); paired differences are reported in it, learned
+    minus classical. Runs are paired by equal seed.
+    """
+    if not records:
+        raise ValueError("build_table needs at least one RunRecord")
+    overrides = dict(lower_is_better or {})
+    specs = [metric_spec(name, overrides.get(name)) for name in records[0].test_metrics]
+    groups = _group(records, [spec.name for spec in specs])
+    rows = [_summarize_group(runs, specs) for _, runs in sorted(groups.items(), key=lambda item: _order(item[0], learned))]
+
+    best: dict[Size, str] = {}
+    comparisons: list[ComparisonRow] = []
+    primary = specs[0]
+    for size in sorted({size for _, size in groups}):
+        classical = [row for row in rows if row.output_size == size and row.resizer != learned]
+        if classical:
+            pick = min if primary.lower_is_better else max
+            best[size] = pick(classical, key=lambda row: row.metrics[primary.name][0]).resizer
+        if (learned, size) not in groups:
+            continue
+        for row in classical:
+            a, b = _paired_scores(groups[(learned, size)], groups[(row.resizer, size)])
+            result = paired_difference(a, b, n_boot, seed, confidence, alpha=alpha, candidate=learned, reference=row.resizer)
+            comparisons.append(ComparisonRow(size, result))
+    return ComparisonTable(learned, specs, metric_spec(paired_metric, lower_is_better=True), rows, comparisons, best)
+
+
+def _group(records: Sequence[RunRecord], metric_names: list[str]) -> dict[tuple[str, Size], list[RunRecord]]:
+    n_images = records[0].test_scores.size
+    groups: dict[tuple[str, Size], list[RunRecord]] = {}
+    for record in records:
+        where = f"run ({record.resizer!r}, seed {record.seed}, output {_size(record.output_size)})"
+        missing = [name for name in metric_names if name not in record.test_metrics]
+        if missing:
+            raise ValueError(f"{where}: test_metrics lacks {missing} (the first run has {metric_names})")
+        if record.test_scores.size != n_images:
+            raise ValueError(f"{where}: {record.test_scores.size} test scores, the first run has {n_images}")
+        runs = groups.setdefault((record.resizer, record.output_size), [])
+        if any(run.seed == record.seed for run in runs):
+            raise ValueError(f"{where}: two runs with the same seed")
+        runs.append(record)
+    return {key: sorted(runs, key=lambda run: run.seed) for key, runs in groups.items()}
+
+
+def _summarize_group(runs: list[RunRecord], specs: list[MetricSpec]) -> ResizerRow:
+    first = runs[0]
+    values = {spec.name: [run.test_metrics[spec.name] * spec.scale for run in runs] for spec in specs}
+    return ResizerRow(
+        resizer=first.resizer,
+        output_size=first.output_size,
+        seeds=tuple(run.seed for run in runs),
+        metrics={name: summarize(v) for name, v in values.items()},
+        metric_values=values,
+        kernel_weights=first.kernel_weights,
+        trainable_parameters=first.trainable_parameters,
+        resizer_macs=first.resizer_macs,
+        model_macs=first.model_macs,
+        seconds_per_epoch=float(np.mean([run.seconds_per_epoch for run in runs])),
+    )
+
+
+def _paired_scores(candidate: list[RunRecord], reference: list[RunRecord]) -> tuple[np.ndarray, np.ndarray]:
+    """(seeds, images) score arrays of the seeds both resizers ran with, in the same seed order."""
+    by_seed = {run.seed: run for run in reference}
+    common = [run for run in candidate if run.seed in by_seed]
+    if not common:
+        raise ValueError(
+            f"no common seed between {candidate[0].resizer!r} {[r.seed for r in candidate]} and "
+            f"{reference[0].resizer!r} {[r.seed for r in reference]}: runs are paired by seed"
+        )
+    return (np.stack([run.test_scores for run in common]),
+            np.stack([by_seed[run.seed].test_scores for run in common]))
+
+
+def _order(key: tuple[str, Size], learned: str) -> tuple:
+    """Rows by output size, classical resizers first (alphabetically), then the learned one."""
+    resizer, size = key
+    return size[0] * size[1], size, resizer == learned, resizer
+
+
+def _size(size: Size) -> str:
+    return f"{size[0]}×{size[1]}"
+
+
+def _text_grid(headers: list[str], cells: list[list[str]]) -> str:
+    widths = [max(len(line[i]) for line in [headers, *cells]) for i in range(len(headers))]
+    lines = [headers, ["-" * w for w in widths], *cells]
+    return "\n".join("  ".join(value.ljust(w) for value, w in zip(line, widths)).rstrip() for line in lines)
+
+
+def _markdown_grid(headers: list[str], cells: list[list[str]]) -> str:
+    lines = [headers, ["---"] * len(headers), *cells]
+    return "\n".join("| " + " | ".join(value.replace("|", "\\|") for value in line) + " |" for line in lines)

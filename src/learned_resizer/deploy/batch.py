@@ -1,0 +1,98 @@
+"""Resize image files with a trained pipeline: files or folders in, PNG/TIFF/NPY (and panels) out."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torchvision.transforms.v2 import functional as F
+from tqdm import tqdm
+
+from learned_resizer.data.images import IMAGE_SUFFIXES, load_rgb
+from learned_resizer.deploy.compare import make_comparison, panel
+from learned_resizer.deploy.predict import Predictor
+from learned_resizer.deploy.writers import write_image
+from learned_resizer.resizers.functional import Size
+
+
+@dataclass
+class ResizeReport:
+    written: list[Path] = field(default_factory=list)
+    pixels: int = 0
+    clipped: int = 0
+
+
+def find_images(inputs: list[Path]) -> list[tuple[Path, Path]]:
+    """``(source, output stem)`` for each input file and each image under each input folder.
+
+    A folder's images keep their relative paths under the output folder; two sources that would
+    write the same output are refused rather than one silently overwriting the other.
+    """
+    jobs: list[tuple[Path, Path]] = []
+    for source in inputs:
+        if source.is_dir():
+            found = sorted(p for p in source.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                raise ValueError(f"{source}: no images (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
+            jobs += [(p, p.relative_to(source).with_suffix("")) for p in found]
+        elif source.is_file():
+            jobs.append((source, Path(source.stem)))
+        else:
+            raise FileNotFoundError(f"{source}: no such file or folder")
+    seen: dict[Path, Path] = {}
+    for path, stem in jobs:
+        if stem in seen:
+            raise ValueError(f"{seen[stem]} and {path} would both be written as {stem}.*; resize them separately")
+        seen[stem] = path
+    return jobs
+
+
+def resize_files(
+    predictor: Predictor,
+    jobs: list[tuple[Path, Path]],
+    out_dir: Path,
+    fmt: str,
+    size: Size | None = None,
+    fit: bool = False,
+    panels: bool = False,
+    batch_size: int = 8,
+    progress: bool = True,
+) -> ResizeReport:
+    """Resize every job's image to ``size`` (default: the checkpoint's output size) and write it.
+
+    Images are decoded ``batch_size`` at a time; those of equal size go through the resizer as one
+    batch. ``fit`` first fits each image to the checkpoint's ``input_size``, as in training.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    report = ResizeReport()
+    with tqdm(total=len(jobs), unit="image", disable=not progress) as bar:
+        for start in range(0, len(jobs), batch_size):
+            chunk = jobs[start:start + batch_size]
+            groups: dict[tuple[int, ...], list[tuple[Path, torch.Tensor]]] = defaultdict(list)
+            for source, stem in chunk:
+                image = _load(predictor, source, fit)
+                groups[tuple(image.shape)].append((stem, image))
+            for members in groups.values():
+                batch = torch.stack([image for _, image in members])
+                learned = predictor.resize(batch, size).numpy()
+                bilinear = predictor.bilinear(batch, size).numpy() if panels else None
+                for i, (stem, image) in enumerate(members):
+                    path, clipped = write_image(learned[i], out_dir / stem, fmt)
+                    report.written.append(path)
+                    report.pixels += learned[i].shape[1] * learned[i].shape[2]
+                    report.clipped += clipped
+                    if bilinear is not None:
+                        panel_path = out_dir / stem.with_name(stem.name + "_panel.png")
+                        panel(make_comparison(image.numpy(), bilinear[i], learned[i])).save(panel_path)
+                        report.written.append(panel_path)
+                bar.update(len(members))
+    return report
+
+
+def _load(predictor: Predictor, source: Path, fit: bool) -> torch.Tensor:
+    if fit:
+        return predictor.fit(load_rgb(source, predictor.input_size))
+    return F.to_dtype(F.pil_to_tensor(load_rgb(source)), torch.float32, scale=True)

@@ -1,0 +1,360 @@
+"""HTTP inference server: a FastAPI app factory (:func:`create_app`) and a uvicorn runner.
+
+API (JSON everywhere; errors are ``{"detail": "<what is wrong>"}`` with a 4xx status):
+
+* ``POST /v1/classify`` — multipart field ``file``: an image (JPEG, PNG, WebP, BMP, TIFF). The
+  server decodes it, fits it to the checkpoint's input size (as in training), resizes it with the
+  learned resizer, runs the base model and returns the top-k labels with timings.
+* ``POST /v1/classify?resized=true`` — ``file`` is an image the client already resized: a ``.npy``
+  float array (float16/32/64) of shape (3, h, w) or (1, 3, h, w) at the model's input size, in
+  pixel scale (the scale of [0, 1] images; values outside [0, 1] are kept — 8-bit PNG would lose
+  the learned resizer's out-of-range values). ``resize --format npy`` and ``export`` make these.
+* ``POST /v1/compare`` — ``file`` as above; bilinear and learned resizing side by side, as PNG
+  data URLs, with predictions for each (used by the web page at ``GET /``).
+* ``GET /healthz``, ``GET /openapi.json``, ``GET /docs`` and ``GET /`` need no token.
+
+Limits: uploads over ``max_bytes`` (413; a request must declare its Content-Length, 411
+otherwise, so oversized bodies are refused before they are read), images over ``max_pixels``
+(413, checked from the header before decoding: decompression bombs), other formats (415),
+truncated or corrupt data (422). With a token, every ``/v1`` call needs ``Authorization: Bearer
+<token>`` (401). At most ``max_in_flight`` ``/v1`` requests are handled at once; beyond that the
+server answers 503 with ``Retry-After`` at once rather than queueing, so a burst cannot pile up
+memory or latency, and a client knows to retry.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import logging
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from fastapi import Depends, FastAPI, File, HTTPException, Query, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from PIL import Image
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from learned_resizer import __version__
+from learned_resizer.data.images import DEFAULT_MAX_PIXELS, ImageError
+from learned_resizer.deploy.compare import DIFF_GAIN, compare
+from learned_resizer.deploy.images import decode_bytes, png_bytes
+from learned_resizer.deploy.predict import Predictor
+from learned_resizer.deploy.webpage import PAGE
+
+logger = logging.getLogger(__name__)
+
+_NPY_MAGIC = b"\x93NUMPY"
+#: room for the multipart envelope (boundaries, part headers) around the file itself
+FORM_OVERHEAD = 64 * 1024
+
+
+@dataclass(frozen=True)
+class ServerLimits:
+    max_bytes: int = 20 * 2**20
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    max_in_flight: int = 4
+    top_k: int = 5
+
+    def __post_init__(self) -> None:
+        for name in ("max_bytes", "max_pixels", "max_in_flight", "top_k"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+
+
+class Prediction(BaseModel):
+    label: str
+    index: int = Field(description="position in the model's head")
+    probability: float
+
+
+class Timings(BaseModel):
+    decode: float = Field(description="bytes to pixels (or the .npy array), ms")
+    fit: float = Field(description="fit to the checkpoint's input size, as in training, ms")
+    resize: float = Field(description="learned resizer, ms (0 when the client resized)")
+    model: float = Field(description="base model and softmax, ms")
+    total: float
+
+
+class ClassifyResponse(BaseModel):
+    predictions: list[Prediction]
+    mean_score: float | None = Field(None, description="IQA checkpoints: expected score over bins 1..K")
+    received_size: tuple[int, int] = Field(description="(height, width) of the uploaded image or array")
+    model_input_size: tuple[int, int]
+    resized_by: Literal["server", "client"]
+    timings_ms: Timings
+
+
+class CompareImages(BaseModel):
+    original: str = Field(description="the resizer's input (the upload fitted to the input size), PNG data URL")
+    bilinear: str
+    learned: str = Field(description="clipped to [0, 1] for display")
+    difference: str = Field(description="0.5 + gain * (learned - bilinear)")
+
+
+class CompareResponse(BaseModel):
+    images: CompareImages
+    bilinear: list[Prediction]
+    learned: list[Prediction]
+    difference_gain: float
+    clipped_pixels: int = Field(description="pixels of the learned image with a channel outside [0, 1]")
+    received_size: tuple[int, int]
+    model_input_size: tuple[int, int]
+    timings_ms: dict[str, float]
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    version: str
+    model: str
+    resizer: str
+    input_size: tuple[int, int]
+    model_input_size: tuple[int, int]
+    num_outputs: int
+
+
+class ErrorBody(BaseModel):
+    detail: str
+
+
+_ERRORS = {
+    status: {"model": ErrorBody, "description": text}
+    for status, text in {
+        400: "malformed request", 401: "missing or wrong bearer token", 411: "no Content-Length",
+        413: "file or image too large", 415: "not an accepted image or array format",
+        422: "bad parameter, truncated or corrupt image, or wrong array shape", 503: "too many requests in flight",
+    }.items()
+}
+
+
+class InFlight:
+    """How many ``/v1`` requests are being handled, and how many may be (shared with tests)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.count = limit, 0
+
+
+class RequestGuard:
+    """ASGI middleware for the checks that must run before a body is read: its declared size and
+    the number of requests in flight. (It runs on the event loop, so the counter needs no lock.)"""
+
+    def __init__(self, app: ASGIApp, max_body: int, in_flight: InFlight) -> None:
+        self.app, self.max_body, self.in_flight = app, max_body, in_flight
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
+            await self.app(scope, receive, send)
+            return
+        refusal = self._refusal(scope)
+        if refusal is not None:
+            await refusal(scope, receive, send)
+            return
+        self.in_flight.count += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_flight.count -= 1
+
+    def _refusal(self, scope: Scope) -> JSONResponse | None:
+        if scope["method"] == "POST":
+            length = dict(scope["headers"]).get(b"content-length")
+            if length is None:
+                return _error(411, "the request must declare its Content-Length (chunked uploads are not accepted)")
+            if not length.isdigit():
+                return _error(400, f"Content-Length {length.decode(errors='replace')!r} is not a number")
+            if int(length) > self.max_body:
+                return _error(413, f"request body of {int(length):,} bytes exceeds the limit of {self.max_body:,} "
+                                   f"(max_bytes {self.max_body - FORM_OVERHEAD:,} + {FORM_OVERHEAD:,} for the form)")
+        if self.in_flight.count >= self.in_flight.limit:
+            return _error(503, f"server busy: {self.in_flight.count} requests in flight (limit {self.in_flight.limit}); retry later",
+                          {"Retry-After": "1"})
+        return None
+
+
+def create_app(checkpoint: str | Path, token: str | None = None, limits: ServerLimits = ServerLimits()) -> FastAPI:
+    """The server for one trained checkpoint directory (config.json + model.safetensors)."""
+    predictor = Predictor.load(checkpoint)
+    config = predictor.config
+    app = FastAPI(
+        title="learned-resizer",
+        version=__version__,
+        description=f"Classify images with a learned resizer ({config['resizer']}) and base model ({config['model']}).",
+    )
+    app.state.predictor = predictor
+    app.state.in_flight = InFlight(limits.max_in_flight)
+    app.add_middleware(RequestGuard, max_body=limits.max_bytes + FORM_OVERHEAD, in_flight=app.state.in_flight)
+    bearer = HTTPBearer(auto_error=False, description="required when the server was started with --token")
+
+    def authorize(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
+        if token is None:
+            return
+        if credentials is None or not secrets.compare_digest(credentials.credentials.encode(), token.encode()):
+            raise HTTPException(401, "missing or wrong bearer token: send the header 'Authorization: Bearer <token>'",
+                                headers={"WWW-Authenticate": "Bearer"})
+
+    max_k = len(predictor.labels)
+    top_k_query = Query(min(limits.top_k, max_k), ge=1, le=max_k, description="how many labels to return")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        return _error(error.status_code, str(error.detail), error.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
+        return _error(422, "; ".join(_describe(e) for e in error.errors()))
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, error: Exception) -> JSONResponse:
+        logger.exception("unexpected error on %s", request.url.path)
+        return _error(500, f"internal error ({type(error).__name__}); see the server log")
+
+    @app.get("/", include_in_schema=False)
+    def page() -> HTMLResponse:
+        return HTMLResponse(PAGE)
+
+    @app.get("/healthz", response_model=Health)
+    def healthz() -> dict[str, Any]:
+        return {"status": "ok", "version": __version__, "model": config["model"], "resizer": config["resizer"],
+                "input_size": predictor.input_size, "model_input_size": predictor.output_size, "num_outputs": max_k}
+
+    @app.post("/v1/classify", response_model=ClassifyResponse, responses=_ERRORS, dependencies=[Depends(authorize)])
+    def classify(
+        file: UploadFile = File(description="an image, or with resized=true a .npy array (3, h, w) or (1, 3, h, w)"),
+        resized: bool = Query(False, description="the file is already resized to the model's input size (.npy, pixel scale)"),
+        top_k: int = top_k_query,
+    ) -> dict[str, Any]:
+        """Top-k labels of one image; the server resizes it unless ``resized=true``."""
+        clock = _Clock()
+        data, name = _read_upload(file, limits.max_bytes)
+        if resized:
+            images = torch.from_numpy(_read_resized(data, name, predictor.output_size))[None]
+            received = predictor.output_size
+            clock.lap("decode")
+            clock.skip("fit", "resize")
+        else:
+            image = _decode(data, name, predictor, limits.max_pixels)
+            received = (image.height, image.width)
+            clock.lap("decode")
+            fitted = predictor.fit(image)[None]
+            clock.lap("fit")
+            images = predictor.resize(fitted)
+            clock.lap("resize")
+        probabilities = predictor.probabilities(images)[0]
+        clock.lap("model")
+        return {"predictions": predictor.top_k(probabilities, top_k), "mean_score": predictor.mean_score(probabilities),
+                "received_size": received, "model_input_size": predictor.output_size,
+                "resized_by": "client" if resized else "server", "timings_ms": clock.report()}
+
+    @app.post("/v1/compare", response_model=CompareResponse, responses=_ERRORS, dependencies=[Depends(authorize)])
+    def compare_resizers(file: UploadFile = File(description="an image"), top_k: int = top_k_query) -> dict[str, Any]:
+        """Bilinear and learned resizing of one image, their amplified difference, and predictions for each."""
+        clock = _Clock()
+        data, name = _read_upload(file, limits.max_bytes)
+        image = _decode(data, name, predictor, limits.max_pixels)
+        clock.lap("decode")
+        comparison = compare(predictor, predictor.fit(image))
+        clock.lap("resize")
+        both = predictor.probabilities(torch.from_numpy(np.stack([comparison.bilinear, comparison.learned])))
+        clock.lap("model")
+        images = {key: _data_url(getattr(comparison, key)) for key in ("original", "bilinear", "learned", "difference")}
+        clock.lap("encode")
+        return {"images": images, "bilinear": predictor.top_k(both[0], top_k), "learned": predictor.top_k(both[1], top_k),
+                "difference_gain": DIFF_GAIN, "clipped_pixels": comparison.clipped, "received_size": (image.height, image.width),
+                "model_input_size": predictor.output_size, "timings_ms": clock.report()}
+
+    return app
+
+
+def serve(checkpoint: str | Path, host: str, port: int, token: str | None, limits: ServerLimits) -> None:
+    """Run :func:`create_app` under uvicorn until interrupted."""
+    import uvicorn
+
+    uvicorn.run(create_app(checkpoint, token, limits), host=host, port=port, log_level="info")
+
+
+class _Clock:
+    """Milliseconds per step of a request."""
+
+    def __init__(self) -> None:
+        self.start = self.last = time.perf_counter()
+        self.laps: dict[str, float] = {}
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = round((now - self.last) * 1000, 3)
+        self.last = now
+
+    def skip(self, *names: str) -> None:
+        self.laps.update(dict.fromkeys(names, 0.0))
+
+    def report(self) -> dict[str, float]:
+        return {**self.laps, "total": round((self.last - self.start) * 1000, 3)}
+
+
+def _error(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+
+
+def _describe(error: dict[str, Any]) -> str:
+    """One validation error as ``query parameter 'top_k': Input should be ...``."""
+    where, *path = error.get("loc", ("request",))
+    kind = {"query": "query parameter", "body": "form field"}.get(str(where), str(where))
+    return f"{kind} {'.'.join(map(str, path))!r}: {error.get('msg', 'invalid')}" if path else f"{kind}: {error.get('msg')}"
+
+
+def _read_upload(file: UploadFile, max_bytes: int) -> tuple[bytes, str]:
+    name = file.filename or "upload"
+    data = file.file.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise HTTPException(413, f"{name}: file is larger than max_bytes={max_bytes:,}")
+    if not data:
+        raise HTTPException(422, f"{name}: empty file")
+    return data, name
+
+
+def _decode(data: bytes, name: str, predictor: Predictor, max_pixels: int) -> Image.Image:
+    try:
+        return decode_bytes(data, name, predictor.input_size, max_pixels)
+    except ImageError as error:
+        raise HTTPException(_image_error_status(str(error)), str(error)) from error
+
+
+def _image_error_status(message: str) -> int:
+    """``ImageError`` has no subclasses; its messages (tested) say which problem it was."""
+    if "too many pixels" in message:
+        return 413
+    if "not an image" in message or "unsupported format" in message:
+        return 415
+    return 422
+
+
+def _read_resized(data: bytes, name: str, size: tuple[int, int]) -> np.ndarray:
+    """A client-resized ``.npy`` upload → float32 (3, h, w); 4xx for anything else."""
+    if not data.startswith(_NPY_MAGIC):
+        raise HTTPException(415, f"{name}: resized=true expects a .npy array (the file does not start with the .npy magic)")
+    try:
+        array = np.load(io.BytesIO(data), allow_pickle=False)
+    except (ValueError, OSError, EOFError) as error:
+        raise HTTPException(415, f"{name}: unreadable .npy array ({error})") from error
+    if array.dtype.kind != "f":
+        raise HTTPException(415, f"{name}: expected a float16/32/64 array, got dtype {array.dtype}")
+    expected = (3, *size)
+    if array.shape not in (expected, (1, *expected)):
+        raise HTTPException(422, f"{name}: array of shape {array.shape}; the model's input needs {expected} or {(1, *expected)}")
+    array = array.reshape(expected).astype(np.float32)
+    if not np.isfinite(array).all():
+        raise HTTPException(422, f"{name}: the array holds NaN or infinite values")
+    return array
+
+
+def _data_url(image: np.ndarray) -> str:
+    return "data:image/png;base64," + base64.b64encode(png_bytes(image)).decode("ascii")

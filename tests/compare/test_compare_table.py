@@ -1,0 +1,88 @@
+"""The Table-1-shaped comparison table and its three renderings."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from learned_resizer.compare import build_table, metric_spec, summarize
+
+ACCURACY = {"bilinear": 0.55, "bicubic": 0.6, "learned": 0.85}
+
+
+def test_rows_summarise_each_resizer_over_seeds(make_records) -> None:
+    records = make_records(ACCURACY, seeds=(0, 1, 2))
+    table = build_table(records, n_boot=500)
+    assert [row.resizer for row in table.rows] == ["bicubic", "bilinear", "learned"]
+    for row in table.rows:
+        errors = [100 * r.test_metrics["top1_error"] for r in records if r.resizer == row.resizer]
+        assert row.metrics["top1_error"] == pytest.approx(summarize(errors))
+        assert row.seeds == (0, 1, 2)
+    learned = table.rows[-1]
+    assert (learned.kernel_weights, learned.trainable_parameters) == (11872, 11952)
+
+
+def test_learned_is_compared_with_every_classical_resizer_and_best_is_named(make_records) -> None:
+    table = build_table(make_records(ACCURACY, sizes=((32, 32), (48, 48))), n_boot=500)
+    pairs = [(c.output_size, c.result.reference) for c in table.comparisons]
+    assert pairs == [((32, 32), "bicubic"), ((32, 32), "bilinear"), ((48, 48), "bicubic"), ((48, 48), "bilinear")]
+    assert all(c.result.verdict.startswith("learned better") for c in table.comparisons)
+    assert all(c.result.difference < 0 for c in table.comparisons)
+    best = {size: min((r for r in table.rows if r.output_size == size and r.resizer != "learned"),
+                      key=lambda r: r.metrics["top1_error"][0]).resizer for size in ((32, 32), (48, 48))}
+    assert table.best_classical == best
+
+
+def test_higher_is_better_metrics_pick_the_highest(make_records) -> None:
+    records = make_records({"bilinear": 0.5, "bicubic": 0.5, "learned": 0.5})
+    plcc = {"bilinear": 0.60, "bicubic": 0.66, "learned": 0.69}
+    for record in records:
+        record.test_metrics = {"plcc": plcc[record.resizer] + 0.01 * record.seed, "srcc": 0.6}
+    table = build_table(records, paired_metric="score_shortfall", n_boot=200)
+    assert table.metrics[0] == metric_spec("plcc") and not table.metrics[0].lower_is_better
+    assert table.best_classical == {(32, 32): "bicubic"}
+    assert "0.665 ± 0.007" in table.to_text()
+
+
+def test_lower_is_better_can_be_overridden(make_records) -> None:
+    table = build_table(make_records(ACCURACY), lower_is_better={"top1_error": False}, n_boot=200)
+    assert table.best_classical == {(32, 32): "bilinear"}
+
+
+@pytest.mark.parametrize("render", ["to_text", "to_markdown"])
+def test_every_printed_number_is_in_the_json(make_records, check_printed_numbers, render: str) -> None:
+    table = build_table(make_records(ACCURACY, sizes=((32, 32), (48, 48))), n_boot=500)
+    data = json.loads(json.dumps(table.to_dict()))
+    check_printed_numbers(getattr(table, render)(), data)
+
+
+def test_number_check_catches_a_missing_number(make_records, check_printed_numbers) -> None:
+    table = build_table(make_records(ACCURACY), n_boot=200)
+    data = table.to_dict()
+    data["rows"][0]["metrics"]["top1_error"]["mean"] += 1.0
+    with pytest.raises(AssertionError, match="not in results.json"):
+        check_printed_numbers(table.to_text(), data)
+
+
+def test_runs_are_paired_by_seed(make_records) -> None:
+    records = make_records({"bilinear": 0.5}, seeds=(0, 1)) + make_records({"learned": 0.9}, seeds=(1, 2))
+    table = build_table(records, n_boot=200)
+    assert table.comparisons[0].result.n_seeds == 1
+    disjoint = make_records({"bilinear": 0.5}, seeds=(0,)) + make_records({"learned": 0.9}, seeds=(1,))
+    with pytest.raises(ValueError, match="no common seed"):
+        build_table(disjoint)
+
+
+def test_inconsistent_records_are_refused(make_records) -> None:
+    records = make_records(ACCURACY)
+    records[1].test_scores = np.ones(10)
+    with pytest.raises(ValueError, match="10 test scores"):
+        build_table(records)
+    records = make_records(ACCURACY)
+    records[2].test_metrics = {"top1_error": 0.3}
+    with pytest.raises(ValueError, match="lacks"):
+        build_table(records)
+    with pytest.raises(ValueError, match="same seed"):
+        build_table(make_records(ACCURACY) * 2)

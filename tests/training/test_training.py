@@ -1,0 +1,126 @@
+"""Joint training, modes, metrics file, config round trip, refusal of mismatching checkpoints."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import lightning as L
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from learned_resizer.tasks import create_task
+from learned_resizer.training import load_config, train_run
+from learned_resizer.training.checkpoint_io import load_checkpoint_file, save_checkpoint_file
+from learned_resizer.training.run import build_pipeline_for_run
+
+
+def initial_state(config) -> dict[str, torch.Tensor]:
+    """The weights a run of this config starts from (same seed, same construction order)."""
+    L.seed_everything(config.seed, verbose=False)
+    task = create_task(config.task, [str(i) for i in range(4)])
+    return {k: v.clone() for k, v in build_pipeline_for_run(config, task).state_dict().items()}
+
+
+def final_state(run_dir) -> dict[str, torch.Tensor]:
+    return load_file(run_dir / "model" / "model.safetensors")
+
+
+def changed(before, after, prefix) -> list[str]:
+    return [k for k in before if k.startswith(prefix) and not torch.equal(before[k], after[k])]
+
+
+def test_joint_training_lowers_loss_and_changes_both_parts(tiny_config, tmp_path):
+    config = tiny_config("trainer.epochs=4")
+    result = train_run(config, tmp_path)
+    rows = list(csv.DictReader(open(tmp_path / "metrics.csv")))
+    assert [int(r["epoch"]) for r in rows] == [0, 1, 2, 3]
+    assert float(rows[-1]["train_loss"]) < float(rows[0]["train_loss"])
+    before, after = initial_state(config), final_state(tmp_path)
+    assert changed(before, after, "resizer.conv_in.weight") and changed(before, after, "model.classifier.weight")
+    assert {"top1_error", "top5_error"} <= set(result["test"])
+    assert {"val_top1_error", "val_top5_error", "train_top1_error", "train_top5_error", "lr_model", "lr_resizer"} <= set(rows[0])
+
+
+def test_resizer_only_leaves_base_model_bit_identical(tiny_config, tmp_path):
+    config = tiny_config("mode=resizer_only")
+    train_run(config, tmp_path)
+    before, after = initial_state(config), final_state(tmp_path)
+    model_keys = [k for k in before if k.startswith("model.")]
+    assert model_keys and not changed(before, after, "model.")  # weights and BatchNorm statistics
+    assert changed(before, after, "resizer.")
+
+
+def test_baseline_trains_model_with_classical_resizer(tiny_config, tmp_path):
+    config = tiny_config("mode=baseline", "resizer.name=bilinear", "resizer.options={}")
+    result = train_run(config, tmp_path)
+    assert result["kernel_weights"] == 0 and result["resizer_macs"] == 0
+    before, after = initial_state(config), final_state(tmp_path)
+    assert changed(before, after, "model.")
+
+
+def test_nothing_to_train_is_a_clear_error(tiny_config, tmp_path):
+    with pytest.raises(ValueError, match="leaves nothing to train"):
+        train_run(tiny_config("mode=resizer_only", "resizer.name=bilinear", "resizer.options={}"), tmp_path)
+
+
+def test_learning_rate_schedule_is_the_papers(tiny_config, tmp_path):
+    train_run(tiny_config("trainer.epochs=5", "optim.lr=0.1", "optim.resizer_lr=0.3"), tmp_path)
+    rows = list(csv.DictReader(open(tmp_path / "metrics.csv")))
+    expected = [0.1 * 0.94 ** (epoch // 2) for epoch in range(5)]
+    assert [float(r["lr_model"]) for r in rows] == pytest.approx(expected)
+    assert [float(r["lr_resizer"]) for r in rows] == pytest.approx([3 * e for e in expected])
+
+
+def test_resolved_config_reproduces_the_run(tiny_config, tmp_path):
+    config = tiny_config()
+    train_run(config, tmp_path / "a")
+    again = load_config(tmp_path / "a" / "config.yaml")
+    assert again == config
+    train_run(again, tmp_path / "b")
+    a, b = final_state(tmp_path / "a"), final_state(tmp_path / "b")
+    for key in a:
+        torch.testing.assert_close(a[key], b[key])
+
+
+def test_run_starts_base_model_from_a_baseline(tiny_config, tmp_path):
+    train_run(tiny_config("mode=baseline", "resizer.name=bilinear", "resizer.options={}"), tmp_path / "baseline")
+    config = tiny_config(f"model.init_from={tmp_path / 'baseline'}", "mode=resizer_only")
+    train_run(config, tmp_path / "joint")
+    baseline, joint = final_state(tmp_path / "baseline"), final_state(tmp_path / "joint")
+    for key in (k for k in baseline if k.startswith("model.")):
+        assert torch.equal(baseline[key], joint[key]), key
+
+
+def test_existing_checkpoints_are_not_overwritten(tiny_config, tmp_path):
+    train_run(tiny_config(), tmp_path)
+    with pytest.raises(ValueError, match="--resume"):
+        train_run(tiny_config(), tmp_path)
+
+
+def test_checkpoint_is_safetensors_and_refuses_other_architecture(tiny_config, tmp_path):
+    train_run(tiny_config(), tmp_path)
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    checkpoint = load_checkpoint_file(last)  # no pickle anywhere: plain safetensors + JSON header
+    assert checkpoint["architecture"]["resizer_options"] == {"filters": 4}
+    # same config, tampered file
+    checkpoint["architecture"]["resizer_options"] = {"filters": 8}
+    save_checkpoint_file(checkpoint, last)
+    with pytest.raises(ValueError, match=r"resizer_options\.filters: checkpoint 8, config 4"):
+        train_run(tiny_config("trainer.epochs=3"), tmp_path, resume=True)
+
+
+def test_resume_with_another_config_names_the_difference(tiny_config, tmp_path):
+    train_run(tiny_config(), tmp_path)
+    with pytest.raises(ValueError, match="model: checkpoint 'small_cnn', config 'resnet18'"):
+        train_run(tiny_config("trainer.epochs=3", "model.name=resnet18"), tmp_path, resume=True)
+
+
+def test_result_records_cost(tiny_config, tmp_path):
+    result = train_run(tiny_config(), tmp_path)
+    saved = json.loads((tmp_path / "result.json").read_text())
+    assert saved == result
+    # filters=4: 7x7x3x4 + 4x4 + 2x(3x3x4x4) + 3x3x4x4 + 7x7x4x3
+    assert result["kernel_weights"] == 588 + 16 + 288 + 144 + 588
+    assert result["resizer_macs"] > 0 and result["model_macs"] > 0 and result["num_test_images"] == 16
