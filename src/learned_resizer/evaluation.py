@@ -22,3 +22,18 @@ def predict(pipeline: nn.Module, dataset: Dataset, batch_size: int = 64, progres
     finally:
         pipeline.train(was_training)
     return torch.cat(outputs), torch.cat(targets)
+
+
+class TransferredResizer(nn.Module):
+    """The resizer of one trained pipeline in front of another's base model (the paper's question
+    of transfer). Each side keeps its own normalisation; the image passes between them in [0, 1]
+    scale, resized to the base model's input size."""
+
+    def __init__(self, resizer_from: nn.Module, model_from: nn.Module) -> None:
+        super().__init__()
+        self.resizer_from, self.model_from = resizer_from, model_from
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        source = self.resizer_from
+        resized = source.to_image(source.resizer(source.normalize(images), self.model_from.output_size))
+        return self.model_from.model((resized - self.model_from.mean) / self.model_from.std)

@@ -116,6 +116,10 @@ class LiveServer:
         raise RuntimeError("no VmRSS in /proc status")
 
 
+#: the live server's limits, for an in-process app that should behave the same
+LIMITS = {"max_bytes": MAX_BYTES, "max_pixels": MAX_PIXELS, "max_in_flight": MAX_IN_FLIGHT}
+
+
 @pytest.fixture(scope="session")
 def live_server(checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """``learned-resizer serve`` in a subprocess on a free loopback port, with a token and small limits."""
@@ -123,7 +127,7 @@ def live_server(checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> I
     log = tmp_path_factory.mktemp("server") / "server.log"
     command = [
         sys.executable, "-m", "learned_resizer.cli", "serve", str(checkpoint), "--host", "127.0.0.1", "--port", str(port),
-        "--token", TOKEN, "--max-bytes", str(MAX_BYTES), "--max-pixels", str(MAX_PIXELS), "--max-in-flight", str(MAX_IN_FLIGHT),
+        "--token", TOKEN, *(f"--{name.replace('_', '-')}={value}" for name, value in LIMITS.items()),
     ]
     environment = {**os.environ, "OMP_NUM_THREADS": "1"}
     with log.open("w") as sink:

@@ -1,5 +1,6 @@
 """``learned-resizer client``: the live server answers; resizing here (ONNX or checkpoint) gives
-the predictions the server gives when it resizes, for fewer bytes than a large original."""
+the predictions the server gives when it resizes, for fewer bytes than a large original.
+Every test but the first needs the live server (a process) and is marked slow."""
 
 from __future__ import annotations
 
@@ -43,6 +44,7 @@ def test_client_with_onnx_resizer_matches_server(live_server: LiveServer, export
     assert local.bytes_sent < original.bytes_sent and local.local_ms is not None and local.latency_ms > 0
 
 
+@pytest.mark.slow  # starts the live server
 def test_client_command_with_checkpoint_resizer(live_server: LiveServer, checkpoint: Path, photo: Path, capsys) -> None:
     assert main(["client", live_server.url, str(photo), "--resize-locally", str(checkpoint), "--token", TOKEN, "--float16"]) == 0
     out = capsys.readouterr().out
@@ -50,6 +52,7 @@ def test_client_command_with_checkpoint_resizer(live_server: LiveServer, checkpo
     assert out.count("%") >= 6  # three labels for each way of sending
 
 
+@pytest.mark.slow  # starts the live server
 def test_float16_halves_the_payload(live_server: LiveServer, checkpoint: Path, photo: Path) -> None:
     local = CheckpointResizer(checkpoint)
     _, full = classify(live_server.url, photo, local, TOKEN)
@@ -58,6 +61,7 @@ def test_float16_halves_the_payload(live_server: LiveServer, checkpoint: Path, p
     assert max(abs(a - b) for a, b in zip(probabilities(full).values(), probabilities(half).values())) < 1e-2
 
 
+@pytest.mark.slow  # starts the live server
 def test_client_errors_are_one_line(live_server: LiveServer, photo: Path, capsys) -> None:
     assert main(["client", live_server.url, str(photo), "--token", "wrong"]) == 2
     assert "HTTP 401: missing or wrong bearer token" in capsys.readouterr().err

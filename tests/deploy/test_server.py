@@ -1,9 +1,12 @@
-"""The HTTP server: the live one (uvicorn, loopback) answers, refuses every bad input with a clear
-4xx and keeps serving; the in-process app shows the in-flight limit and the schema."""
+"""The HTTP server answers, refuses every bad input with a clear 4xx and keeps serving.
+
+Tests that take ``api`` run twice: against the app in-process (fast) and against the live server,
+``learned-resizer serve`` under uvicorn on a loopback port (slow: it starts a process)."""
 
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -14,7 +17,9 @@ from PIL import Image
 
 from learned_resizer.deploy.server import ServerLimits, create_app
 
-from .conftest import MAX_BYTES, TOKEN, LiveServer, encode
+from .conftest import LIMITS, MAX_BYTES, TOKEN, encode
+
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 def npy(shape: tuple[int, ...], dtype: str = "float32", fill: float = 0.5) -> bytes:
@@ -49,38 +54,53 @@ BAD_INPUTS = {
 }
 
 
-def test_classify_on_live_server(live_server: LiveServer) -> None:
-    response = httpx.post(f"{live_server.url}/v1/classify", headers=live_server.headers, **GOOD, timeout=30)
+@pytest.fixture(scope="session")
+def app(checkpoint: Path):
+    return create_app(checkpoint, TOKEN, ServerLimits(**LIMITS))
+
+
+@pytest.fixture(params=["in-process", pytest.param("live", marks=pytest.mark.slow)])
+def api(request: pytest.FixtureRequest) -> Iterator[httpx.Client]:
+    """An HTTP client of the app in this process, or of the live server."""
+    if request.param == "live":
+        with httpx.Client(base_url=request.getfixturevalue("live_server").url, timeout=30) as client:
+            yield client
+    else:
+        with TestClient(request.getfixturevalue("app")) as client:
+            yield client
+
+
+def test_classify(api: httpx.Client) -> None:
+    response = api.post("/v1/classify", headers=AUTH, **GOOD)
     assert response.status_code == 200, response.text
     body = response.json()
-    assert [p["label"] for p in body["predictions"]] != [] and {p["label"] for p in body["predictions"]} == {"cat", "dog", "fox"}
+    assert {p["label"] for p in body["predictions"]} == {"cat", "dog", "fox"}
     assert abs(sum(p["probability"] for p in body["predictions"]) - 1) < 1e-5
-    assert body["received_size"] == [40, 48] and body["model_input_size"] == [32, 32] and body["resized_by"] == "server"
+    assert body["decoded_size"] == [40, 48] and body["model_input_size"] == [32, 32] and body["resized_by"] == "server"
     assert set(body["timings_ms"]) == {"decode", "fit", "resize", "model", "total"}
 
 
 @pytest.mark.parametrize("case", list(BAD_INPUTS))
-def test_bad_input_gets_clear_4xx_and_server_keeps_serving(live_server: LiveServer, case: str) -> None:
+def test_bad_input_gets_clear_4xx_and_server_keeps_serving(api: httpx.Client, case: str) -> None:
     request, status, message = BAD_INPUTS[case]
-    with httpx.Client(base_url=live_server.url, headers=live_server.headers, timeout=30) as client:
-        response = client.post("/v1/classify", **request)
-        assert response.status_code == status, response.text
-        assert message in response.json()["detail"]
-        assert client.post("/v1/classify", **GOOD).status_code == 200
+    response = api.post("/v1/classify", headers=AUTH, **request)
+    assert response.status_code == status, response.text
+    assert message in response.json()["detail"]
+    assert api.post("/v1/classify", headers=AUTH, **GOOD).status_code == 200
 
 
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {TOKEN}"}],
                          ids=["none", "wrong", "not-bearer"])
-def test_token_is_required_on_api_calls(live_server: LiveServer, headers: dict[str, str]) -> None:
+def test_token_is_required_on_api_calls(api: httpx.Client, headers: dict[str, str]) -> None:
     for path in ("/v1/classify", "/v1/compare"):
-        response = httpx.post(f"{live_server.url}{path}", headers=headers, **GOOD, timeout=30)
+        response = api.post(path, headers=headers, **GOOD)
         assert response.status_code == 401 and "bearer token" in response.json()["detail"]
         assert response.headers["WWW-Authenticate"] == "Bearer"
-    assert httpx.get(f"{live_server.url}/healthz").status_code == 200  # probes need no token
+    assert api.get("/healthz").status_code == 200  # probes need no token
 
 
-def test_openapi_schema_is_valid(live_server: LiveServer) -> None:
-    spec = httpx.get(f"{live_server.url}/openapi.json").json()
+def test_openapi_schema_is_valid(api: httpx.Client) -> None:
+    spec = api.get("/openapi.json").json()
     assert spec["openapi"].startswith("3.")
     assert {"/healthz", "/v1/classify", "/v1/compare"} <= set(spec["paths"])
     classify = spec["paths"]["/v1/classify"]["post"]
@@ -95,8 +115,8 @@ def test_openapi_schema_is_valid(live_server: LiveServer) -> None:
     validate(spec)
 
 
-def test_compare_returns_four_images_and_two_predictions(live_server: LiveServer) -> None:
-    response = httpx.post(f"{live_server.url}/v1/compare", headers=live_server.headers, **GOOD, timeout=30)
+def test_compare_returns_four_images_and_two_predictions(api: httpx.Client) -> None:
+    response = api.post("/v1/compare", headers=AUTH, **GOOD)
     assert response.status_code == 200, response.text
     body = response.json()
     for key in ("original", "bilinear", "learned", "difference"):

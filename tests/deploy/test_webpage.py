@@ -40,6 +40,6 @@ def test_page_shows_resized_images_and_predictions(live_server: LiveServer, tmp_
             for table in ("#pred-bilinear", "#pred-learned"):
                 rows = page.eval_on_selector_all(f"{table} tr", "rows => rows.map(r => r.innerText)")
                 assert len(rows) == 3 and all("%" in row for row in rows)
-            assert "photo.jpg: 90x120 px, resized to 32x32" in page.inner_text("#status")
+            assert "photo.jpg: decoded at 120x90 px, resized to 32x32" in page.inner_text("#status")
         finally:
             browser.close()

@@ -35,10 +35,10 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from fastapi import Depends, FastAPI, File, HTTPException, Query, Request, UploadFile
+from fastapi import FastAPI, File, HTTPException, Query, Request, Security, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPBearer
 from PIL import Image
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -60,6 +60,8 @@ FORM_OVERHEAD = 64 * 1024
 
 @dataclass(frozen=True)
 class ServerLimits:
+    """What one server accepts (see the module docstring); defaults suit a photo-sized upload."""
+
     max_bytes: int = 20 * 2**20
     max_pixels: int = DEFAULT_MAX_PIXELS
     max_in_flight: int = 4
@@ -69,6 +71,10 @@ class ServerLimits:
         for name in ("max_bytes", "max_pixels", "max_in_flight", "top_k"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+
+
+_DECODED_SIZE = ("(height, width) of the decoded image or array; a large JPEG is decoded at a reduced scale "
+                 "that still covers the input size, as in training")
 
 
 class Prediction(BaseModel):
@@ -88,7 +94,7 @@ class Timings(BaseModel):
 class ClassifyResponse(BaseModel):
     predictions: list[Prediction]
     mean_score: float | None = Field(None, description="IQA checkpoints: expected score over bins 1..K")
-    received_size: tuple[int, int] = Field(description="(height, width) of the uploaded image or array")
+    decoded_size: tuple[int, int] = Field(description=_DECODED_SIZE)
     model_input_size: tuple[int, int]
     resized_by: Literal["server", "client"]
     timings_ms: Timings
@@ -107,7 +113,7 @@ class CompareResponse(BaseModel):
     learned: list[Prediction]
     difference_gain: float
     clipped_pixels: int = Field(description="pixels of the learned image with a channel outside [0, 1]")
-    received_size: tuple[int, int]
+    decoded_size: tuple[int, int] = Field(description=_DECODED_SIZE)
     model_input_size: tuple[int, int]
     timings_ms: dict[str, float]
 
@@ -144,11 +150,13 @@ class InFlight:
 
 
 class RequestGuard:
-    """ASGI middleware for the checks that must run before a body is read: its declared size and
-    the number of requests in flight. (It runs on the event loop, so the counter needs no lock.)"""
+    """ASGI middleware for the checks that must run before a ``/v1`` body is read: the token, the
+    declared size, and the number of requests in flight. Refusing there means a client without the
+    token, or with too much data, cannot make the server read (or hold a slot for) its upload.
+    (It runs on the event loop, so the counter needs no lock.)"""
 
-    def __init__(self, app: ASGIApp, max_body: int, in_flight: InFlight) -> None:
-        self.app, self.max_body, self.in_flight = app, max_body, in_flight
+    def __init__(self, app: ASGIApp, max_body: int, in_flight: InFlight, token: str | None) -> None:
+        self.app, self.max_body, self.in_flight, self.token = app, max_body, in_flight, token
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
@@ -165,8 +173,12 @@ class RequestGuard:
             self.in_flight.count -= 1
 
     def _refusal(self, scope: Scope) -> JSONResponse | None:
+        headers = dict(scope["headers"])
+        if self.token is not None and not _bearer_matches(headers.get(b"authorization"), self.token):
+            return _error(401, "missing or wrong bearer token: send the header 'Authorization: Bearer <token>'",
+                          {"WWW-Authenticate": "Bearer"})
         if scope["method"] == "POST":
-            length = dict(scope["headers"]).get(b"content-length")
+            length = headers.get(b"content-length")
             if length is None:
                 return _error(411, "the request must declare its Content-Length (chunked uploads are not accepted)")
             if not length.isdigit():
@@ -191,15 +203,9 @@ def create_app(checkpoint: str | Path, token: str | None = None, limits: ServerL
     )
     app.state.predictor = predictor
     app.state.in_flight = InFlight(limits.max_in_flight)
-    app.add_middleware(RequestGuard, max_body=limits.max_bytes + FORM_OVERHEAD, in_flight=app.state.in_flight)
-    bearer = HTTPBearer(auto_error=False, description="required when the server was started with --token")
-
-    def authorize(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
-        if token is None:
-            return
-        if credentials is None or not secrets.compare_digest(credentials.credentials.encode(), token.encode()):
-            raise HTTPException(401, "missing or wrong bearer token: send the header 'Authorization: Bearer <token>'",
-                                headers={"WWW-Authenticate": "Bearer"})
+    app.add_middleware(RequestGuard, max_body=limits.max_bytes + FORM_OVERHEAD, in_flight=app.state.in_flight, token=token)
+    # declares the scheme in the OpenAPI schema; RequestGuard enforces it, before the body is read
+    bearer = Security(HTTPBearer(auto_error=False, description="required when the server was started with --token"))
 
     max_k = len(predictor.labels)
     top_k_query = Query(min(limits.top_k, max_k), ge=1, le=max_k, description="how many labels to return")
@@ -226,7 +232,7 @@ def create_app(checkpoint: str | Path, token: str | None = None, limits: ServerL
         return {"status": "ok", "version": __version__, "model": config["model"], "resizer": config["resizer"],
                 "input_size": predictor.input_size, "model_input_size": predictor.output_size, "num_outputs": max_k}
 
-    @app.post("/v1/classify", response_model=ClassifyResponse, responses=_ERRORS, dependencies=[Depends(authorize)])
+    @app.post("/v1/classify", response_model=ClassifyResponse, responses=_ERRORS, dependencies=[bearer])
     def classify(
         file: UploadFile = File(description="an image, or with resized=true a .npy array (3, h, w) or (1, 3, h, w)"),
         resized: bool = Query(False, description="the file is already resized to the model's input size (.npy, pixel scale)"),
@@ -237,12 +243,12 @@ def create_app(checkpoint: str | Path, token: str | None = None, limits: ServerL
         data, name = _read_upload(file, limits.max_bytes)
         if resized:
             images = torch.from_numpy(_read_resized(data, name, predictor.output_size))[None]
-            received = predictor.output_size
+            decoded = predictor.output_size
             clock.lap("decode")
             clock.skip("fit", "resize")
         else:
             image = _decode(data, name, predictor, limits.max_pixels)
-            received = (image.height, image.width)
+            decoded = (image.height, image.width)
             clock.lap("decode")
             fitted = predictor.fit(image)[None]
             clock.lap("fit")
@@ -251,10 +257,10 @@ def create_app(checkpoint: str | Path, token: str | None = None, limits: ServerL
         probabilities = predictor.probabilities(images)[0]
         clock.lap("model")
         return {"predictions": predictor.top_k(probabilities, top_k), "mean_score": predictor.mean_score(probabilities),
-                "received_size": received, "model_input_size": predictor.output_size,
+                "decoded_size": decoded, "model_input_size": predictor.output_size,
                 "resized_by": "client" if resized else "server", "timings_ms": clock.report()}
 
-    @app.post("/v1/compare", response_model=CompareResponse, responses=_ERRORS, dependencies=[Depends(authorize)])
+    @app.post("/v1/compare", response_model=CompareResponse, responses=_ERRORS, dependencies=[bearer])
     def compare_resizers(file: UploadFile = File(description="an image"), top_k: int = top_k_query) -> dict[str, Any]:
         """Bilinear and learned resizing of one image, their amplified difference, and predictions for each."""
         clock = _Clock()
@@ -268,7 +274,7 @@ def create_app(checkpoint: str | Path, token: str | None = None, limits: ServerL
         images = {key: _data_url(getattr(comparison, key)) for key in ("original", "bilinear", "learned", "difference")}
         clock.lap("encode")
         return {"images": images, "bilinear": predictor.top_k(both[0], top_k), "learned": predictor.top_k(both[1], top_k),
-                "difference_gain": DIFF_GAIN, "clipped_pixels": comparison.clipped, "received_size": (image.height, image.width),
+                "difference_gain": DIFF_GAIN, "clipped_pixels": comparison.clipped, "decoded_size": (image.height, image.width),
                 "model_input_size": predictor.output_size, "timings_ms": clock.report()}
 
     return app
@@ -302,6 +308,11 @@ class _Clock:
 
 def _error(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+
+
+def _bearer_matches(header: bytes | None, token: str) -> bool:
+    scheme, _, credentials = (header or b"").partition(b" ")
+    return scheme.lower() == b"bearer" and secrets.compare_digest(credentials.strip(), token.encode())
 
 
 def _describe(error: dict[str, Any]) -> str:

@@ -96,11 +96,18 @@ async function send(file) {
   fillPredictions($("pred-bilinear"), body.bilinear);
   fillPredictions($("pred-learned"), body.learned);
   const [h, w] = body.model_input_size;
-  setState("done", file.name + ": " + body.received_size.join("x") + " px, resized to " + h + "x" + w +
+  const [dh, dw] = body.decoded_size;
+  setState("done", file.name + ": decoded at " + dw + "x" + dh + " px, resized to " + w + "x" + h +
            " in " + body.timings_ms.total.toFixed(1) + " ms on the server.");
 }
 
-$("file").addEventListener("change", () => { if ($("file").files.length) send($("file").files[0]); });
+$("file").addEventListener("change", () => {
+  const input = $("file");
+  if (!input.files.length) return;
+  const file = input.files[0];
+  input.value = "";  // so that choosing the same file again (say, after fixing the token) sends it again
+  send(file);
+});
 const drop = $("drop");
 drop.addEventListener("dragover", (event) => { event.preventDefault(); drop.classList.add("over"); });
 drop.addEventListener("dragleave", () => drop.classList.remove("over"));

@@ -1,0 +1,211 @@
+"""Run a comparison: every (resizer, output size, seed) trained with the same base model, data,
+budget and seeds, each in its own folder, then one table and report over all of them.
+
+A rerun skips finished runs and resumes interrupted ones, so a crashed comparison continues.
+With ``warm_start``, the paper's two-stage recipe is applied fairly: the base model is first
+trained with a classical resizer, and every compared run (classical or learned) then starts
+from that same model and trains for the same number of epochs.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+
+from learned_resizer.compare.records import Panel, RunRecord
+from learned_resizer.compare.report import Report, write_report
+from learned_resizer.compare.table import build_table
+from learned_resizer.data.registry import build_splits
+from learned_resizer.pretrained import from_pretrained
+from learned_resizer.resizers import is_trainable_resizer, list_resizers, resize_image
+from learned_resizer.training.callbacks import read_metrics
+from learned_resizer.training.config import RunConfig, apply_overrides, config_from_dict, config_to_dict
+from learned_resizer.training.run import is_finished, load_result, load_test_scores, train_run
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ResizerEntry:
+    """One compared resizer: a registry name, its options, and config overrides for its runs
+    (e.g. ``{"optim": {"resizer_lr": 0.05}}``). ``label`` names it in the table (default: name)."""
+
+    name: str
+    options: dict[str, Any] = field(default_factory=dict)
+    label: str | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return self.label or self.name
+
+
+@dataclass
+class WarmStart:
+    """Stage one of the paper's recipe: train the base model with ``resizer`` for ``epochs``."""
+
+    resizer: str = "bilinear"
+    epochs: int = 3
+    lr: float | None = None
+
+
+@dataclass
+class CompareConfig:
+    run: dict[str, Any] = field(default_factory=dict)
+    resizers: list[ResizerEntry] = field(default_factory=lambda: [
+        ResizerEntry("bilinear"), ResizerEntry("bicubic"), ResizerEntry("area"), ResizerEntry("learned"),
+    ])
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    #: several output sizes make a resolution sweep (default: the run's output_size)
+    output_sizes: list[tuple[int, int]] = field(default_factory=list)
+    warm_start: WarmStart | None = None
+    #: test images shown in the Figure-6-style panels
+    panels: int = 3
+    title: str = "Learned vs classical resizers"
+
+
+def load_compare_config(path: str | Path | None, overrides: list[str] = ()) -> CompareConfig:
+    data: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"comparison config not found: {path}")
+        data = yaml.safe_load(path.read_text()) or {}
+    data = apply_overrides(data, list(overrides))
+    try:
+        config = config_from_dict(data, CompareConfig)
+        validate(config)
+    except ValueError as error:
+        raise ValueError(f"{path or 'comparison config'}: {error}") from error
+    return config
+
+
+def validate(config: CompareConfig) -> None:
+    if not config.resizers:
+        raise ValueError("resizers: list at least one resizer")
+    for entry in config.resizers:
+        if entry.name not in list_resizers():
+            raise ValueError(f"resizers: unknown resizer {entry.name!r}; expected one of {list_resizers()}")
+    keys = [r.key for r in config.resizers]
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"resizers: labels must be unique, got {keys}")
+    if not config.seeds or len(set(config.seeds)) != len(config.seeds):
+        raise ValueError(f"seeds: expected distinct seeds, got {config.seeds}")
+    for size in config.output_sizes:
+        if len(size) != 2 or min(size) <= 0:
+            raise ValueError(f"output_sizes: expected pairs of positive ints, got {list(size)}")
+    base_run_config(config).validate()
+
+
+def base_run_config(config: CompareConfig) -> RunConfig:
+    return config_from_dict(copy.deepcopy(config.run), RunConfig, "run")
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in extra.items():
+        out[key] = _merge(out.get(key, {}), value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def run_config_for(config: CompareConfig, entry: ResizerEntry, size: tuple[int, int], seed: int,
+                   warm_start_dir: Path | None) -> RunConfig:
+    base = config_to_dict(base_run_config(config))
+    data = _merge(base, {"seed": seed, "output_size": list(size),
+                         "resizer": {"name": entry.name, "options": dict(entry.options)},
+                         "mode": "joint" if is_trainable_resizer(entry.name) else "baseline"})
+    if warm_start_dir is not None:
+        data["model"]["init_from"] = str(warm_start_dir)
+    return config_from_dict(_merge(data, entry.overrides), RunConfig, f"resizers[{entry.key}]").validate()
+
+
+def warm_start_config(config: CompareConfig, size: tuple[int, int], seed: int) -> RunConfig:
+    warm = config.warm_start
+    assert warm is not None
+    base = config_to_dict(base_run_config(config))
+    data = _merge(base, {"seed": seed, "output_size": list(size), "mode": "baseline",
+                         "resizer": {"name": warm.resizer, "options": {}}, "trainer": {"epochs": warm.epochs}})
+    if warm.lr is not None:
+        data["optim"]["lr"] = warm.lr
+    return config_from_dict(data, RunConfig, "warm_start").validate()
+
+
+def _size_name(size: tuple[int, int]) -> str:
+    return f"{size[0]}x{size[1]}"
+
+
+def run_comparison(config: CompareConfig, out_dir: str | Path, progress: bool = True) -> Report:
+    """Train every run that is not finished yet, then write the table and report into ``out_dir``."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "compare.yaml").write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False))
+    base = base_run_config(config)
+    sizes = [tuple(s) for s in config.output_sizes] or [tuple(base.output_size)]
+    splits = build_splits(base.data, tuple(base.input_size))  # decoded once, shared by every run
+
+    plan = [(entry, size, seed) for size in sizes for seed in config.seeds for entry in config.resizers]
+    records: list[RunRecord] = []
+    for index, (entry, size, seed) in enumerate(plan, start=1):
+        warm_dir = None
+        if config.warm_start is not None:
+            warm_dir = out_dir / "runs" / f"warmstart-{config.warm_start.resizer}_{_size_name(size)}_seed{seed}"
+            _train_if_needed(warm_start_config(config, size, seed), warm_dir, splits, f"warm start {_size_name(size)} seed {seed}")
+        run_dir = out_dir / "runs" / f"{entry.key}_{_size_name(size)}_seed{seed}"
+        _train_if_needed(run_config_for(config, entry, size, seed, warm_dir), run_dir, splits,
+                         f"[{index}/{len(plan)}] {entry.key} {_size_name(size)} seed {seed}", progress)
+        panels = make_panels(run_dir, splits.test, config.panels) if is_trainable_resizer(entry.name) else None
+        records.append(load_record(run_dir, entry.key, seed, size, panels))
+
+    task = base.task
+    table = build_table(records, learned=_learned_key(config), paired_metric="top1_error" if task == "classification" else task)
+    return write_report(records, out_dir, config.title, table=table)
+
+
+def _learned_key(config: CompareConfig) -> str:
+    learned = [r.key for r in config.resizers if is_trainable_resizer(r.name)]
+    return learned[0] if learned else "learned"
+
+
+def _train_if_needed(run_config: RunConfig, run_dir: Path, splits, description: str, progress: bool = True) -> None:
+    if is_finished(run_dir):
+        print(f"{description}: finished earlier, skipped ({run_dir})")
+        return
+    resume = (run_dir / "checkpoints" / "last.ckpt").exists()
+    print(f"{description}: {'resuming' if resume else 'training'} in {run_dir}")
+    run_config.trainer.progress_bar = run_config.trainer.progress_bar and progress
+    train_run(run_config, run_dir, resume=resume, splits=splits)
+
+
+def load_record(run_dir: Path, key: str, seed: int, size: tuple[int, int], panels: list[Panel] | None) -> RunRecord:
+    result = load_result(run_dir)
+    history = [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in read_metrics(run_dir / "metrics.csv")]
+    return RunRecord(
+        resizer=key, seed=seed, output_size=size, test_scores=load_test_scores(run_dir), test_metrics=result["test"],
+        history=history, kernel_weights=result["kernel_weights"], trainable_parameters=result["trainable_parameters"],
+        resizer_macs=result["resizer_macs"], model_macs=result["model_macs"],
+        seconds_per_epoch=result["seconds_per_epoch"], panels=panels,
+    )
+
+
+@torch.inference_mode()
+def make_panels(run_dir: Path, test_set, count: int) -> list[Panel]:
+    """Original, bilinear and learned versions of the first ``count`` test images (evenly spaced)."""
+    if count <= 0:
+        return []
+    pipeline, _ = from_pretrained(run_dir / "model")
+    indices = np.linspace(0, len(test_set) - 1, num=min(count, len(test_set))).astype(int)
+    images = torch.stack([test_set[int(i)][0] for i in indices])
+    learned = pipeline.to_image(pipeline.resize(images))
+    bilinear = resize_image(images, pipeline.output_size, "bilinear").clamp(0, 1)
+
+    def hwc(t: torch.Tensor) -> np.ndarray:
+        return t.permute(1, 2, 0).double().numpy()
+
+    return [Panel(f"test image {i}", hwc(images[k]), hwc(bilinear[k]), hwc(learned[k])) for k, i in enumerate(indices)]

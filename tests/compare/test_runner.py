@@ -1,0 +1,117 @@
+"""The comparison runner end to end on a tiny synthetic task: files, numbers, statistics, resume."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from safetensors.torch import load_file
+
+from learned_resizer.cli import main
+from learned_resizer.compare.runner import load_compare_config, run_comparison
+from learned_resizer.compare.statistics import paired_difference
+from tests.compare.conftest import assert_printed_numbers_in
+
+TINY = {
+    "run": {
+        "data": {"name": "synthetic", "options": {"train_size": 32, "val_size": 16, "test_size": 24}},
+        "input_size": [24, 24], "output_size": [12, 12],
+        "trainer": {"epochs": 2, "batch_size": 8, "progress_bar": False},
+        "optim": {"lr": 0.05},
+    },
+    "resizers": [{"name": "bilinear"}, {"name": "learned", "options": {"filters": 4}}],
+    "seeds": [0, 1],
+    "panels": 2,
+    "title": "Tiny comparison",
+}
+
+
+@pytest.fixture(scope="module")
+def compared(tmp_path_factory):
+    out = tmp_path_factory.mktemp("compare")
+    config_file = out / "compare.yaml"
+    config_file.write_text(yaml.safe_dump(TINY))
+    report = run_comparison(load_compare_config(config_file), out / "result", progress=False)
+    return out / "result", report
+
+
+def test_report_files_are_written(compared):
+    out, report = compared
+    for name in ("report.md", "report.html", "results.json", "training_curves.png", "panels.png"):
+        assert (out / name).is_file(), name
+    assert sorted(p.name for p in (out / "runs").iterdir()) == [
+        "bilinear_12x12_seed0", "bilinear_12x12_seed1", "learned_12x12_seed0", "learned_12x12_seed1"]
+
+
+def test_results_json_agrees_with_the_printed_table(compared):
+    out, report = compared
+    results = json.loads((out / "results.json").read_text())
+    assert_printed_numbers_in(report.table.to_text(), results)
+
+
+def test_interval_and_p_value_match_an_independent_computation(compared):
+    out, report = compared
+    scores = {}
+    for resizer in ("bilinear", "learned"):
+        scores[resizer] = np.stack([np.load(out / "runs" / f"{resizer}_12x12_seed{s}" / "test_predictions.npz")["scores"]
+                                    for s in (0, 1)])
+    # per-image correctness re-derived from the saved outputs, not from the stored scores
+    for resizer in ("bilinear", "learned"):
+        for s in (0, 1):
+            saved = np.load(out / "runs" / f"{resizer}_12x12_seed{s}" / "test_predictions.npz")
+            np.testing.assert_array_equal(saved["outputs"].argmax(1) == saved["targets"], scores[resizer][s].astype(bool))
+    expected = paired_difference(scores["learned"], scores["bilinear"])
+    (comparison,) = report.table.comparisons
+    assert comparison.result.difference == pytest.approx(expected.difference)
+    assert (comparison.result.ci_low, comparison.result.ci_high) == pytest.approx((expected.ci_low, expected.ci_high))
+    assert comparison.result.p_value == pytest.approx(expected.p_value)
+    # the difference itself is just error(learned) - error(bilinear), averaged over seeds and images
+    assert expected.difference == pytest.approx((1 - scores["learned"]).mean() - (1 - scores["bilinear"]).mean())
+
+
+def test_restarted_comparison_trains_only_unfinished_runs(compared, tmp_path, capsys):
+    out, _ = compared
+    # simulate a crash: copy the finished comparison, then remove one run's result
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    unfinished = copy / "runs" / "learned_12x12_seed1"
+    (unfinished / "result.json").unlink()
+    stamps = {p.name: (p / "model" / "model.safetensors").stat().st_mtime_ns for p in (copy / "runs").iterdir()}
+    config_file = tmp_path / "c.yaml"
+    config_file.write_text(yaml.safe_dump(TINY))
+    before = load_file(unfinished / "model" / "model.safetensors")
+    assert main(["compare", "--config", str(config_file), "--out", str(copy)]) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("finished earlier, skipped") == 3
+    assert "learned 12x12 seed 1: resuming" in printed
+    after = {p.name: (p / "model" / "model.safetensors").stat().st_mtime_ns for p in (copy / "runs").iterdir()}
+    assert [name for name in stamps if stamps[name] != after[name]] == ["learned_12x12_seed1"]
+    assert (unfinished / "result.json").exists()
+    assert set(load_file(unfinished / "model" / "model.safetensors")) == set(before)
+
+
+def test_warm_start_gives_every_run_the_same_base_model(tmp_path):
+    config = {**TINY, "seeds": [0], "warm_start": {"resizer": "bilinear", "epochs": 1}, "panels": 0}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
+    run_comparison(load_compare_config(tmp_path / "c.yaml"), tmp_path / "out", progress=False)
+    runs = tmp_path / "out" / "runs"
+    assert (runs / "warmstart-bilinear_12x12_seed0" / "result.json").exists()
+    for name in ("bilinear_12x12_seed0", "learned_12x12_seed0"):
+        assert yaml.safe_load((runs / name / "config.yaml").read_text())["model"]["init_from"] == str(runs / "warmstart-bilinear_12x12_seed0")
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"seeds": [1, 1]}, "distinct seeds"),
+    ({"resizers": [{"name": "bilinear"}, {"name": "bilinear"}]}, "unique"),
+    ({"resizers": [{"name": "lanczos"}]}, "unknown resizer 'lanczos'"),
+    ({"colour": "blue"}, "unknown key"),
+])
+def test_bad_comparison_configs_are_refused(tmp_path, change, message):
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump({**TINY, **change}))
+    with pytest.raises(ValueError, match=message):
+        load_compare_config(tmp_path / "c.yaml")
