@@ -76,7 +76,7 @@ def test_resize_size_fit_and_panels(checkpoint: Path, images: Path, tmp_path: Pa
                  "--format", "npy", "--no-progress"]) == 0
     assert np.load(out / "c.npy").shape == (3, 20, 36)
     panel = Image.open(out / "c_panel.png")
-    assert panel.mode == "RGB" and panel.height >= 192 and panel.width > 4 * 192  # four titled tiles
+    assert panel.width > 3 * panel.height  # one row of five images
     assert "resized 1 image(s) to 20x36" in capsys.readouterr().out
 
 

@@ -18,7 +18,8 @@ def register(subparsers) -> None:
                         help="png: 8 bits, values outside [0, 1] clipped (and counted); tiff (float32) and npy "
                              "(float32, (3, h, w)) keep them. Default png")
     parser.add_argument("--panels", action="store_true",
-                        help="also write <name>_panel.png: original, bilinear, learned, amplified difference (Figure 6)")
+                        help="also write <name>_panel.png: original, bilinear, learned (rescaled and clipped), amplified "
+                             "difference, as in the comparison report (Figure 6)")
     parser.add_argument("--fit", action="store_true",
                         help="first fit each image to the checkpoint's input size (shorter side, centre crop) as in training")
     parser.add_argument("--batch-size", type=int, default=8, help="images resized together when they share a size (default 8)")

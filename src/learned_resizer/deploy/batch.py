@@ -6,12 +6,14 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 from torchvision.transforms.v2 import functional as F
 from tqdm import tqdm
 
+from learned_resizer.compare.figures import panel_figure
+from learned_resizer.compare.records import Panel
 from learned_resizer.data.images import IMAGE_SUFFIXES, load_rgb
-from learned_resizer.deploy.compare import make_comparison, panel
 from learned_resizer.deploy.predict import Predictor
 from learned_resizer.deploy.writers import write_image
 from learned_resizer.resizers.functional import Size
@@ -85,11 +87,17 @@ def resize_files(
                     report.pixels += learned[i].shape[1] * learned[i].shape[2]
                     report.clipped += clipped
                     if bilinear is not None:
-                        panel_path = out_dir / stem.with_name(stem.name + "_panel.png")
-                        panel(make_comparison(image.numpy(), bilinear[i], learned[i])).save(panel_path)
-                        report.written.append(panel_path)
+                        report.written.append(_write_panel(out_dir / stem, image.numpy(), bilinear[i], learned[i]))
                 bar.update(len(members))
     return report
+
+
+def _write_panel(stem: Path, original: np.ndarray, bilinear: np.ndarray, learned: np.ndarray) -> Path:
+    """``<stem>_panel.png``: the report's Figure-6-style panel for one image."""
+    hwc = [array.transpose(1, 2, 0) for array in (original, bilinear, learned)]
+    path = stem.with_name(stem.name + "_panel.png")
+    panel_figure([Panel(stem.name, *hwc)]).savefig(path, dpi=100)
+    return path
 
 
 def _load(predictor: Predictor, source: Path, fit: bool) -> torch.Tensor:

@@ -104,7 +104,7 @@ class CompareImages(BaseModel):
     original: str = Field(description="the resizer's input (the upload fitted to the input size), PNG data URL")
     bilinear: str
     learned: str = Field(description="clipped to [0, 1] for display")
-    difference: str = Field(description="0.5 + gain * (learned - bilinear)")
+    difference: str = Field(description="|learned - bilinear| * difference_gain, clipped to [0, 1]")
 
 
 class CompareResponse(BaseModel):

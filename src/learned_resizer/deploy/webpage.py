@@ -92,7 +92,7 @@ async function send(file) {
   }
   for (const key of ["original", "bilinear", "learned", "difference"]) $("img-" + key).src = body.images[key];
   $("cap-learned").textContent = "learned (" + body.clipped_pixels + " pixels clipped for display)";
-  $("cap-difference").textContent = "difference x" + body.difference_gain + " (grey: no change)";
+  $("cap-difference").textContent = "|learned - bilinear| x " + body.difference_gain + " (black: no change)";
   fillPredictions($("pred-bilinear"), body.bilinear);
   fillPredictions($("pred-learned"), body.learned);
   const [h, w] = body.model_input_size;
