@@ -24,6 +24,7 @@ from learned_resizer.compare.report import Report, write_report
 from learned_resizer.compare.table import build_table
 from learned_resizer.data.registry import build_splits
 from learned_resizer.pretrained import from_pretrained
+from learned_resizer.tasks import TASKS
 from learned_resizer.resizers import is_trainable_resizer, list_resizers, resize_image
 from learned_resizer.training.callbacks import read_metrics
 from learned_resizer.training.config import RunConfig, apply_overrides, config_from_dict, config_to_dict
@@ -163,8 +164,9 @@ def run_comparison(config: CompareConfig, out_dir: str | Path, progress: bool = 
         panels = make_panels(run_dir, splits.test, config.panels) if is_trainable_resizer(entry.name) else None
         records.append(load_record(run_dir, entry.key, seed, size, panels))
 
-    task = base.task
-    table = build_table(records, learned=_learned_key(config), paired_metric="top1_error" if task == "classification" else task)
+    task = TASKS[base.task]
+    table = build_table(records, learned=_learned_key(config), paired_metric=task.paired_metric,
+                        lower_is_better={name: True for name in task.lower_is_better})
     return write_report(records, out_dir, config.title, table=table)
 
 

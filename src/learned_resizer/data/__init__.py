@@ -1,7 +1,7 @@
 """Data: image decoding, datasets by name (user folders, torchvision sets, the built-in demo)."""
 
 from learned_resizer.data.registry import DataConfig, Splits, build_splits, list_datasets, register_dataset
-from learned_resizer.data import terrain, torchvision_sets  # noqa: F401  (importing registers their datasets)
+from learned_resizer.data import folder, iqa, synthetic, terrain, torchvision_sets  # noqa: F401  (importing registers their datasets)
 from learned_resizer.data.dataset import ImageFileDataset
 from learned_resizer.data.folder import ImageFolderDataset, scan_split
 from learned_resizer.data.images import DEFAULT_MAX_PIXELS, ImageError, load_rgb, open_image
@@ -20,4 +20,3 @@ __all__ += [
     "scan_split",
     "split_off_val",
 ]
-from learned_resizer.data import synthetic  # noqa: E402,F401  (registers "synthetic")

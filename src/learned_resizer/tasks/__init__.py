@@ -5,15 +5,16 @@ from learned_resizer.tasks.classification import ClassificationTask, TopKError
 from learned_resizer.tasks.iqa import IQATask, emd_loss, pearson, spearman
 
 
+TASKS: dict[str, type[Task]] = {"classification": ClassificationTask, "iqa": IQATask}
+
+
 def create_task(name: str, classes: list[str], label_smoothing: float = 0.1) -> Task:
-    """The task ``name`` for a dataset whose head entries are ``classes``."""
+    """The task ``name`` for a dataset whose head entries are ``classes`` (classes or score bins)."""
     if name == "classification":
         return ClassificationTask(len(classes), label_smoothing)
     if name == "iqa":
-        from learned_resizer.tasks.iqa import IQATask
-
         return IQATask(num_bins=len(classes))
-    raise ValueError(f"task: expected 'classification' or 'iqa', got {name!r}")
+    raise ValueError(f"task: expected one of {sorted(TASKS)}, got {name!r}")
 
 
-__all__ = ["ClassificationTask", "Task", "TopKError", "create_task"]
+__all__ = ["TASKS", "ClassificationTask", "IQATask", "Task", "TopKError", "create_task", "emd_loss", "pearson", "spearman"]

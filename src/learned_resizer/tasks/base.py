@@ -15,6 +15,10 @@ class Task(ABC):
     #: the metric whose best value selects checkpoints, and whether higher is better
     monitor: str
     monitor_mode: str
+    #: metrics where lower is better (the others are higher-is-better)
+    lower_is_better: frozenset[str] = frozenset()
+    #: what ``1 - per_example_scores`` measures, the metric of paired comparisons
+    paired_metric: str
 
     @property
     @abstractmethod
