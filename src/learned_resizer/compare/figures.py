@@ -32,8 +32,12 @@ def training_curves(records: Sequence[RunRecord]) -> Figure | None:
     colors = resizer_colors([record.resizer for record in records])
     sizes = sorted({record.output_size for record in records})
     styles = {size: _LINESTYLES[i % len(_LINESTYLES)] for i, size in enumerate(sizes)}
-    fig = Figure(figsize=(4.5 * len(keys), 3.6), layout="constrained")
-    axes = fig.subplots(1, len(keys), squeeze=False)[0]
+    columns = min(4, len(keys))
+    rows = -(-len(keys) // columns)
+    fig = Figure(figsize=(4.5 * columns, 3.4 * rows), layout="constrained")
+    axes = fig.subplots(rows, columns, squeeze=False).ravel()
+    for ax in axes[len(keys):]:
+        ax.set_axis_off()
     for record in records:
         epochs = [row.get("epoch", i) for i, row in enumerate(record.history)]
         for ax, key in zip(axes, keys):
@@ -76,9 +80,10 @@ def resolution_sweep(table: ComparisonTable) -> Figure | None:
     return fig
 
 
-def panel_figure(panels: Sequence[Panel], amplify: float = 5.0) -> Figure:
+def panel_figure(panels: Sequence[Panel], amplify: float | None = None) -> Figure:
     """Per image: original, bilinear, learned (linearly rescaled, its true range in the title),
-    learned clipped to [0, 1] (what a viewer would show), and |learned − bilinear| × ``amplify``."""
+    learned clipped to [0, 1] (what a viewer would show), and |learned − bilinear| × ``amplify``
+    (``None``: scaled per image so that its largest value is white, the factor in the title)."""
     if not panels:
         raise ValueError("panel_figure needs at least one Panel")
     columns = 5
@@ -87,13 +92,15 @@ def panel_figure(panels: Sequence[Panel], amplify: float = 5.0) -> Figure:
     for row, panel in zip(axes, panels):
         low, high = float(panel.learned.min()), float(panel.learned.max())
         rescaled = (panel.learned - low) / (high - low) if high > low else np.zeros_like(panel.learned)
-        residual = np.abs(panel.learned - panel.bilinear) * amplify
+        residual = np.abs(panel.learned - panel.bilinear)
+        factor = amplify if amplify is not None else 1.0 / max(float(residual.max()), 1e-12)
+        residual = residual * factor
         images = (
             (panel.original, f"{panel.name}: original {_shape(panel.original)}"),
             (panel.bilinear, f"bilinear {_shape(panel.bilinear)}"),
             (rescaled, f"learned, rescaled\nrange [{low:.2f}, {high:.2f}]"),
             (np.clip(panel.learned, 0.0, 1.0), f"learned, clipped to [0, 1]\n{_outside(panel.learned):.1%} of values outside"),
-            (np.clip(residual, 0.0, 1.0), f"|learned − bilinear| × {amplify:g}"),
+            (np.clip(residual, 0.0, 1.0), f"|learned − bilinear| × {factor:.3g}"),
         )
         for ax, (image, title) in zip(row, images):
             ax.imshow(image, interpolation="nearest")

@@ -30,7 +30,7 @@ def write_report(
     title: str = "Learned vs classical resizers",
     *,
     table: ComparisonTable | None = None,
-    panel_amplify: float = 5.0,
+    panel_amplify: float | None = None,
     max_panels: int = 4,
 ) -> Report:
     """Write every report file into ``out_dir`` (created if needed).
@@ -78,7 +78,7 @@ def method_notes(table: ComparisonTable) -> list[str]:
 
 
 def _figures(
-    records: Sequence[RunRecord], table: ComparisonTable, amplify: float, max_panels: int
+    records: Sequence[RunRecord], table: ComparisonTable, amplify: float | None, max_panels: int
 ) -> dict[str, tuple[Figure, str]]:
     """Each figure there is data for, by file name, with its caption."""
     figures = {}
