@@ -48,8 +48,14 @@ def save_pretrained(pipeline: ResizeThenModel, config: dict[str, Any], directory
     return directory
 
 
-def load_config(path: str | Path) -> dict[str, Any]:
+def resolve_directory(path: str | Path) -> Path:
+    """A saved pipeline's folder, given it or the run folder that holds it in ``model/``."""
     path = Path(path)
+    return path / "model" if (path / "model" / CONFIG_NAME).is_file() else path
+
+
+def load_config(path: str | Path) -> dict[str, Any]:
+    path = resolve_directory(path)
     config_file = path / CONFIG_NAME if path.is_dir() else path
     if not config_file.is_file():
         raise FileNotFoundError(f"no {CONFIG_NAME} in {path}: not a saved learned-resizer pipeline")
@@ -65,10 +71,10 @@ def load_config(path: str | Path) -> dict[str, Any]:
 def from_pretrained(path: str | Path) -> tuple[ResizeThenModel, dict[str, Any]]:
     """Load a directory written by :func:`save_pretrained`; returns the pipeline in eval mode and its config.
 
-    A path that is not a local directory is treated as a Hugging Face Hub id (needs a network
-    and ``huggingface_hub``).
+    ``path`` may also be a run folder (its ``model/`` is used). A ``namespace/name`` that is not a
+    local path is treated as a Hugging Face Hub id (needs a network and ``huggingface_hub``).
     """
-    path = Path(path)
+    path = resolve_directory(path)
     if not path.exists():
         if path.is_absolute() or str(path).startswith(".") or not _HUB_ID.fullmatch(str(path)):
             raise FileNotFoundError(f"no saved pipeline at {path}")

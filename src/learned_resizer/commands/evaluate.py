@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 from learned_resizer.data.registry import DataConfig, build_splits
 from learned_resizer.evaluation import TransferredResizer, predict
@@ -24,15 +23,10 @@ def register(subparsers) -> None:
     parser.set_defaults(run=run)
 
 
-def _model_dir(path: str) -> Path:
-    path = Path(path)
-    return path / "model" if (path / "model" / "config.json").is_file() else path
-
-
 def run(args: argparse.Namespace) -> int:
-    pipeline, config = from_pretrained(_model_dir(args.checkpoint))
+    pipeline, config = from_pretrained(args.checkpoint)
     if args.resizer_from:
-        other, other_config = from_pretrained(_model_dir(args.resizer_from))
+        other, other_config = from_pretrained(args.resizer_from)
         if list(other_config["input_size"]) != list(config["input_size"]):
             print(f"note: the resizer was trained on {other_config['input_size']} px inputs, the data is loaded at {config['input_size']}")
         pipeline = TransferredResizer(other, pipeline)

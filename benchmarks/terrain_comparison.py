@@ -1,0 +1,71 @@
+"""Benchmark: resizers compared on the full terrain set (256 px tiles shrunk to 64 px), 3+ seeds.
+
+Two settings, as the project's evidence for (or against) the learned resizer:
+
+- ``lite0``: EfficientNet-Lite0 with real ImageNet weights, fine-tuned as the paper does: first a
+  bilinear baseline (warm start), then every resizer, classical or learned, continues from that
+  same model for the same number of epochs (joint training for the learned one).
+- ``scratch``: the small CNN trained from scratch with each resizer, same budget.
+
+    python benchmarks/terrain_comparison.py --setting lite0 --root ../shared/datasets/terrain-0ad
+    python benchmarks/terrain_comparison.py --setting scratch --seeds 0 1 2 --epochs 8
+
+A rerun resumes (finished runs are skipped). Options let you vary what may move the result:
+the resizer's ``--init`` (paper / identity), ``--resizer-lr``, ``--epochs`` of joint training and
+the ``--output`` size (shrink factor). Record the printed table in benchmarks/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from learned_resizer.compare.runner import CompareConfig, ResizerEntry, WarmStart, run_comparison
+
+
+def build_config(args: argparse.Namespace) -> CompareConfig:
+    lite0 = args.setting == "lite0"
+    run = {
+        "input_size": [256, 256],
+        "output_size": [args.output, args.output],
+        "model": {"name": "efficientnet_lite0", "pretrained": "default"} if lite0 else {"name": "small_cnn"},
+        "data": {"name": "terrain", "root": str(args.root), "options": {"cache": True}},
+        "optim": {"lr": args.lr if args.lr else (0.01 if lite0 else 0.05), "resizer_lr": args.resizer_lr},
+        "trainer": {"epochs": args.epochs, "batch_size": 32, "progress_bar": False},
+    }
+    learned = ResizerEntry("learned", {"filters": 16, "blocks": 1, "init": args.init})
+    classical = [ResizerEntry(name) for name in ("bilinear", "bicubic", "area")]
+    return CompareConfig(
+        run=run,
+        resizers=[*classical, learned],
+        seeds=args.seeds,
+        warm_start=WarmStart("bilinear", args.warm_epochs) if lite0 else None,
+        title=f"Terrain 256 -> {args.output} px, {args.setting}, init={args.init}",
+        panels=3,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--setting", choices=["lite0", "scratch"], default="lite0")
+    parser.add_argument("--root", type=Path, default=Path("../shared/datasets/terrain-0ad"))
+    parser.add_argument("--out", type=Path, default=None, help="default runs/bench-terrain-<setting>")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--epochs", type=int, default=4, help="epochs of every compared run (after the warm start)")
+    parser.add_argument("--warm-epochs", type=int, default=2, help="lite0: epochs of the bilinear warm start")
+    parser.add_argument("--output", type=int, default=64, help="output side in px (64 or less)")
+    parser.add_argument("--init", choices=["paper", "identity"], default="identity")
+    parser.add_argument("--lr", type=float, default=None)
+    parser.add_argument("--resizer-lr", type=float, default=None)
+    args = parser.parse_args()
+    config = build_config(args)
+    out = args.out or Path("runs") / f"bench-terrain-{args.setting}"
+    start = time.perf_counter()
+    report = run_comparison(config, out, progress=False)
+    print(report.table.to_text())
+    print(f"\nwall time {(time.perf_counter() - start) / 60:.1f} min; report {report.files['report.html']}")
+
+
+if __name__ == "__main__":
+    main()
