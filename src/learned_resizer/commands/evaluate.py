@@ -4,23 +4,35 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from learned_resizer.data.registry import DataConfig, build_splits
 from learned_resizer.evaluation import TransferredResizer, predict
 from learned_resizer.pretrained import from_pretrained
 from learned_resizer.tasks import create_task
+from learned_resizer.training.config import load_config
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("evaluate", help="error of a trained run on a dataset split")
     parser.add_argument("checkpoint", help="a run folder or its model/ folder")
-    parser.add_argument("--data", default=None, help="dataset name (default: demo)")
+    parser.add_argument("--data", default=None, help="dataset name (default: the run's own data, from its config.yaml)")
     parser.add_argument("--data-root", default=None, help="dataset folder, for imagefolder/terrain/...")
     parser.add_argument("--split", default="test", choices=["train", "val", "test"])
     parser.add_argument("--resizer-from", default=None, metavar="OTHER", help="use the resizer of another run in front of this run's base model")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(run=run)
+
+
+def data_config(args: argparse.Namespace) -> DataConfig:
+    """``--data``/``--data-root`` if given, else the data the run was trained on."""
+    if args.data:
+        return DataConfig(name=args.data, root=args.data_root)
+    run_config = Path(args.checkpoint) / "config.yaml"
+    if not run_config.is_file():
+        raise ValueError(f"{args.checkpoint} is not a run folder with config.yaml: pass --data (and --data-root)")
+    return load_config(run_config).data
 
 
 def run(args: argparse.Namespace) -> int:
@@ -30,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
         if list(other_config["input_size"]) != list(config["input_size"]):
             print(f"note: the resizer was trained on {other_config['input_size']} px inputs, the data is loaded at {config['input_size']}")
         pipeline = TransferredResizer(other, pipeline)
-    splits = build_splits(DataConfig(name=args.data or "demo", root=args.data_root), tuple(config["input_size"]))
+    splits = build_splits(data_config(args), tuple(config["input_size"]))
     if splits.classes != config["classes"]:
         raise ValueError(f"dataset classes {splits.classes} differ from the run's classes {config['classes']}")
     outputs, targets = predict(pipeline, getattr(splits, args.split), args.batch_size)
