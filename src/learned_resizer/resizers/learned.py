@@ -116,14 +116,4 @@ class LearnedResizer(Resizer):
         )
 
 
-@register_resizer("learned", trainable=True)
-def learned(
-    output_size: int | Sequence[int] | None = None,
-    filters: int = 16,
-    blocks: int = 1,
-    interpolation: str = "bilinear",
-    negative_slope: float = 0.2,
-    init: str = "paper",
-) -> LearnedResizer:
-    """The paper's learned resizer (Figure 3)."""
-    return LearnedResizer(output_size, filters, blocks, interpolation, negative_slope, init)
+register_resizer("learned", trainable=True)(LearnedResizer)
