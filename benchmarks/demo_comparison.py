@@ -13,6 +13,7 @@ import time
 
 import torch
 
+from learned_resizer.cli import quiet_libraries
 from learned_resizer.compare.runner import load_compare_config, run_comparison
 from learned_resizer.presets import preset_path
 
@@ -22,6 +23,7 @@ def main() -> None:
     parser.add_argument("--out", default="runs/bench-demo")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     args = parser.parse_args()
+    quiet_libraries()
     start = time.perf_counter()
     config = load_compare_config(preset_path("demo"), [f"seeds={args.seeds}"])
     report = run_comparison(config, args.out, progress=False)

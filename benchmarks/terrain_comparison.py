@@ -21,6 +21,7 @@ import argparse
 import time
 from pathlib import Path
 
+from learned_resizer.cli import quiet_libraries
 from learned_resizer.compare.runner import CompareConfig, ResizerEntry, WarmStart, run_comparison
 
 
@@ -59,6 +60,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=None)
     parser.add_argument("--resizer-lr", type=float, default=None)
     args = parser.parse_args()
+    quiet_libraries()
     config = build_config(args)
     out = args.out or Path("runs") / f"bench-terrain-{args.setting}"
     start = time.perf_counter()

@@ -120,8 +120,8 @@ def run_config_for(config: CompareConfig, entry: ResizerEntry, size: tuple[int, 
                    warm_start_dir: Path | None) -> RunConfig:
     base = config_to_dict(base_run_config(config))
     data = _merge(base, {"seed": seed, "output_size": list(size),
-                         "resizer": {"name": entry.name, "options": dict(entry.options)},
                          "mode": "joint" if is_trainable_resizer(entry.name) else "baseline"})
+    data["resizer"] = {**data["resizer"], "name": entry.name, "options": dict(entry.options)}  # the entry's own, not merged
     if warm_start_dir is not None:
         data["model"]["init_from"] = str(warm_start_dir)
     return config_from_dict(_merge(data, entry.overrides), RunConfig, f"resizers[{entry.key}]").validate()
@@ -131,8 +131,8 @@ def warm_start_config(config: CompareConfig, size: tuple[int, int], seed: int) -
     warm = config.warm_start
     assert warm is not None
     base = config_to_dict(base_run_config(config))
-    data = _merge(base, {"seed": seed, "output_size": list(size), "mode": "baseline",
-                         "resizer": {"name": warm.resizer, "options": {}}, "trainer": {"epochs": warm.epochs}})
+    data = _merge(base, {"seed": seed, "output_size": list(size), "mode": "baseline", "trainer": {"epochs": warm.epochs}})
+    data["resizer"] = {**data["resizer"], "name": warm.resizer, "options": {}}
     if warm.lr is not None:
         data["optim"]["lr"] = warm.lr
     return config_from_dict(data, RunConfig, "warm_start").validate()
