@@ -109,12 +109,19 @@ def test_clearly_better_resizer_is_significant_with_the_right_sign(learned_first
 
 
 @pytest.mark.parametrize(
-    ("difference", "p_value", "verdict"),
-    [(-0.02, 0.003, "learned better (p=0.003)"), (0.02, 0.0123, "bilinear better (p=0.0123)"), (-0.01, 0.41, "not significant (p=0.41)")],
+    ("difference", "ci", "p_value", "verdict"),
+    [
+        (-0.02, (-0.04, -0.01), 0.003, "learned better (p=0.003)"),
+        (0.02, (0.01, 0.03), 0.0123, "bilinear better (p=0.0123)"),
+        (-0.01, (-0.05, 0.03), 0.41, "not significant (p=0.41)"),
+        # the paired test alone is not enough when the seeds disagree
+        (-0.02, (-0.05, 0.01), 0.003, "not significant (p=0.003, but the 95% CI includes 0)"),
+    ],
 )
-def test_verdict_names_the_winner(difference: float, p_value: float, verdict: str) -> None:
-    result = PairedDifference(difference, -0.05, 0.05, 0.95, p_value, 0.05, 3, 300, 1000, reference="bilinear")
+def test_verdict_names_the_winner(difference: float, ci: tuple[float, float], p_value: float, verdict: str) -> None:
+    result = PairedDifference(difference, *ci, 0.95, p_value, 0.05, 3, 300, 1000, reference="bilinear")
     assert result.verdict == verdict
+    assert result.significant == ("better" in verdict)
 
 
 def test_mismatched_shapes_are_refused() -> None:

@@ -73,7 +73,10 @@ def method_notes(table: ComparisonTable) -> list[str]:
         f"The {first.confidence:.0%} interval is a percentile bootstrap ({first.n_boot} resamples) that resamples "
         "test images and training seeds with replacement, the same ones for both resizers.",
         "The p-value is a two-sided paired sign-flip permutation test on each test image's difference averaged "
-        f"over seeds (with one seed and right/wrong scores, a Monte Carlo estimate of McNemar's exact test); significant below {first.alpha:g}.",
+        f"over seeds (with one seed and right/wrong scores, a Monte Carlo estimate of McNemar's exact test).",
+        f"A verdict names a winner only when p < {first.alpha:g} and the interval excludes 0: the p-value treats "
+        "the trained runs as fixed, the interval also carries seed-to-seed variation. p-values are not corrected "
+        "for comparing against several classical resizers; the row against the best classical one is the one that counts.",
     ]
 
 

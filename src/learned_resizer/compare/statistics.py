@@ -48,17 +48,26 @@ class PairedDifference:
     reference: str = "classical"
 
     @property
+    def interval_excludes_zero(self) -> bool:
+        return self.ci_high < 0.0 or self.ci_low > 0.0
+
+    @property
     def significant(self) -> bool:
-        return self.p_value < self.alpha
+        """Both tests agree: the paired test on these runs (p < alpha) and the interval, which also
+        carries training-to-training variation, excludes zero. Either alone is not enough."""
+        return self.p_value < self.alpha and self.interval_excludes_zero
 
     @property
     def verdict(self) -> str:
-        """E.g. ``"learned better (p=0.003)"`` or ``"not significant (p=0.41)"``."""
-        p = f"(p={format_p(self.p_value)})"
-        if not self.significant:
-            return f"not significant {p}"
+        """E.g. ``"learned better (p=0.003)"``, ``"not significant (p=0.41)"``, or, when the runs differ
+        but the seeds disagree, ``"not significant (p=0.02, but the 95% CI includes 0)"``."""
+        p = f"p={format_p(self.p_value)}"
+        if self.p_value >= self.alpha:
+            return f"not significant ({p})"
+        if not self.interval_excludes_zero:
+            return f"not significant ({p}, but the {self.confidence:.0%} CI includes 0)"
         winner = self.candidate if self.difference < 0 else self.reference
-        return f"{winner} better {p}"
+        return f"{winner} better ({p})"
 
     def to_dict(self) -> dict:
         return {**asdict(self), "significant": self.significant, "verdict": self.verdict}

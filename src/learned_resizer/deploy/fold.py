@@ -26,16 +26,23 @@ from learned_resizer.resizers.learned import LearnedResizer, ResidualBlock
 
 
 @torch.no_grad()
-def fold_conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
-    """A new convolution equal to ``bn(conv(x))`` with ``bn`` in eval mode (running statistics)."""
+def batchnorm_affine(bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(scale, shift)`` per channel such that ``bn(x) = x * scale + shift`` in eval mode."""
     if bn.running_mean is None or bn.running_var is None:
         raise ValueError(f"{bn}: no running statistics (track_running_stats=False), nothing to fold")
-    if conv.out_channels != bn.num_features:
-        raise ValueError(f"cannot fold {bn} into {conv}: {conv.out_channels} output channels, {bn.num_features} features")
     scale = torch.rsqrt(bn.running_var + bn.eps)
     shift = -bn.running_mean * scale
     if bn.affine:
         scale, shift = scale * bn.weight, shift * bn.weight + bn.bias
+    return scale, shift
+
+
+@torch.no_grad()
+def fold_conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
+    """A new convolution equal to ``bn(conv(x))`` with ``bn`` in eval mode (running statistics)."""
+    if conv.out_channels != bn.num_features:
+        raise ValueError(f"cannot fold {bn} into {conv}: {conv.out_channels} output channels, {bn.num_features} features")
+    scale, shift = batchnorm_affine(bn)
     folded = copy.deepcopy(conv)
     folded.weight.copy_(conv.weight * scale.view(-1, 1, 1, 1))
     bias = shift if conv.bias is None else conv.bias * scale + shift

@@ -1,0 +1,259 @@
+"""Fast inference: one function, :func:`prepare_for_inference`, behind ``resize``, ``serve`` and ``client``.
+
+The learned resizer is rewritten for inference (:class:`InferenceResizer`), then run by
+onnxruntime where it is installed, else by PyTorch eager in channels-last memory format under
+``torch.inference_mode``. The choice was made by measurement on a 2-core CPU
+(``benchmarks/resizer_speed.py --backends``, table in ``benchmarks/RESULTS.md``): onnxruntime was
+the fastest; ``torch.compile`` came close at batch 32 but compiles for tens of seconds, again
+for every new input size, so it is not offered.
+
+Every rewrite is exact in real arithmetic; in float32 the outputs agree with the eager pipeline
+to about 1e-6 (tested to 1e-4).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import io
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from learned_resizer.deploy.fold import batchnorm_affine, fold_batchnorm
+from learned_resizer.pipeline import ResizeThenModel
+from learned_resizer.resizers.functional import Size, as_size, check_image_batch, resize_image
+from learned_resizer.resizers.learned import LearnedResizer
+
+BACKENDS = ("auto", "onnxruntime", "eager")
+INPUT_NAME = "images"
+#: interpolations whose ONNX export is exact for every input size ("area" is adaptive average
+#: pooling, which the exporter bakes to the traced size)
+ONNX_INTERPOLATIONS = frozenset({"nearest", "bilinear", "bicubic", "bilinear_aa", "bicubic_aa"})
+#: the exported graph must agree with eager this closely on a check input, or it is refused
+TOLERANCE = 1e-4
+
+Runner = Callable[[torch.Tensor], torch.Tensor]
+
+
+class PhaseSplitConv2d(nn.Module):
+    """A stride-1 "same" convolution with an odd kernel k, computed as a stride-2 convolution with
+    kernel k + 1 and four times the output channels, then depth-to-space (even heights and widths).
+
+    Why: onnxruntime's CPU convolutions work on blocks of 8 output channels, so the resizer's last
+    convolution (3 outputs) wastes 5/8 of its work; with 12 outputs at a quarter of the positions
+    the blocks are full. Output phase (a, b) of channel c is channel ``4c + 2a + b`` here, the order
+    :func:`torch.nn.functional.pixel_shuffle` undoes.
+    """
+
+    def __init__(self, conv: nn.Conv2d) -> None:
+        super().__init__()
+        k = conv.kernel_size[0]
+        if conv.kernel_size != (k, k) or k % 2 == 0 or conv.stride != (1, 1) or conv.padding != (k // 2, k // 2) or conv.groups != 1:
+            raise ValueError(f"{conv}: expected a stride-1, 'same'-padded convolution with an odd square kernel")
+        out_channels, in_channels = conv.out_channels, conv.in_channels
+        weight = conv.weight.detach().new_zeros(out_channels, 4, in_channels, k + 1, k + 1)
+        for a in range(2):
+            for b in range(2):
+                weight[:, 2 * a + b, :, a:a + k, b:b + k] = conv.weight.detach()
+        bias = conv.bias.detach() if conv.bias is not None else weight.new_zeros(out_channels)
+        self.padding = k // 2
+        self.weight = nn.Parameter(weight.flatten(0, 1), requires_grad=False)
+        self.bias = nn.Parameter(bias.repeat_interleave(4), requires_grad=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.pixel_shuffle(F.conv2d(x, self.weight, self.bias, stride=2, padding=self.padding), 2)
+
+
+class InferenceResizer(nn.Module):
+    """The learned resizer of a trained pipeline, rewritten for inference at one output size.
+
+    Images (N, 3, H, W) in [0, 1] → resized images (N, 3, h, w) in pixel scale: what
+    ``pipeline.to_image(pipeline.resize(images))`` gives, with these rewrites (each exact in real
+    arithmetic):
+
+    * every BatchNorm that follows a convolution is folded into it (:mod:`.fold`);
+    * ``bn_in``, a per-channel affine map, is applied *after* the feature resize: interpolation
+      weights sum to one, so the two commute, and the map then runs on 6x fewer pixels;
+    * the input normalisation's ``1 / std`` is folded into the first convolution (zero padding
+      of ``(x - mean) / std`` is zero padding of ``x - mean``), leaving one subtraction;
+    * the output is produced in pixel scale: ``std`` is folded into the last convolution and
+      the skip path resizes the raw images (``resize((x - m) / s) * s + m = resize(x)``);
+    * with ``phase_split``, the last convolution is split into phases (:class:`PhaseSplitConv2d`)
+      when h and w are even.
+    """
+
+    def __init__(self, pipeline: ResizeThenModel, output_size: int | Sequence[int] | None = None,
+                 phase_split: bool = True) -> None:
+        super().__init__()
+        resizer = pipeline.resizer
+        if not isinstance(resizer, LearnedResizer):
+            raise ValueError(f"InferenceResizer rewrites a LearnedResizer, got {type(resizer).__name__}")
+        self.output_size: Size = as_size(output_size) if output_size is not None else pipeline.output_size
+        self.interpolation = resizer.interpolation
+        folded = fold_batchnorm(resizer)  # a copy in eval mode: the pipeline is left alone
+        mean, std = pipeline.mean.detach().flatten(), pipeline.std.detach().flatten()
+        with torch.no_grad():
+            self.conv_in = folded.conv_in
+            self.conv_in.weight.div_(std.view(1, 3, 1, 1))
+            scale, shift = batchnorm_affine(folded.bn_in)
+            self.conv_pointwise = folded.conv_pointwise
+            self.residual_blocks = folded.residual_blocks
+            self.conv_mid = folded.conv_mid
+            conv_out = folded.conv_out
+            conv_out.weight.mul_(std.view(3, 1, 1, 1))
+            conv_out.bias.mul_(std)
+        self.act = nn.LeakyReLU(resizer.act_in.negative_slope, inplace=True)
+        self.register_buffer("mean", mean.view(1, 3, 1, 1).clone())
+        self.register_buffer("bn_scale", scale.view(1, -1, 1, 1))
+        self.register_buffer("bn_shift", shift.view(1, -1, 1, 1))
+        even = self.output_size[0] % 2 == 0 and self.output_size[1] % 2 == 0
+        self.conv_out = PhaseSplitConv2d(conv_out) if phase_split and even else conv_out
+        self.requires_grad_(False)
+        self.eval()
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        features = self.act(self.conv_pointwise(self.act(self.conv_in(images - self.mean))))
+        y = resize_image(features, self.output_size, self.interpolation) * self.bn_scale + self.bn_shift
+        z = self.conv_mid(self.residual_blocks(y)) + y
+        return self.conv_out(z) + resize_image(images, self.output_size, self.interpolation)
+
+
+class PixelScaleResizer(nn.Module):
+    """Any other resizer of a pipeline, [0, 1] images in, pixel-scale images out (BatchNorm folded)."""
+
+    def __init__(self, pipeline: ResizeThenModel, output_size: int | Sequence[int] | None = None) -> None:
+        super().__init__()
+        mean, std = pipeline.mean.flatten().tolist(), pipeline.std.flatten().tolist()
+        size = as_size(output_size) if output_size is not None else pipeline.output_size
+        self.pipeline = fold_batchnorm(ResizeThenModel(pipeline.resizer, nn.Identity(), size, mean, std))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.pipeline.to_image(self.pipeline.resize(images))
+
+
+def inference_resizer(pipeline: ResizeThenModel, output_size: int | Sequence[int] | None = None) -> nn.Module:
+    """The pipeline's resizer as an inference graph in pixel scale (what ``export`` writes too)."""
+    if isinstance(pipeline.resizer, LearnedResizer):
+        return InferenceResizer(pipeline, output_size)
+    return PixelScaleResizer(pipeline, output_size).eval()
+
+
+class FastPipeline:
+    """A trained pipeline prepared for inference: :meth:`resize` and :meth:`logits`.
+
+    One resizer graph per output size, built on first use (the checkpoint's size at once).
+    """
+
+    def __init__(self, pipeline: ResizeThenModel, backend: str) -> None:
+        self.pipeline = pipeline.eval()
+        self.backend = backend
+        self.model = fold_batchnorm(pipeline.model)
+        self._runners: dict[Size, Runner] = {}
+        self._runner(pipeline.output_size)
+
+    def resize(self, images: torch.Tensor, output_size: int | Sequence[int] | None = None) -> torch.Tensor:
+        """Images (N, 3, H, W) in [0, 1] → resized (N, 3, h, w) in pixel scale, float32."""
+        images = check_image_batch(images).float()
+        size = as_size(output_size) if output_size is not None else self.pipeline.output_size
+        return self._runner(size)(images)
+
+    @torch.inference_mode()
+    def logits(self, resized: torch.Tensor) -> torch.Tensor:
+        """Resized images (N, 3, h, w) in pixel scale → the head's outputs (N, K)."""
+        return self.model(self.pipeline.normalize(resized.float()))
+
+    def _runner(self, size: Size) -> Runner:
+        if size not in self._runners:
+            graph = inference_resizer(self.pipeline, size)
+            self._runners[size] = onnx_runner(graph) if self.backend == "onnxruntime" else eager_runner(graph)
+        return self._runners[size]
+
+
+def prepare_for_inference(pipeline: ResizeThenModel, backend: str = "auto") -> FastPipeline:
+    """``pipeline`` ready to serve: the resizer rewritten and run by the fastest backend here.
+
+    ``auto`` is onnxruntime for a learned resizer on the CPU when onnxruntime and onnxscript (the
+    ``deploy`` extra) are installed, else eager; classical resizers are one interpolation, so they
+    always run eager.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend: expected one of {BACKENDS}, got {backend!r}")
+    exportable = isinstance(pipeline.resizer, LearnedResizer) and pipeline.resizer.interpolation in ONNX_INTERPOLATIONS
+    on_cpu = all(t.device.type == "cpu" for t in pipeline.parameters())
+    if backend == "auto":
+        backend = "onnxruntime" if exportable and on_cpu and onnxruntime_available() else "eager"
+    elif backend == "onnxruntime" and not (exportable and on_cpu):
+        raise ValueError("backend 'onnxruntime' runs a learned resizer on the CPU with one of the interpolations "
+                         f"{sorted(ONNX_INTERPOLATIONS)}; use 'eager' for this pipeline")
+    return FastPipeline(pipeline, backend)
+
+
+def onnxruntime_available() -> bool:
+    return all(importlib.util.find_spec(name) is not None for name in ("onnxruntime", "onnxscript", "onnx"))
+
+
+def eager_runner(graph: nn.Module) -> Runner:
+    """Channels-last weights and inputs (oneDNN's fast layout on CPU) under ``inference_mode``."""
+    graph = graph.eval().to(memory_format=torch.channels_last)
+
+    @torch.inference_mode()
+    def run(images: torch.Tensor) -> torch.Tensor:
+        return graph(images.contiguous(memory_format=torch.channels_last)).contiguous()
+
+    return run
+
+
+def onnx_runner(graph: nn.Module) -> Runner:
+    """Export ``graph`` to ONNX in memory (batch, height and width dynamic) and run it with onnxruntime.
+
+    The session is checked against eager on an input of another batch and size than the traced
+    one, so an exporter that bakes in a shape is caught here rather than in a served image.
+    """
+    session = onnx_session(onnx_bytes(graph))
+
+    def run(images: torch.Tensor) -> torch.Tensor:
+        array = np.ascontiguousarray(images.detach().cpu().numpy(), dtype=np.float32)
+        return torch.from_numpy(session.run(None, {INPUT_NAME: array})[0])
+
+    h, w = graph_output_size(graph)
+    check = torch.rand(3, 3, h + 7, w + 3, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        difference = (run(check) - graph(check)).abs().max().item()
+    if not difference <= TOLERANCE:  # also catches NaN
+        raise RuntimeError(f"onnxruntime disagrees with eager by {difference:.3g} (> {TOLERANCE:g}) on {tuple(check.shape)}")
+    return run
+
+
+def graph_output_size(graph: nn.Module) -> Size:
+    return graph.output_size if isinstance(graph, InferenceResizer) else graph.pipeline.output_size
+
+
+def onnx_bytes(graph: nn.Module, example: torch.Tensor | None = None) -> bytes:
+    """The ONNX model of ``graph`` through ``torch.export``, as bytes.
+
+    Traced with a batch of 2 at twice the output size unless ``example`` is given: never batch 1,
+    nor the output size itself, which exporters may treat as special.
+    """
+    if example is None:
+        h, w = graph_output_size(graph)
+        example = torch.rand(2, 3, 2 * h + 2, 2 * w + 2)
+    dims = {0: torch.export.Dim.DYNAMIC, 2: torch.export.Dim.DYNAMIC, 3: torch.export.Dim.DYNAMIC}
+    with contextlib.redirect_stdout(io.StringIO()), torch.no_grad():  # the exporter narrates each step on stdout
+        program = torch.onnx.export(graph, (example,), dynamo=True, input_names=[INPUT_NAME],
+                                    dynamic_shapes={INPUT_NAME: dims}, optimize=True)
+    return program.model_proto.SerializeToString()
+
+
+def onnx_session(model: bytes | str):
+    """An onnxruntime CPU session with the settings measured fastest here (full graph optimisation,
+    which turns on the blocked NCHWc convolution layout)."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+
