@@ -115,3 +115,15 @@ def test_bad_comparison_configs_are_refused(tmp_path, change, message):
     (tmp_path / "c.yaml").write_text(yaml.safe_dump({**TINY, **change}))
     with pytest.raises(ValueError, match=message):
         load_compare_config(tmp_path / "c.yaml")
+
+
+def test_resolution_sweep_trains_every_size_and_plots_it(tmp_path):
+    config = {**TINY, "seeds": [0], "output_sizes": [[12, 12], [6, 6]], "panels": 0}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
+    report = run_comparison(load_compare_config(tmp_path / "c.yaml"), tmp_path / "out", progress=False)
+    assert (tmp_path / "out" / "resolution_sweep.png").is_file()
+    sizes = {row.output_size for row in report.table.rows}
+    assert sizes == {(12, 12), (6, 6)}
+    macs = {row.output_size: row.model_macs for row in report.table.rows if row.resizer == "bilinear"}
+    assert macs[(6, 6)] < macs[(12, 12)]  # the cost column follows the output size
+    assert [c.output_size for c in report.table.comparisons] == [(6, 6), (12, 12)]
