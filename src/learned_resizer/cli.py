@@ -35,8 +35,9 @@ def quiet_libraries() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    quiet_libraries()
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    quiet_libraries()  # after the imports: importing Lightning resets its loggers' level
+    args = parser.parse_args(argv)
     try:
         return int(args.run(args) or 0)
     except (UserError, ValueError, FileNotFoundError) as error:

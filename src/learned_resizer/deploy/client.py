@@ -37,9 +37,9 @@ class OnnxResizer:
     name = "onnx"
 
     def __init__(self, path: Path) -> None:
-        import onnxruntime
+        from learned_resizer.deploy.fast import onnx_session
 
-        self.session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        self.session = onnx_session(str(path))
         metadata = self.session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
         if metadata is None:
             raise ValueError(f"{path}: no {METADATA_KEY!r} metadata; write the file with 'learned-resizer export'")

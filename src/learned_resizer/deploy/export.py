@@ -8,15 +8,16 @@ Two graphs can be exported:
 * the **pipeline** (``with_model``): the whole :class:`ResizeThenModel`, images in [0, 1] →
   head outputs (N, K) before softmax.
 
-Batch, height and width are dynamic; the output size is the checkpoint's. BatchNorm is folded
-first (:mod:`learned_resizer.deploy.fold`). The checkpoint's config travels inside the file (ONNX
-metadata ``learned_resizer``, TorchScript extra file ``learned_resizer.json``).
+Batch, height and width are dynamic; the output size is the checkpoint's. What is written is the
+inference graph that ``resize`` and ``serve`` run (:mod:`learned_resizer.deploy.fast`: BatchNorm
+folded, the resizer rewritten for speed), checked against the unchanged eager pipeline. The
+checkpoint's config travels inside the file (ONNX metadata ``learned_resizer``, TorchScript extra
+file ``learned_resizer.json``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import warnings
 from collections.abc import Iterator
@@ -28,7 +29,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from learned_resizer.deploy.fold import count_batchnorms, fold_batchnorm
+from learned_resizer.deploy.fast import INPUT_NAME, InferencePipeline, inference_resizer, onnx_bytes, onnx_session
+from learned_resizer.deploy.fold import count_batchnorms
 from learned_resizer.pipeline import ResizeThenModel
 from learned_resizer.pretrained import from_pretrained
 
@@ -36,7 +38,6 @@ FORMATS = ("onnx", "torchscript")
 SUFFIXES = {"onnx": ".onnx", "torchscript": ".pt"}
 METADATA_KEY = "learned_resizer"
 TOLERANCE = 1e-4
-INPUT_NAME = "images"
 OUTPUT_NAMES = {False: "resized", True: "logits"}
 _DIMS = ("batch", "height", "width")
 
@@ -73,23 +74,28 @@ def graph_of(pipeline: ResizeThenModel, with_model: bool) -> nn.Module:
     return pipeline if with_model else ResizerGraph(pipeline).eval()
 
 
+def inference_graph(pipeline: ResizeThenModel, with_model: bool) -> nn.Module:
+    """What an export of ``pipeline`` writes: the fast inference graph (:mod:`.fast`)."""
+    return InferencePipeline(pipeline) if with_model else inference_resizer(pipeline)
+
+
 def export_checkpoint(
     checkpoint: str | Path, fmt: str, with_model: bool = False, out: str | Path | None = None, tolerance: float = TOLERANCE
 ) -> ExportReport:
-    """Fold, export, reload and compare; the file is removed if the comparison fails."""
+    """Rewrite for inference, export, reload and compare with eager; the file is removed if the comparison fails."""
     if fmt not in FORMATS:
         raise ValueError(f"format: expected one of {FORMATS}, got {fmt!r}")
     pipeline, config = from_pretrained(checkpoint)
     reference = graph_of(pipeline, with_model)
-    folded = fold_batchnorm(reference)
+    graph = inference_graph(pipeline, with_model)
     path = Path(out) if out is not None else default_output(checkpoint, fmt, with_model)
     path.parent.mkdir(parents=True, exist_ok=True)
     example, check = example_inputs(config)
     metadata = {"kind": "pipeline" if with_model else "resizer", "config": config}
     if fmt == "onnx":
-        export_onnx(folded, example, path, OUTPUT_NAMES[with_model], metadata)
+        export_onnx(graph, example, path, OUTPUT_NAMES[with_model], metadata)
     else:
-        export_torchscript(folded, example, path, metadata)
+        export_torchscript(graph, example, path, metadata)
     try:
         difference = max_abs_difference(path, fmt, reference, check)
         if not difference <= tolerance:  # also catches NaN
@@ -99,7 +105,7 @@ def export_checkpoint(
     except ExportMismatchError:
         path.unlink(missing_ok=True)
         raise
-    return ExportReport(path, difference, tuple(check.shape), count_batchnorms(reference), count_batchnorms(folded))
+    return ExportReport(path, difference, tuple(check.shape), count_batchnorms(reference), count_batchnorms(graph))
 
 
 def default_output(checkpoint: str | Path, fmt: str, with_model: bool) -> Path:
@@ -127,13 +133,7 @@ def export_onnx(module: nn.Module, example: torch.Tensor, path: Path, output_nam
     """ONNX through ``torch.export`` (the supported exporter), with named dynamic dimensions."""
     import onnx
 
-    dims = {0: torch.export.Dim.DYNAMIC, 2: torch.export.Dim.DYNAMIC, 3: torch.export.Dim.DYNAMIC}
-    with contextlib.redirect_stdout(io.StringIO()):  # the exporter narrates each step on stdout
-        torch.onnx.export(
-            module, (example,), str(path), dynamo=True, input_names=[INPUT_NAME], output_names=[output_name],
-            dynamic_shapes={INPUT_NAME: dims}, external_data=False,
-        )
-    model = onnx.load(str(path))
+    model = onnx.load_from_string(onnx_bytes(module, example, output_name))
     for dim, name in zip((0, 2, 3), _DIMS):  # the exporter's names are like "s34"
         model.graph.input[0].type.tensor_type.shape.dim[dim].dim_param = name
     model.graph.output[0].type.tensor_type.shape.dim[0].dim_param = "batch"
@@ -174,9 +174,7 @@ def max_abs_difference(path: Path, fmt: str, reference: nn.Module, images: torch
     with torch.no_grad():
         expected = reference(images).numpy()
     if fmt == "onnx":
-        import onnxruntime
-
-        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        session = onnx_session(str(path))
         actual = session.run(None, {INPUT_NAME: images.numpy()})[0]
     else:
         with torch.no_grad():

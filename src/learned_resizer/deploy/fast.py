@@ -142,6 +142,21 @@ def inference_resizer(pipeline: ResizeThenModel, output_size: int | Sequence[int
     return PixelScaleResizer(pipeline, output_size).eval()
 
 
+class InferencePipeline(nn.Module):
+    """The whole pipeline for inference: images in [0, 1] → the head's outputs (N, K)."""
+
+    def __init__(self, pipeline: ResizeThenModel) -> None:
+        super().__init__()
+        self.resizer = inference_resizer(pipeline)
+        self.register_buffer("mean", pipeline.mean.detach().clone())
+        self.register_buffer("std", pipeline.std.detach().clone())
+        self.model = fold_batchnorm(pipeline.model)
+        self.eval()
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.model((self.resizer(images) - self.mean) / self.std)
+
+
 class FastPipeline:
     """A trained pipeline prepared for inference: :meth:`resize` and :meth:`logits`.
 
@@ -232,8 +247,8 @@ def graph_output_size(graph: nn.Module) -> Size:
     return graph.output_size if isinstance(graph, InferenceResizer) else graph.pipeline.output_size
 
 
-def onnx_bytes(graph: nn.Module, example: torch.Tensor | None = None) -> bytes:
-    """The ONNX model of ``graph`` through ``torch.export``, as bytes.
+def onnx_bytes(graph: nn.Module, example: torch.Tensor | None = None, output_name: str = "output") -> bytes:
+    """The ONNX model of ``graph`` (batch, height and width dynamic) through ``torch.export``, as bytes.
 
     Traced with a batch of 2 at twice the output size unless ``example`` is given: never batch 1,
     nor the output size itself, which exporters may treat as special.
@@ -243,8 +258,8 @@ def onnx_bytes(graph: nn.Module, example: torch.Tensor | None = None) -> bytes:
         example = torch.rand(2, 3, 2 * h + 2, 2 * w + 2)
     dims = {0: torch.export.Dim.DYNAMIC, 2: torch.export.Dim.DYNAMIC, 3: torch.export.Dim.DYNAMIC}
     with contextlib.redirect_stdout(io.StringIO()), torch.no_grad():  # the exporter narrates each step on stdout
-        program = torch.onnx.export(graph, (example,), dynamo=True, input_names=[INPUT_NAME],
-                                    dynamic_shapes={INPUT_NAME: dims}, optimize=True)
+        program = torch.onnx.export(graph, (example,), dynamo=True, input_names=[INPUT_NAME], output_names=[output_name],
+                                    dynamic_shapes={INPUT_NAME: dims})
     return program.model_proto.SerializeToString()
 
 

@@ -1,5 +1,6 @@
 """A trained pipeline ready for requests. Serving follows the training path exactly: decode with
 ``load_rgb``, fit to the checkpoint's ``input_size`` with ``fit_to_size``, resize, run the model.
+Resizing and the model run through :func:`learned_resizer.deploy.fast.prepare_for_inference`.
 
 Resized images are exchanged in *pixel scale* (the scale of [0, 1] inputs; the learned resizer's
 values may leave [0, 1]): normalisation is a detail of the checkpoint, never of a file or request.
@@ -15,16 +16,21 @@ from PIL import Image
 from torchvision.transforms.v2 import functional as F
 
 from learned_resizer.data.transforms import fit_to_size
+from learned_resizer.deploy.fast import prepare_for_inference
 from learned_resizer.pipeline import ResizeThenModel
 from learned_resizer.pretrained import from_pretrained
 from learned_resizer.resizers.functional import Size, as_size, resize_image
 
 
 class Predictor:
-    """Resize and classify with a trained :class:`ResizeThenModel` in eval mode."""
+    """Resize and classify with a trained :class:`ResizeThenModel` in eval mode.
 
-    def __init__(self, pipeline: ResizeThenModel, config: dict[str, Any]) -> None:
+    ``backend`` is that of :func:`~learned_resizer.deploy.fast.prepare_for_inference`.
+    """
+
+    def __init__(self, pipeline: ResizeThenModel, config: dict[str, Any], backend: str = "auto") -> None:
         self.pipeline = pipeline.eval()
+        self.fast = prepare_for_inference(self.pipeline, backend)
         self.config = config
         self.input_size: Size = as_size(tuple(config["input_size"]), "input_size")
         self.output_size: Size = pipeline.output_size
@@ -35,29 +41,26 @@ class Predictor:
         self.task = config.get("task", "classification")
 
     @classmethod
-    def load(cls, checkpoint: str | Path) -> "Predictor":
-        return cls(*from_pretrained(checkpoint))
+    def load(cls, checkpoint: str | Path, backend: str = "auto") -> "Predictor":
+        return cls(*from_pretrained(checkpoint), backend=backend)
 
     def fit(self, image: Image.Image) -> torch.Tensor:
         """8-bit RGB image → float (3, h, w) at ``input_size``, as every training split gets it."""
         return fit_to_size(F.pil_to_tensor(image), self.input_size)
 
-    @torch.inference_mode()
     def resize(self, images: torch.Tensor, size: Size | None = None) -> torch.Tensor:
         """Images (N, 3, H, W) in [0, 1] → the pipeline's resizer output in pixel scale (N, 3, h, w)."""
-        pipeline = self.pipeline
-        return pipeline.to_image(pipeline.resizer(pipeline.normalize(images), size or self.output_size))
+        return self.fast.resize(images, size)
 
     def bilinear(self, images: torch.Tensor, size: Size | None = None) -> torch.Tensor:
         """The baseline the learned resizer replaces: plain bilinear resizing (pixel scale)."""
         return resize_image(images, size or self.output_size, "bilinear")
 
-    @torch.inference_mode()
     def probabilities(self, resized: torch.Tensor) -> torch.Tensor:
         """Resized images (N, 3, h, w) in pixel scale at ``output_size`` → softmax over the head (N, K)."""
         if tuple(resized.shape[-2:]) != self.output_size:
             raise ValueError(f"expected images of size {self.output_size} (the model's input), got {tuple(resized.shape[-2:])}")
-        return self.pipeline.model(self.pipeline.normalize(resized)).softmax(dim=1)
+        return self.fast.logits(resized).softmax(dim=1)
 
     def top_k(self, probabilities: torch.Tensor, k: int) -> list[dict[str, Any]]:
         """The ``k`` most probable labels of one row of :meth:`probabilities`, most probable first."""

@@ -1,0 +1,122 @@
+"""Benchmark: training images/s, bilinear baseline vs joint learned resizer, with the same base model.
+
+    python benchmarks/train_speed.py              # a few minutes on 2 CPU cores
+    python benchmarks/train_speed.py --quick      # smaller ResNet-50 batch, two rounds
+
+One training step is what the Lightning module does, in plain torch: normalise → resize → base
+model → label-smoothed cross-entropy → backward → SGD with momentum. Two cases: ResNet-50 at
+448 -> 224 (the paper's setting) and the small CPU model ``small_cnn`` at 128 -> 32 (the demo's
+scale). For each, the step with bilinear resizing (base model trained) and with the learned
+resizer n=16, r=1 (both trained), and the learned resizer's own forward + backward, timed alone:
+its share of the joint step. Both memory formats are measured (channels-last is oneDNN's fast
+layout on CPU). On a GPU as well when one is present.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from resizer_speed import IMAGENET_MEAN, IMAGENET_STD, header, load_average, markdown, synchronizer, time_interleaved  # noqa: E402
+
+from learned_resizer.models import create_model  # noqa: E402
+from learned_resizer.pipeline import ResizeThenModel  # noqa: E402
+from learned_resizer.resizers import create_resizer  # noqa: E402
+
+#: (model, input size, output size, CPU batch, GPU batch)
+CASES = (("resnet50", 448, 224, 8, 32), ("small_cnn", 128, 32, 64, 256))
+NUM_CLASSES = 10
+
+
+def make_pipeline(model_name: str, resizer_name: str, output_size: int, device: torch.device, channels_last: bool) -> ResizeThenModel:
+    torch.manual_seed(0)
+    options = {"filters": 16, "blocks": 1} if resizer_name == "learned" else {}
+    resizer = create_resizer(resizer_name, output_size=output_size, **options)
+    model = create_model(model_name, NUM_CLASSES)
+    pipeline = ResizeThenModel(resizer, model, output_size, IMAGENET_MEAN, IMAGENET_STD).to(device).train()
+    return pipeline.to(memory_format=torch.channels_last) if channels_last else pipeline
+
+
+def training_step(pipeline: ResizeThenModel, images: torch.Tensor, labels: torch.Tensor) -> Callable[[], None]:
+    """One SGD step of everything trainable (the paper's recipe: momentum 0.9, label smoothing 0.1)."""
+    optimizer = torch.optim.SGD([p for p in pipeline.parameters() if p.requires_grad], lr=0.005, momentum=0.9)
+    criterion = nn.CrossEntropyLoss(label_smoothing=0.1)
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        criterion(pipeline(images), labels).backward()
+        optimizer.step()
+
+    return step
+
+
+def resizer_alone(pipeline: ResizeThenModel, images: torch.Tensor) -> Callable[[], None]:
+    """The learned resizer's forward and backward (weight gradients), with the gradient a model would send."""
+    size = (images.shape[0], 3, *pipeline.output_size)
+    upstream = torch.randn(size, device=images.device)
+
+    def step() -> None:
+        pipeline.resizer.zero_grad(set_to_none=True)
+        pipeline.resize(images).backward(upstream)
+
+    return step
+
+
+def case_rows(model_name: str, input_size: int, output_size: int, batch: int, device: torch.device,
+              rounds: int) -> list[dict[str, Any]]:
+    generator = torch.Generator().manual_seed(0)
+    images = torch.rand(batch, 3, input_size, input_size, generator=generator).to(device)
+    labels = torch.randint(0, NUM_CLASSES, (batch,), generator=generator).to(device)
+    candidates: dict[str, Callable[[], Any]] = {}
+    for channels_last in (False, True):
+        layout = "channels-last" if channels_last else "contiguous"
+        x = images.contiguous(memory_format=torch.channels_last) if channels_last else images
+        bilinear = make_pipeline(model_name, "bilinear", output_size, device, channels_last)
+        joint = make_pipeline(model_name, "learned", output_size, device, channels_last)
+        candidates[f"bilinear baseline, {layout}"] = training_step(bilinear, x, labels)
+        candidates[f"joint (learned n=16 r=1), {layout}"] = training_step(joint, x, labels)
+        candidates[f"learned resizer alone, fwd+bwd, {layout}"] = resizer_alone(joint, x)
+    print(f"  {device.type} {model_name} {input_size} -> {output_size}, batch {batch} ...", file=sys.stderr, flush=True)
+    seconds = time_interleaved(candidates, rounds, synchronizer(device))
+    rows = []
+    for name, total in seconds.items():
+        layout = name.rsplit(", ", 1)[1]
+        base, joint = seconds[f"bilinear baseline, {layout}"], seconds[f"joint (learned n=16 r=1), {layout}"]
+        if name.startswith("bilinear"):
+            relation = "1.00x bilinear"
+        elif name.startswith("joint"):
+            relation = f"{total / base:.2f}x bilinear"
+        else:
+            relation = f"{total / joint:.0%} of the joint step"
+        rows.append({"device": device.type, "model": model_name, "resize": f"{input_size} -> {output_size}", "batch": batch,
+                     "step": name, "s/step": f"{total:.3f}", "images/s": f"{batch / total:.1f}", "relative": relation})
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="ResNet-50 batch 4 and two rounds")
+    parser.add_argument("--rounds", type=int, help="timed rounds (default 3; --quick: 2)")
+    parser.add_argument("--devices", nargs="+", default=["cpu", "cuda"], help="devices to measure where present")
+    args = parser.parse_args()
+    rounds = args.rounds or (2 if args.quick else 3)
+    devices = [torch.device(d) for d in args.devices if d == "cpu" or (d == "cuda" and torch.cuda.is_available())]
+    print(header())
+    rows = []
+    for device in devices:
+        for model_name, input_size, output_size, cpu_batch, gpu_batch in CASES:
+            batch = gpu_batch if device.type == "cuda" else (min(cpu_batch, 4) if args.quick and model_name == "resnet50" else cpu_batch)
+            rows += case_rows(model_name, input_size, output_size, batch, device, rounds)
+    print("\n" + markdown(rows))
+    print(f"\nload average at the end: {load_average()}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,114 @@
+"""The fast inference path (deploy.fast): the same outputs as the eager pipeline, whichever backend runs it."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from learned_resizer.deploy.fast import (
+    InferencePipeline, InferenceResizer, PhaseSplitConv2d, onnx_runner, prepare_for_inference,
+)
+from learned_resizer.deploy.fold import count_batchnorms
+from learned_resizer.deploy.predict import Predictor
+from learned_resizer.pretrained import build_pipeline
+from learned_resizer.resizers.functional import INTERPOLATIONS
+
+from .conftest import CONFIG, randomise_batchnorm
+
+TOLERANCE = 1e-4
+
+
+def trained(interpolation: str = "bilinear", blocks: int = 2, output_size: tuple[int, int] = (32, 32)):
+    """A pipeline with random weights and BatchNorm statistics far from the identity, in eval mode."""
+    torch.manual_seed(0)
+    config = {**CONFIG, "output_size": list(output_size),
+              "resizer_options": {"filters": 8, "blocks": blocks, "interpolation": interpolation}}
+    pipeline = build_pipeline(config)
+    randomise_batchnorm(pipeline)
+    return pipeline.eval()
+
+
+def eager(pipeline, images: torch.Tensor, size=None) -> torch.Tensor:
+    with torch.no_grad():
+        return pipeline.to_image(pipeline.resizer(pipeline.normalize(images), size or pipeline.output_size))
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("kernel", [1, 3, 7])
+def test_phase_split_conv_equals_the_convolution(kernel: int, bias: bool) -> None:
+    conv = nn.Conv2d(5, 3, kernel, padding=kernel // 2, bias=bias)
+    x = torch.randn(2, 5, 10, 14)
+    with torch.no_grad():
+        assert (PhaseSplitConv2d(conv)(x) - conv(x)).abs().max() < 1e-5
+
+
+@pytest.mark.parametrize("interpolation", sorted(INTERPOLATIONS))
+@pytest.mark.parametrize("blocks", [0, 1, 2])
+@pytest.mark.parametrize("output_size", [(32, 32), (21, 34), (80, 90)], ids=["even", "odd", "upscale"])
+def test_eager_fast_path_equals_eager_pipeline(interpolation: str, blocks: int, output_size: tuple[int, int]) -> None:
+    pipeline = trained(interpolation, blocks, output_size)
+    fast = prepare_for_inference(pipeline, "eager")
+    images = torch.rand(3, 3, 50, 70)
+    assert (fast.resize(images) - eager(pipeline, images)).abs().max() < TOLERANCE
+    assert count_batchnorms(pipeline.resizer) == 2 + 2 * blocks  # the pipeline itself is left alone
+
+
+@pytest.mark.slow  # one ONNX export (seconds) per case
+@pytest.mark.parametrize("interpolation, output_size", [
+    ("bilinear", (32, 32)), ("bilinear", (21, 34)), ("bicubic_aa", (32, 32)), ("nearest", (80, 90)),
+])
+def test_onnxruntime_fast_path_equals_eager_pipeline(interpolation: str, output_size: tuple[int, int]) -> None:
+    pipeline = trained(interpolation, 2, output_size)
+    fast = prepare_for_inference(pipeline, "onnxruntime")
+    for shape in [(1, 3, 50, 70), (4, 3, 96, 80), (2, 3, *output_size)]:  # the last: nothing to shrink
+        images = torch.rand(*shape)
+        assert (fast.resize(images) - eager(pipeline, images)).abs().max() < TOLERANCE
+
+
+def test_rewrites_are_exact_up_to_rounding() -> None:
+    """In float64 the inference resizer and the eager pipeline agree to 1e-10: every rewrite is exact."""
+    pipeline = trained(blocks=3).double()
+    images = torch.rand(2, 3, 46, 58, dtype=torch.float64)
+    with torch.no_grad():
+        assert (InferenceResizer(pipeline)(images) - eager(pipeline, images)).abs().max() < 1e-10
+
+
+def test_auto_backend_and_other_output_sizes(checkpoint) -> None:
+    predictor = Predictor.load(checkpoint)
+    assert predictor.fast.backend == "onnxruntime"
+    images = torch.rand(2, 3, 64, 64)
+    for size in [None, (20, 36)]:
+        assert (predictor.resize(images, size) - eager(predictor.pipeline, images, size)).abs().max() < TOLERANCE
+    resized = predictor.resize(images)
+    with torch.no_grad():
+        expected = predictor.pipeline.model(predictor.pipeline.normalize(resized)).softmax(dim=1)
+    assert (predictor.probabilities(resized) - expected).abs().max() < TOLERANCE
+
+
+def test_classical_resizers_and_area_run_eager() -> None:
+    assert prepare_for_inference(build_pipeline({**CONFIG, "resizer": "bilinear", "resizer_options": {}})).backend == "eager"
+    assert prepare_for_inference(trained("area")).backend == "eager"
+    with pytest.raises(ValueError, match="use 'eager'"):
+        prepare_for_inference(trained("area"), "onnxruntime")
+    with pytest.raises(ValueError, match="backend: expected one of"):
+        prepare_for_inference(trained(), "tensorrt")
+
+
+def test_an_export_that_bakes_a_shape_is_refused() -> None:
+    """Area resizing exports as pooling fixed to the traced size: the runner's check must catch it."""
+    with pytest.raises(RuntimeError, match="onnxruntime disagrees with eager"):
+        onnx_runner(InferenceResizer(trained("area")))
+
+
+def test_inference_pipeline_equals_the_pipeline() -> None:
+    pipeline = trained()
+    images = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        assert (InferencePipeline(pipeline)(images) - pipeline(images)).abs().max() < TOLERANCE
+
+
+def test_bad_input_is_refused_with_the_shape_named() -> None:
+    fast = prepare_for_inference(trained(), "eager")
+    with pytest.raises(ValueError, match=r"expected 3 channels"):
+        fast.resize(torch.rand(1, 4, 40, 40))
