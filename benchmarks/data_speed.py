@@ -36,7 +36,7 @@ from learned_resizer.data.transforms import fit_to_size  # noqa: E402
 TERRAIN = Path("/work/shared/datasets/terrain-0ad")
 CAT = Path(__file__).resolve().parents[1] / "src" / "learned_resizer" / "assets" / "chelsea.jpg"
 SIZE = (1600, 1200)  # (width, height) of the written JPEGs
-INPUT_SIZES = ((448, 448), (480, 640))
+INPUT_SIZES = ((448, 448), (480, 640), (128, 128))  # ResNet-50 cases, and small_cnn at 128 -> 32
 
 
 def write_jpegs(folder: Path, count: int, seed: int = 0) -> list[Path]:

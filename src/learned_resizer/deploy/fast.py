@@ -17,6 +17,7 @@ import contextlib
 import importlib.util
 import io
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -27,6 +28,9 @@ from learned_resizer.deploy.fold import batchnorm_affine, fold_batchnorm
 from learned_resizer.pipeline import ResizeThenModel
 from learned_resizer.resizers.functional import Size, as_size, check_image_batch, resize_image
 from learned_resizer.resizers.learned import LearnedResizer
+
+if TYPE_CHECKING:
+    import onnxruntime
 
 BACKENDS = ("auto", "onnxruntime", "eager")
 INPUT_NAME = "images"
@@ -160,13 +164,15 @@ class InferencePipeline(nn.Module):
 class FastPipeline:
     """A trained pipeline prepared for inference: :meth:`resize` and :meth:`logits`.
 
-    One resizer graph per output size, built on first use (the checkpoint's size at once).
+    It holds rewritten copies of the weights as they were when prepared (later changes to the
+    pipeline do not reach it), and one resizer graph per output size, built on first use (the
+    checkpoint's size at once).
     """
 
     def __init__(self, pipeline: ResizeThenModel, backend: str) -> None:
         self.pipeline = pipeline.eval()
         self.backend = backend
-        self.model = fold_batchnorm(pipeline.model)
+        self.model = fold_batchnorm(pipeline.model).to(memory_format=torch.channels_last)  # faster for every model measured
         self._runners: dict[Size, Runner] = {}
         self._runner(pipeline.output_size)
 
@@ -179,7 +185,8 @@ class FastPipeline:
     @torch.inference_mode()
     def logits(self, resized: torch.Tensor) -> torch.Tensor:
         """Resized images (N, 3, h, w) in pixel scale → the head's outputs (N, K)."""
-        return self.model(self.pipeline.normalize(resized.float()))
+        normalized = self.pipeline.normalize(resized.float()).contiguous(memory_format=torch.channels_last)
+        return self.model(normalized)
 
     def _runner(self, size: Size) -> Runner:
         if size not in self._runners:
@@ -263,7 +270,7 @@ def onnx_bytes(graph: nn.Module, example: torch.Tensor | None = None, output_nam
     return program.model_proto.SerializeToString()
 
 
-def onnx_session(model: bytes | str):
+def onnx_session(model: bytes | str) -> onnxruntime.InferenceSession:
     """An onnxruntime CPU session with the settings measured fastest here (full graph optimisation,
     which turns on the blocked NCHWc convolution layout)."""
     import onnxruntime
