@@ -89,7 +89,10 @@ def main() -> None:
     parser.add_argument("--images", type=int, help="JPEGs to write (default 64; --quick: 32)")
     parser.add_argument("--rounds", type=int, help="timed epochs per setting (default 3; --quick: 2)")
     parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--threads", type=int, help="torch threads of the main process (workers use 1)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     count = args.images or (32 if args.quick else 64)
     rounds = args.rounds or (2 if args.quick else 3)
     print(header())

@@ -2,7 +2,7 @@
 
     python benchmarks/resizer_speed.py                 # a few minutes on 2 CPU cores
     python benchmarks/resizer_speed.py --quick         # batch 8 instead of 32, two rounds
-    python benchmarks/resizer_speed.py --backends      # also the table that chose the fast path
+    python benchmarks/resizer_speed.py --tables backends chunks   # the tables that chose the fast path
 
 Measures images/s and ms/image of the learned resizer (n=16, r=1 and n=32, r=2) at 480x640 ->
 192x256 and 448x448 -> 224x224, run by the deployment's fast path
@@ -44,6 +44,7 @@ from learned_resizer.resizers.functional import resize_image
 
 CASES = (((480, 640), (192, 256)), ((448, 448), (224, 224)))
 CONFIGS = ((16, 1), (32, 2))
+TABLES = ("resizers", "backends", "chunks")
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
@@ -235,6 +236,8 @@ def backend_table(device: torch.device, batch: int, rounds: int, roof: float, co
         "eager, InferenceResizer, channels-last": lambda run=eager_runner(InferenceResizer(pipeline)): run(images),
         "eager, InferenceResizer without phase split, channels-last":
             lambda run=eager_runner(InferenceResizer(pipeline, phase_split=False)): run(images),
+        "eager, InferenceResizer, channels-last, cache-sized chunks":
+            lambda fast=prepare_for_inference(pipeline, "eager"): fast.resize(images),
     }
     notes = {}
     if compile_too:
@@ -259,9 +262,14 @@ def backend_table(device: torch.device, batch: int, rounds: int, roof: float, co
     if device.type == "cpu" and onnxruntime_available():
         from learned_resizer.deploy.export import ResizerGraph
 
-        candidates["onnxruntime, folded graph (export before this change)"] = lambda run=onnx_runner(fold_batchnorm(ResizerGraph(pipeline))): run(images)
-        candidates["onnxruntime, InferenceResizer without phase split"] = lambda run=onnx_runner(InferenceResizer(pipeline, phase_split=False)): run(images)
-        candidates["onnxruntime, InferenceResizer (the fast path)"] = lambda run=onnx_runner(InferenceResizer(pipeline)): run(images)
+        graphs = {
+            "onnxruntime, folded graph (export before this change)": fold_batchnorm(ResizerGraph(pipeline)),
+            "onnxruntime, InferenceResizer without phase split": InferenceResizer(pipeline, phase_split=False),
+            "onnxruntime, InferenceResizer": InferenceResizer(pipeline),
+        }
+        candidates |= {name: (lambda run=onnx_runner(graph): run(images)) for name, graph in graphs.items()}
+        candidates["onnxruntime, InferenceResizer, cache-sized chunks (the fast path)"] = (
+            lambda fast=prepare_for_inference(pipeline, "onnxruntime"): fast.resize(images))
     print(f"  backends on {device.type}, batch {batch}: {len(candidates)} candidates ...", file=sys.stderr, flush=True)
     seconds = time_interleaved(candidates, rounds, synchronizer(device))
     macs = resizer_macs(case, 16, 1)
@@ -275,15 +283,50 @@ def backend_table(device: torch.device, batch: int, rounds: int, roof: float, co
     return rows
 
 
+def chunk_table(device: torch.device, batch: int, rounds: int) -> list[dict[str, Any]]:
+    """ms/image of the n=16, r=1 inference resizer called on chunks of a batch: what set
+    :data:`learned_resizer.deploy.fast.CHUNK_BYTES` (the fast path's chunk is marked)."""
+    rows = []
+    for input_size, output_size in (*CASES, ((128, 128), (32, 32))):
+        images = torch.rand(batch, 3, *input_size, generator=torch.Generator().manual_seed(0)).to(device)
+        case = Case(input_size, output_size, batch, images)
+        pipeline = learned_pipeline(case, 16, 1, device)
+        backends = ["eager"] + (["onnxruntime"] if device.type == "cpu" and onnxruntime_available() else [])
+        candidates: dict[str, Callable[[], Any]] = {}
+        chosen = {}
+        for backend in backends:
+            fast = prepare_for_inference(pipeline, backend)
+            run = fast.runner(case.output_size)
+            chosen[backend] = fast.chunk_size(images)
+            for chunk in sorted({1, 2, 8, batch}):
+                candidates[f"{backend} {chunk}"] = lambda run=run, chunk=chunk: [run(part) for part in images.split(chunk)]
+        print(f"  chunks on {device.type}, {case.name}: {len(candidates)} candidates ...", file=sys.stderr, flush=True)
+        seconds = time_interleaved(candidates, rounds, synchronizer(device))
+        for backend in backends:
+            row = {"device": device.type, "resize": case.name, "backend": backend}
+            for name, total in seconds.items():
+                if name.startswith(backend + " "):
+                    chunk = int(name.split()[-1])
+                    mark = " (fast path)" if chunk == min(chosen[backend], batch) else ""
+                    row[f"chunk {'batch' if chunk == batch else chunk}"] = f"{1e3 * total / batch:.1f}{mark}"
+            rows.append(row)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="batch 8 instead of 32 and two rounds (about a minute)")
     parser.add_argument("--batches", type=int, nargs="+", help="batch sizes (default 1 32; --quick: 1 8)")
     parser.add_argument("--rounds", type=int, help="timed rounds per candidate (default 3; --quick: 2)")
-    parser.add_argument("--backends", action="store_true", help="also compare the ways of running the resizer")
-    parser.add_argument("--no-compile", action="store_true", help="leave torch.compile out of --backends (it compiles for a minute)")
+    parser.add_argument("--tables", nargs="+", choices=TABLES, default=["resizers"],
+                        help="resizers: the learned resizer against classical ones (default); backends: the ways of running "
+                             "it that chose the fast path; chunks: images per call, which set the fast path's chunk size")
+    parser.add_argument("--no-compile", action="store_true", help="leave torch.compile out of the backends table")
     parser.add_argument("--devices", nargs="+", default=["cpu", "cuda"], help="devices to measure where present (default cpu cuda)")
+    parser.add_argument("--threads", type=int, help="torch (and onnxruntime) threads; 1 is faster when another process keeps a core busy")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     batches = args.batches or ([1, 8] if args.quick else [1, 32])
     rounds = args.rounds or (2 if args.quick else 3)
     devices = [torch.device(d) for d in args.devices if d == "cpu" or (d == "cuda" and torch.cuda.is_available())]
@@ -291,10 +334,14 @@ def main() -> None:
     print(header())
     for device in devices:
         roof = matmul_gflops(device)
-        print(f"\n### {device.type}: float32 matmul (torch.mm 4096x4096) {roof:.1f} GFLOP/s\n")
-        print(markdown(resizer_table(device, batches, rounds, roof)))
-        if args.backends:
+        print(f"\n### {device.type}: float32 matmul (torch.mm 4096x4096) {roof:.1f} GFLOP/s")
+        if "resizers" in args.tables:
+            print("\n" + markdown(resizer_table(device, batches, rounds, roof)))
+        if "backends" in args.tables:
             print("\n" + markdown(backend_table(device, max(batches), rounds, roof, not args.no_compile)))
+        if "chunks" in args.tables:
+            print(f"\nms/image when a batch of {max(batches)} is resized in chunks of 1, 2, 8 or all images:\n")
+            print(markdown(chunk_table(device, max(batches), rounds)))
         after = matmul_gflops(device)
         print(f"\nmatmul again at the end: {after:.1f} GFLOP/s; load average at the end: {load_average()}")
 

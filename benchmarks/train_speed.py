@@ -105,7 +105,10 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="ResNet-50 batch 4 and two rounds")
     parser.add_argument("--rounds", type=int, help="timed rounds (default 3; --quick: 2)")
     parser.add_argument("--devices", nargs="+", default=["cpu", "cuda"], help="devices to measure where present")
+    parser.add_argument("--threads", type=int, help="torch (and onnxruntime) threads; 1 is faster when another process keeps a core busy")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     rounds = args.rounds or (2 if args.quick else 3)
     devices = [torch.device(d) for d in args.devices if d == "cpu" or (d == "cuda" and torch.cuda.is_available())]
     print(header())

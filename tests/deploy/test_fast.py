@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import nn
 
+from learned_resizer.deploy import fast as fast_module
 from learned_resizer.deploy.fast import (
     InferencePipeline, InferenceResizer, PhaseSplitConv2d, onnx_runner, prepare_for_inference,
 )
@@ -112,3 +113,12 @@ def test_bad_input_is_refused_with_the_shape_named() -> None:
     fast = prepare_for_inference(trained(), "eager")
     with pytest.raises(ValueError, match=r"expected 3 channels"):
         fast.resize(torch.rand(1, 4, 40, 40))
+
+
+def test_large_batches_are_resized_in_chunks_with_the_same_result(monkeypatch) -> None:
+    fast = prepare_for_inference(trained(), "eager")
+    images = torch.rand(5, 3, 50, 70)
+    whole = fast.resize(images)
+    monkeypatch.setattr(fast_module, "CHUNK_BYTES", 2 * 8 * 50 * 70 * 4)  # two images' features (n = 8)
+    assert fast.chunk_size(images) == 2
+    assert (fast.resize(images) - whole).abs().max() < 1e-5

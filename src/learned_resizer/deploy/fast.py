@@ -39,6 +39,13 @@ INPUT_NAME = "images"
 ONNX_INTERPOLATIONS = frozenset({"nearest", "bilinear", "bicubic", "bilinear_aa", "bicubic_aa"})
 #: the exported graph must agree with eager this closely on a check input, or it is refused
 TOLERANCE = 1e-4
+#: on the CPU a batch is resized in chunks whose full-resolution features (N x filters x H x W
+#: float32) take at most this much memory (at least one image), so that they and the buffers
+#: derived from them stay small enough for the cache (32 MiB of L3 on the machine measured). At
+#: n = 16 one 480x640 image has 19 MiB of features; a whole batch of 32 (600 MiB) ran 20 %
+#: (onnxruntime) to 2x (eager) slower per image than one image at a time, and 128x128 images ran
+#: fastest about 8 at a time (benchmarks/RESULTS.md)
+CHUNK_BYTES = 8 * 2**20
 
 Runner = Callable[[torch.Tensor], torch.Tensor]
 
@@ -174,13 +181,26 @@ class FastPipeline:
         self.backend = backend
         self.model = fold_batchnorm(pipeline.model).to(memory_format=torch.channels_last)  # faster for every model measured
         self._runners: dict[Size, Runner] = {}
-        self._runner(pipeline.output_size)
+        self.runner(pipeline.output_size)
 
     def resize(self, images: torch.Tensor, output_size: int | Sequence[int] | None = None) -> torch.Tensor:
         """Images (N, 3, H, W) in [0, 1] → resized (N, 3, h, w) in pixel scale, float32."""
         images = check_image_batch(images).float()
         size = as_size(output_size) if output_size is not None else self.pipeline.output_size
-        return self._runner(size)(images)
+        run = self.runner(size)
+        chunk = self.chunk_size(images)
+        if chunk >= len(images):
+            return run(images)
+        return torch.cat([run(part) for part in images.split(chunk)])
+
+    def chunk_size(self, images: torch.Tensor) -> int:
+        """Images per call: as many as keep the learned resizer's full-resolution features within
+        :data:`CHUNK_BYTES` on the CPU (cache-resident); the whole batch elsewhere."""
+        resizer = self.pipeline.resizer
+        if images.device.type != "cpu" or not isinstance(resizer, LearnedResizer):
+            return len(images)
+        per_image = resizer.filters * images.shape[2] * images.shape[3] * 4
+        return max(1, CHUNK_BYTES // per_image)
 
     @torch.inference_mode()
     def logits(self, resized: torch.Tensor) -> torch.Tensor:
@@ -188,7 +208,8 @@ class FastPipeline:
         normalized = self.pipeline.normalize(resized.float()).contiguous(memory_format=torch.channels_last)
         return self.model(normalized)
 
-    def _runner(self, size: Size) -> Runner:
+    def runner(self, size: Size) -> Runner:
+        """The resizer graph for one output size, applied to a whole batch (no checks, no chunks)."""
         if size not in self._runners:
             graph = inference_resizer(self.pipeline, size)
             self._runners[size] = onnx_runner(graph) if self.backend == "onnxruntime" else eager_runner(graph)
@@ -272,10 +293,12 @@ def onnx_bytes(graph: nn.Module, example: torch.Tensor | None = None, output_nam
 
 def onnx_session(model: bytes | str) -> onnxruntime.InferenceSession:
     """An onnxruntime CPU session with the settings measured fastest here (full graph optimisation,
-    which turns on the blocked NCHWc convolution layout)."""
+    which turns on the blocked NCHWc convolution layout), using as many threads as torch does, so
+    that one setting (``torch.set_num_threads``, ``OMP_NUM_THREADS``) governs both."""
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = torch.get_num_threads()
     return onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
