@@ -10,7 +10,7 @@ Measures images/s and ms/image of the learned resizer (n=16, r=1 and n=32, r=2) 
 to antialiased bilinear resizing in torch, Pillow and OpenCV on the same images; on the CPU and on
 a GPU when one is present. The resizer's achieved GFLOP/s (multiply-accumulates from
 :func:`learned_resizer.complexity.count_macs`, x 2, over the time) is given as a share of the
-machine's float32 matmul rate, measured in the same run.
+machine's float32 matmul rate, timed in the same rounds (so under the same load).
 
 OpenCV is optional (``.venv/bin/pip install opencv-python-headless``); a missing backend is skipped.
 Candidates are timed in interleaved rounds (median reported), so compare them as ratios within a
@@ -73,21 +73,31 @@ def time_interleaved(candidates: dict[str, Callable[[], Any]], rounds: int, sync
     return {name: statistics.median(values) for name, values in seconds.items()}
 
 
-def matmul_gflops(device: torch.device, size: int = 4096, rounds: int = 5) -> float:
-    """float32 ``torch.mm`` of two size x size matrices, best of ``rounds``: the machine's compute roof."""
+MATMUL = "float32 matmul 4096x4096"
+MATMUL_FLOP = 2 * 4096**3
+
+
+def matmul_candidate(device: torch.device) -> Callable[[], torch.Tensor]:
+    """``torch.mm`` of two 4096 x 4096 float32 matrices (:data:`MATMUL_FLOP`): timed in the same
+    rounds as the resizers, so that a share of it compares times taken under the same load."""
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = False  # true float32, like the resizer's convolutions
-    a, b = (torch.randn(size, size, device=device) for _ in range(2))
-    sync = synchronizer(device)
-    torch.mm(a, b)
+    a, b = (torch.randn(4096, 4096, device=device) for _ in range(2))
+    return lambda: torch.mm(a, b)
+
+
+def matmul_gflops(device: torch.device, rounds: int = 5) -> float:
+    """The rate of :func:`matmul_candidate`, best of ``rounds``: the machine's compute roof, alone."""
+    run, sync = matmul_candidate(device), synchronizer(device)
+    run()
     sync()
     best = float("inf")
     for _ in range(rounds):
         start = time.perf_counter()
-        torch.mm(a, b)
+        run()
         sync()
         best = min(best, time.perf_counter() - start)
-    return 2 * size**3 / best / 1e9
+    return MATMUL_FLOP / best / 1e9
 
 
 def load_average() -> str:
@@ -189,7 +199,7 @@ def classical_candidates(case: Case, device: torch.device) -> dict[str, Callable
     return candidates
 
 
-def resizer_table(device: torch.device, batches: list[int], rounds: int, roof: float) -> list[dict[str, Any]]:
+def resizer_table(device: torch.device, batches: list[int], rounds: int) -> list[dict[str, Any]]:
     rows = []
     for input_size, output_size in CASES:
         for batch in batches:
@@ -205,22 +215,25 @@ def resizer_table(device: torch.device, batches: list[int], rounds: int, roof: f
                 candidates[f"{name}, as trained (eager)"] = lambda run=as_trained(pipeline): run(case.images)
                 macs.update(dict.fromkeys(list(candidates)[-2:], resizer_macs(case, filters, blocks)))
             candidates.update(classical_candidates(case, device))
+            candidates[MATMUL] = matmul_candidate(device)
             print(f"  {device.type} {case.name} batch {batch}: {len(candidates)} candidates ...", file=sys.stderr, flush=True)
             seconds = time_interleaved(candidates, rounds, synchronizer(device))
+            roof = MATMUL_FLOP / seconds.pop(MATMUL) / 1e9
             for name, total in seconds.items():
                 per_image = total / batch
                 row = {"device": device.type, "resize": case.name, "batch": batch, "method": name,
                        "ms/image": f"{1e3 * per_image:.2f}", "images/s": f"{1 / per_image:.1f}"}
                 if name in macs:
                     gflops = 2 * macs[name] / per_image / 1e9
-                    row |= {"GMAC/image": f"{macs[name] / 1e9:.3f}", "GFLOP/s": f"{gflops:.1f}", "share of matmul": f"{gflops / roof:.2f}"}
+                    row |= {"GMAC/image": f"{macs[name] / 1e9:.3f}", "GFLOP/s": f"{gflops:.1f}",
+                            "matmul GFLOP/s": f"{roof:.1f}", "share of matmul": f"{gflops / roof:.2f}"}
                 else:
-                    row |= {"GMAC/image": "-", "GFLOP/s": "-", "share of matmul": "-"}
+                    row |= {"GMAC/image": "-", "GFLOP/s": "-", "matmul GFLOP/s": f"{roof:.1f}", "share of matmul": "-"}
                 rows.append(row)
     return rows
 
 
-def backend_table(device: torch.device, batch: int, rounds: int, roof: float, compile_too: bool) -> list[dict[str, Any]]:
+def backend_table(device: torch.device, batch: int, rounds: int, compile_too: bool) -> list[dict[str, Any]]:
     """Every way considered of running the n=16, r=1 resizer at 480x640 -> 192x256: what chose the fast path."""
     input_size, output_size = CASES[0]
     images = torch.rand(batch, 3, *input_size, generator=torch.Generator().manual_seed(0)).to(device)
@@ -270,15 +283,18 @@ def backend_table(device: torch.device, batch: int, rounds: int, roof: float, co
         candidates |= {name: (lambda run=onnx_runner(graph): run(images)) for name, graph in graphs.items()}
         candidates["onnxruntime, InferenceResizer, cache-sized chunks (the fast path)"] = (
             lambda fast=prepare_for_inference(pipeline, "onnxruntime"): fast.resize(images))
+    candidates[MATMUL] = matmul_candidate(device)
     print(f"  backends on {device.type}, batch {batch}: {len(candidates)} candidates ...", file=sys.stderr, flush=True)
     seconds = time_interleaved(candidates, rounds, synchronizer(device))
+    roof = MATMUL_FLOP / seconds.pop(MATMUL) / 1e9
     macs = resizer_macs(case, 16, 1)
     baseline = seconds["eager, as trained"]
     rows = []
     for name, total in seconds.items():
         gflops = 2 * macs * batch / total / 1e9
         rows.append({"device": device.type, "batch": batch, "backend": name, "ms/image": f"{1e3 * total / batch:.2f}",
-                     "speed-up": f"{baseline / total:.2f}x", "GFLOP/s": f"{gflops:.1f}", "share of matmul": f"{gflops / roof:.2f}",
+                     "speed-up": f"{baseline / total:.2f}x", "GFLOP/s": f"{gflops:.1f}", "matmul GFLOP/s": f"{roof:.1f}",
+                     "share of matmul": f"{gflops / roof:.2f}",
                      "note": notes.get(name, "")})
     return rows
 
@@ -333,12 +349,11 @@ def main() -> None:
 
     print(header())
     for device in devices:
-        roof = matmul_gflops(device)
-        print(f"\n### {device.type}: float32 matmul (torch.mm 4096x4096) {roof:.1f} GFLOP/s")
+        print(f"\n### {device.type}: float32 matmul (torch.mm 4096x4096, best of 5) {matmul_gflops(device):.1f} GFLOP/s")
         if "resizers" in args.tables:
-            print("\n" + markdown(resizer_table(device, batches, rounds, roof)))
+            print("\n" + markdown(resizer_table(device, batches, rounds)))
         if "backends" in args.tables:
-            print("\n" + markdown(backend_table(device, max(batches), rounds, roof, not args.no_compile)))
+            print("\n" + markdown(backend_table(device, max(batches), rounds, not args.no_compile)))
         if "chunks" in args.tables:
             print(f"\nms/image when a batch of {max(batches)} is resized in chunks of 1, 2, 8 or all images:\n")
             print(markdown(chunk_table(device, max(batches), rounds)))
