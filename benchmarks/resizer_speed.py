@@ -301,7 +301,7 @@ def backend_table(device: torch.device, batch: int, rounds: int, compile_too: bo
 
 def chunk_table(device: torch.device, batch: int, rounds: int) -> list[dict[str, Any]]:
     """ms/image of the n=16, r=1 inference resizer called on chunks of a batch: what set
-    :data:`learned_resizer.deploy.fast.CHUNK_BYTES` (the fast path's chunk is marked)."""
+    :data:`learned_resizer.deploy.fast.CHUNK_LIMITS` (the fast path's chunk is marked)."""
     rows = []
     for input_size, output_size in (*CASES, ((128, 128), (32, 32))):
         images = torch.rand(batch, 3, *input_size, generator=torch.Generator().manual_seed(0)).to(device)

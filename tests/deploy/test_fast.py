@@ -119,6 +119,6 @@ def test_large_batches_are_resized_in_chunks_with_the_same_result(monkeypatch) -
     fast = prepare_for_inference(trained(), "eager")
     images = torch.rand(5, 3, 50, 70)
     whole = fast.resize(images)
-    monkeypatch.setattr(fast_module, "CHUNK_BYTES", 2 * 8 * 50 * 70 * 4)  # two images' features (n = 8)
+    monkeypatch.setitem(fast_module.CHUNK_LIMITS, "eager", (64, 2 * 8 * 50 * 70 * 4))  # two images' features (n = 8)
     assert fast.chunk_size(images) == 2
     assert (fast.resize(images) - whole).abs().max() < 1e-5

@@ -39,13 +39,12 @@ INPUT_NAME = "images"
 ONNX_INTERPOLATIONS = frozenset({"nearest", "bilinear", "bicubic", "bilinear_aa", "bicubic_aa"})
 #: the exported graph must agree with eager this closely on a check input, or it is refused
 TOLERANCE = 1e-4
-#: on the CPU a batch is resized in chunks whose full-resolution features (N x filters x H x W
-#: float32) take at most this much memory (at least one image), so that they and the buffers
-#: derived from them stay small enough for the cache (32 MiB of L3 on the machine measured). At
-#: n = 16 one 480x640 image has 19 MiB of features; a whole batch of 32 (600 MiB) ran 20 %
-#: (onnxruntime) to 2x (eager) slower per image than one image at a time, and 128x128 images ran
-#: fastest about 8 at a time (benchmarks/RESULTS.md)
-CHUNK_BYTES = 8 * 2**20
+#: on the CPU a batch is resized in chunks: per backend, at most this many images and this many
+#: bytes of full-resolution features (N x filters x H x W float32) per call, at least one image.
+#: Measured at n = 16 on 2 cores (benchmarks/RESULTS.md, chunk table): eager ran fastest with the
+#: features of a call in cache (a 480x640 image has 19 MiB; a whole batch of 32, 600 MiB, was 4x
+#: slower per image); onnxruntime ran fastest about 8 images per call at every size measured.
+CHUNK_LIMITS = {"onnxruntime": (8, 256 * 2**20), "eager": (64, 8 * 2**20)}
 
 Runner = Callable[[torch.Tensor], torch.Tensor]
 
@@ -194,13 +193,13 @@ class FastPipeline:
         return torch.cat([run(part) for part in images.split(chunk)])
 
     def chunk_size(self, images: torch.Tensor) -> int:
-        """Images per call: as many as keep the learned resizer's full-resolution features within
-        :data:`CHUNK_BYTES` on the CPU (cache-resident); the whole batch elsewhere."""
+        """Images per call for a learned resizer on the CPU (:data:`CHUNK_LIMITS`); else the whole batch."""
         resizer = self.pipeline.resizer
         if images.device.type != "cpu" or not isinstance(resizer, LearnedResizer):
             return len(images)
+        most_images, most_bytes = CHUNK_LIMITS[self.backend]
         per_image = resizer.filters * images.shape[2] * images.shape[3] * 4
-        return max(1, CHUNK_BYTES // per_image)
+        return max(1, min(most_images, most_bytes // per_image))
 
     @torch.inference_mode()
     def logits(self, resized: torch.Tensor) -> torch.Tensor:
