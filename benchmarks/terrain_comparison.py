@@ -12,7 +12,13 @@ Two settings, as the project's evidence for (or against) the learned resizer:
 
 A rerun resumes (finished runs are skipped). Options let you vary what may move the result:
 the resizer's ``--init`` (paper / identity), ``--resizer-lr``, ``--epochs`` of joint training and
-the ``--output`` size (shrink factor). Record the printed table in benchmarks/RESULTS.md.
+the ``--output`` size (shrink factor). ``--variants`` adds learned resizers that differ in one
+factor to the same comparison, so they share its warm starts and classical runs and each is
+tested against the classical resizers on the same images:
+
+    python benchmarks/terrain_comparison.py --setting lite0 --variants other-init resizer-lr-x10
+
+Record the printed table in benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -25,21 +31,35 @@ from learned_resizer.cli import quiet_libraries
 from learned_resizer.compare.runner import CompareConfig, ResizerEntry, WarmStart, run_comparison
 
 
+def learned_variants(names: list[str], init: str, lr: float) -> list[ResizerEntry]:
+    """The learned resizer changed in one factor each: the other initialisation, or a resizer
+    learning rate ten times the model's."""
+    options = {"filters": 16, "blocks": 1}
+    variants = {
+        "other-init": lambda: ResizerEntry("learned", options | {"init": "identity" if init == "paper" else "paper"},
+                                           label=f"learned-init-{'identity' if init == 'paper' else 'paper'}"),
+        "resizer-lr-x10": lambda: ResizerEntry("learned", options | {"init": init}, label="learned-resizer-lr-x10",
+                                               overrides={"optim": {"resizer_lr": 10 * lr}}),
+    }
+    return [variants[name]() for name in names]
+
+
 def build_config(args: argparse.Namespace) -> CompareConfig:
     lite0 = args.setting == "lite0"
+    lr = args.lr if args.lr else (0.01 if lite0 else 0.05)
     run = {
         "input_size": [256, 256],
         "output_size": [args.output, args.output],
         "model": {"name": "efficientnet_lite0", "pretrained": "default"} if lite0 else {"name": "small_cnn"},
         "data": {"name": "terrain", "root": str(args.root), "options": {"cache": True}},
-        "optim": {"lr": args.lr if args.lr else (0.01 if lite0 else 0.05), "resizer_lr": args.resizer_lr},
+        "optim": {"lr": lr, "resizer_lr": args.resizer_lr},
         "trainer": {"epochs": args.epochs, "batch_size": 32, "progress_bar": False},
     }
     learned = ResizerEntry("learned", {"filters": 16, "blocks": 1, "init": args.init})
     classical = [ResizerEntry(name) for name in ("bilinear", "bicubic", "area")]
     return CompareConfig(
         run=run,
-        resizers=[*classical, learned],
+        resizers=[*classical, learned, *learned_variants(args.variants, args.init, lr)],
         seeds=args.seeds,
         warm_start=WarmStart("bilinear", args.warm_epochs) if lite0 else None,
         title=f"Terrain 256 -> {args.output} px, {args.setting}, init={args.init}",
@@ -59,6 +79,9 @@ def main() -> None:
     parser.add_argument("--init", choices=["paper", "identity"], default="identity")
     parser.add_argument("--lr", type=float, default=None)
     parser.add_argument("--resizer-lr", type=float, default=None)
+    parser.add_argument("--variants", nargs="*", default=[], choices=["other-init", "resizer-lr-x10"],
+                        help="learned resizers that differ in one factor, compared in the same run: other-init "
+                             "(the other --init), resizer-lr-x10 (resizer learning rate 10x the model's)")
     args = parser.parse_args()
     quiet_libraries()
     config = build_config(args)

@@ -35,6 +35,17 @@ def test_learned_is_compared_with_every_classical_resizer_and_best_is_named(make
     assert table.best_classical == best
 
 
+def test_learned_variants_are_each_compared_and_never_picked_as_best_classical(make_records) -> None:
+    # a variant that is better than every classical resizer must not become "the best classical"
+    records = make_records({"bilinear": 0.55, "bicubic": 0.6, "learned": 0.62, "learned-lr10": 0.9})
+    table = build_table(records, learned=["learned", "learned-lr10"], n_boot=500)
+    assert [row.resizer for row in table.rows] == ["bicubic", "bilinear", "learned", "learned-lr10"]
+    pairs = [(c.result.candidate, c.result.reference) for c in table.comparisons]
+    assert pairs == [("learned", "bicubic"), ("learned", "bilinear"), ("learned-lr10", "bicubic"), ("learned-lr10", "bilinear")]
+    assert table.best_classical == {(32, 32): "bicubic"}
+    assert json.loads(json.dumps(table.to_dict()))["learned"] == ["learned", "learned-lr10"]
+
+
 def test_higher_is_better_metrics_pick_the_highest(make_records) -> None:
     records = make_records({"bilinear": 0.5, "bicubic": 0.5, "learned": 0.5})
     plcc = {"bilinear": 0.60, "bicubic": 0.66, "learned": 0.69}

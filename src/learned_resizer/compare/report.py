@@ -63,7 +63,7 @@ def write_report(
 def method_notes(table: ComparisonTable) -> list[str]:
     """How to read the comparison rows; shared by the Markdown and HTML reports."""
     if not table.comparisons:
-        return [f"No {table.learned!r} run shares an output size with a classical run: there is no paired comparison."]
+        return [f"No run of {', '.join(table.learned)} shares an output size with a classical run: there is no paired comparison."]
     spec = table.paired_metric
     unit = "percentage points" if spec.percent else "units of the score"
     first = table.comparisons[0].result
@@ -93,7 +93,7 @@ def _figures(
     if sweep is not None:
         caption = f"{table.metrics[0].name} against output size and against compute; mean ± std over seeds."
         figures["resolution_sweep.png"] = (sweep, caption)
-    with_panels = [r for r in records if r.resizer == table.learned and r.panels]
+    with_panels = [r for r in records if r.resizer == table.learned[0] and r.panels]
     if with_panels and max_panels > 0:
         record = min(with_panels, key=lambda r: (r.output_size, r.seed))
         caption = (

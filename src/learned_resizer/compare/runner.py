@@ -165,14 +165,13 @@ def run_comparison(config: CompareConfig, out_dir: str | Path, progress: bool = 
         records.append(load_record(run_dir, entry.key, seed, size, panels))
 
     task = TASKS[base.task]
-    table = build_table(records, learned=_learned_key(config), paired_metric=task.paired_metric,
+    table = build_table(records, learned=_learned_keys(config), paired_metric=task.paired_metric,
                         lower_is_better={name: True for name in task.lower_is_better})
     return write_report(records, out_dir, config.title, table=table)
 
 
-def _learned_key(config: CompareConfig) -> str:
-    learned = [r.key for r in config.resizers if is_trainable_resizer(r.name)]
-    return learned[0] if learned else "learned"
+def _learned_keys(config: CompareConfig) -> list[str]:
+    return [r.key for r in config.resizers if is_trainable_resizer(r.name)] or ["learned"]
 
 
 def _train_if_needed(run_config: RunConfig, run_dir: Path, splits, description: str, progress: bool = True) -> None:

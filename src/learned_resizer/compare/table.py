@@ -73,7 +73,8 @@ class ComparisonRow:
 
 @dataclass(frozen=True)
 class ComparisonTable:
-    learned: str
+    #: the trainable resizers' keys (several when learned variants are compared), the first the main one
+    learned: tuple[str, ...]
     metrics: list[MetricSpec]
     paired_metric: MetricSpec
     rows: list[ResizerRow]
@@ -100,7 +101,7 @@ class ComparisonTable:
         """Every number of the rendered table, unrounded, in the same units."""
         scale = self.paired_metric.scale
         return {
-            "learned": self.learned,
+            "learned": list(self.learned),
             "metrics": [asdict(spec) | {"unit": "%" if spec.percent else ""} for spec in self.metrics],
             "paired_metric": asdict(self.paired_metric) | {"difference_unit": "pp" if self.paired_metric.percent else ""},
             "rows": [
@@ -167,7 +168,7 @@ class ComparisonTable:
 def build_table(
     records: Sequence[RunRecord],
     *,
-    learned: str = "learned",
+    learned: str | Sequence[str] = "learned",
     paired_metric: str = "top1_error",
     lower_is_better: Mapping[str, bool] | None = None,
     n_boot: int = 10000,
@@ -175,7 +176,8 @@ def build_table(
     confidence: float = 0.95,
     alpha: float = 0.05,
 ) -> ComparisonTable:
-    """Summarise ``records`` and compare ``learned`` with every other (classical) resizer.
+    """Summarise ``records`` and compare each ``learned`` resizer (a key, or several: variants of
+    the learned resizer) with every other, classical, resizer.
 
     Metric columns follow the first record's ``test_metrics`` order; the first one picks the best
     classical resizer. ``paired_metric`` names the error that ``1 − test_scores`` measures (shown
@@ -184,6 +186,7 @@ def build_table(
     """
     if not records:
         raise ValueError("build_table needs at least one RunRecord")
+    learned = (learned,) if isinstance(learned, str) else tuple(learned)
     overrides = dict(lower_is_better or {})
     specs = [metric_spec(name, overrides.get(name)) for name in records[0].test_metrics]
     groups = _group(records, [spec.name for spec in specs])
@@ -193,16 +196,17 @@ def build_table(
     comparisons: list[ComparisonRow] = []
     primary = specs[0]
     for size in sorted({size for _, size in groups}):
-        classical = [row for row in rows if row.output_size == size and row.resizer != learned]
+        classical = [row for row in rows if row.output_size == size and row.resizer not in learned]
         if classical:
             pick = min if primary.lower_is_better else max
             best[size] = pick(classical, key=lambda row: row.metrics[primary.name][0]).resizer
-        if (learned, size) not in groups:
-            continue
-        for row in classical:
-            a, b = _paired_scores(groups[(learned, size)], groups[(row.resizer, size)])
-            result = paired_difference(a, b, n_boot, seed, confidence, alpha=alpha, candidate=learned, reference=row.resizer)
-            comparisons.append(ComparisonRow(size, result))
+        for candidate in learned:
+            if (candidate, size) not in groups:
+                continue
+            for row in classical:
+                a, b = _paired_scores(groups[(candidate, size)], groups[(row.resizer, size)])
+                result = paired_difference(a, b, n_boot, seed, confidence, alpha=alpha, candidate=candidate, reference=row.resizer)
+                comparisons.append(ComparisonRow(size, result))
     return ComparisonTable(learned, specs, metric_spec(paired_metric, lower_is_better=True), rows, comparisons, best)
 
 
@@ -253,10 +257,10 @@ def _paired_scores(candidate: list[RunRecord], reference: list[RunRecord]) -> tu
             np.stack([by_seed[run.seed].test_scores for run in common]))
 
 
-def _order(key: tuple[str, Size], learned: str) -> tuple:
-    """Rows by output size, classical resizers first (alphabetically), then the learned one."""
+def _order(key: tuple[str, Size], learned: tuple[str, ...]) -> tuple:
+    """Rows by output size, classical resizers first (alphabetically), then the learned ones in order."""
     resizer, size = key
-    return size[0] * size[1], size, resizer == learned, resizer
+    return size[0] * size[1], size, resizer in learned, learned.index(resizer) if resizer in learned else 0, resizer
 
 
 def _size(size: Size) -> str:

@@ -2,10 +2,12 @@
 
 The learned resizer is rewritten for inference (:class:`InferenceResizer`), then run by
 onnxruntime where it is installed, else by PyTorch eager in channels-last memory format under
-``torch.inference_mode``. The choice was made by measurement on a 2-core CPU
-(``benchmarks/resizer_speed.py --backends``, table in ``benchmarks/RESULTS.md``): onnxruntime was
-the fastest; ``torch.compile`` came close at batch 32 but compiles for tens of seconds, again
-for every new input size, so it is not offered.
+``torch.inference_mode``, in chunks of a batch (:data:`CHUNK_LIMITS`). The choice was made by
+measurement on a 2-core CPU (``benchmarks/resizer_speed.py --tables backends chunks``, tables in
+``benchmarks/RESULTS.md``): at 480x640 -> 192x256 both run at 33 to 36 ms/image, 9 to 10x the
+training module in eval mode; onnxruntime was 2x faster on single small images (128 px) and
+needs no training stack on a client. ``torch.compile`` ran 69 ms/image on the whole batch and
+compiles again for new input sizes, so it is not offered.
 
 Every rewrite is exact in real arithmetic; in float32 the outputs agree with the eager pipeline
 to about 1e-6 (tested to 1e-4).
@@ -43,7 +45,8 @@ TOLERANCE = 1e-4
 #: bytes of full-resolution features (N x filters x H x W float32) per call, at least one image.
 #: Measured at n = 16 on 2 cores (benchmarks/RESULTS.md, chunk table): eager ran fastest with the
 #: features of a call in cache (a 480x640 image has 19 MiB; a whole batch of 32, 600 MiB, was 4x
-#: slower per image); onnxruntime ran fastest about 8 images per call at every size measured.
+#: slower per image); onnxruntime at 8 images per call came within 10 % of its best chunk at every
+#: size measured (128 to 480x640 px), and a bounded call keeps its memory bounded.
 CHUNK_LIMITS = {"onnxruntime": (8, 256 * 2**20), "eager": (64, 8 * 2**20)}
 
 Runner = Callable[[torch.Tensor], torch.Tensor]
