@@ -124,3 +124,30 @@ def test_result_records_cost(tiny_config, tmp_path):
     # filters=4: 7x7x3x4 + 4x4 + 2x(3x3x4x4) + 3x3x4x4 + 7x7x4x3
     assert result["kernel_weights"] == 588 + 16 + 288 + 144 + 588
     assert result["resizer_macs"] > 0 and result["model_macs"] > 0 and result["num_test_images"] == 16
+
+
+def test_channels_last_training_matches_the_default_layout(tiny_config, tmp_path):
+    # the layout changes the order of floating-point sums only: same run, weights equal to rounding
+    fast = train_run(tiny_config("trainer.channels_last=true"), tmp_path / "channels_last")
+    plain = train_run(tiny_config("trainer.channels_last=false"), tmp_path / "contiguous")
+    a, b = final_state(tmp_path / "channels_last"), final_state(tmp_path / "contiguous")
+    assert a.keys() == b.keys()
+    assert all(a[k].is_contiguous() for k in a)  # saved in the default layout, loadable anywhere
+    assert max((a[k].float() - b[k].float()).abs().max().item() for k in a) < 1e-3
+    assert fast["test"]["top1_error"] == pytest.approx(plain["test"]["top1_error"], abs=1 / 16)
+    checkpoint = load_checkpoint_file(tmp_path / "channels_last" / "checkpoints" / "last.ckpt")
+    assert checkpoint["state_dict"]["pipeline.resizer.conv_in.weight"].is_contiguous()
+
+
+def test_channels_last_module_keeps_weights_and_batches_in_that_layout(tiny_config):
+    from learned_resizer.training.module import ResizerTrainingModule
+
+    config = tiny_config()
+    task = create_task(config.task, [str(i) for i in range(4)])
+    module = ResizerTrainingModule(build_pipeline_for_run(config, task), task, config.optim, "joint", 0, {}, channels_last=True)
+    weight = module.pipeline.resizer.conv_in.weight
+    assert weight.is_contiguous(memory_format=torch.channels_last) and not weight.is_contiguous()
+    seen = []
+    module.pipeline.resizer.conv_in.register_forward_pre_hook(lambda _, args: seen.append(args[0]))
+    module.validation_step((torch.rand(2, 3, 24, 24), torch.tensor([0, 1])), 0)
+    assert seen[0].is_contiguous(memory_format=torch.channels_last)

@@ -23,7 +23,8 @@ def flatten(obj: Any, tensors: dict[str, torch.Tensor], path: str = "") -> Any:
     """Replace every tensor in a nested structure by a reference, collecting the tensors."""
     if isinstance(obj, torch.Tensor):
         key = path or "root"
-        tensors[key] = obj.detach().cpu().clone()  # clone: safetensors refuses shared storage
+        # a copy in the default layout: safetensors refuses shared storage and channels-last strides
+        tensors[key] = obj.detach().cpu().clone(memory_format=torch.contiguous_format)
         return {_TENSOR: key}
     if isinstance(obj, dict):
         items = [(k, flatten(v, tensors, f"{path}/{k}")) for k, v in obj.items()]

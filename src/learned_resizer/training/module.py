@@ -30,14 +30,18 @@ class ResizerTrainingModule(L.LightningModule):
     Args:
         mode: ``baseline`` trains the base model with the resizer fixed; ``joint`` trains both;
             ``resizer_only`` freezes the base model (weights and BatchNorm statistics).
+        channels_last: keep weights and batches in channels-last memory format (faster on CPUs
+            with oneDNN and on GPUs; the numbers differ from the default layout by rounding only).
         architecture: the config that built the modules; stored in every checkpoint so that a
             checkpoint of another architecture is refused on resume with the differences named.
     """
 
     def __init__(self, pipeline: ResizeThenModel, task: Task, optim: OptimConfig, mode: str, seed: int,
-                 architecture: dict[str, Any]) -> None:
+                 architecture: dict[str, Any], channels_last: bool = False) -> None:
         super().__init__()
-        self.pipeline, self.task, self.optim, self.mode, self.seed = pipeline, task, optim, mode, seed
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.pipeline = pipeline.to(memory_format=self.memory_format)
+        self.task, self.optim, self.mode, self.seed = task, optim, mode, seed
         self.architecture = architecture
         self.train_metrics, self.val_metrics = task.metrics(), task.metrics()
         self._frozen = {"baseline": [pipeline.resizer], "joint": [], "resizer_only": [pipeline.model]}[mode]
@@ -65,7 +69,7 @@ class ResizerTrainingModule(L.LightningModule):
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         images, targets = batch
-        images = random_flips(images)
+        images = random_flips(images).contiguous(memory_format=self.memory_format)
         outputs = self.pipeline(images)
         loss = self.task.loss(outputs, targets)
         self.train_metrics.update(outputs.detach(), targets)
@@ -82,6 +86,7 @@ class ResizerTrainingModule(L.LightningModule):
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         images, targets = batch
+        images = images.contiguous(memory_format=self.memory_format)
         outputs = self.pipeline(images)
         self.log("val/loss", self.task.loss(outputs, targets), on_epoch=True, batch_size=images.shape[0], sync_dist=True)
         self.val_metrics.update(outputs, targets)

@@ -120,7 +120,8 @@ def train_run(config: RunConfig, run_dir: str | Path, resume: bool = False, spli
     task = create_task(config.task, classes, config.optim.label_smoothing)
     pipeline = build_pipeline_for_run(config, task)
     architecture = {k: v for k, v in pipeline_config(config, task, classes).items() if k != "version"}
-    module = ResizerTrainingModule(pipeline, task, config.optim, config.mode, config.seed, architecture)
+    module = ResizerTrainingModule(pipeline, task, config.optim, config.mode, config.seed, architecture,
+                                   channels_last=config.trainer.channels_last)
 
     monitor = f"val/{task.monitor}"
     trainer = L.Trainer(
