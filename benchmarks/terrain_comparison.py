@@ -16,7 +16,7 @@ the ``--output`` size (shrink factor). ``--variants`` adds learned resizers that
 factor to the same comparison, so they share its warm starts and classical runs and each is
 tested against the classical resizers on the same images:
 
-    python benchmarks/terrain_comparison.py --setting lite0 --variants other-init resizer-lr-x10
+    python benchmarks/terrain_comparison.py --setting lite0 --variants other-init resizer-lr-x0.1
 
 Record the printed table in benchmarks/RESULTS.md.
 """
@@ -31,17 +31,23 @@ from learned_resizer.cli import quiet_libraries
 from learned_resizer.compare.runner import CompareConfig, ResizerEntry, WarmStart, run_comparison
 
 
+#: resizer learning rates of the ``resizer-lr-x*`` variants, as multiples of the model's
+VARIANT_LR_FACTORS = (0.1, 10)
+VARIANTS = ("other-init", *(f"resizer-lr-x{factor:g}" for factor in VARIANT_LR_FACTORS))
+
+
 def learned_variants(names: list[str], init: str, lr: float) -> list[ResizerEntry]:
     """The learned resizer changed in one factor each: the other initialisation, or a resizer
-    learning rate ten times the model's."""
-    options = {"filters": 16, "blocks": 1}
+    learning rate of a tenth or ten times the model's."""
+    options = {"filters": 16, "blocks": 1, "init": init}
+    other = "identity" if init == "paper" else "paper"
     variants = {
-        "other-init": lambda: ResizerEntry("learned", options | {"init": "identity" if init == "paper" else "paper"},
-                                           label=f"learned-init-{'identity' if init == 'paper' else 'paper'}"),
-        "resizer-lr-x10": lambda: ResizerEntry("learned", options | {"init": init}, label="learned-resizer-lr-x10",
-                                               overrides={"optim": {"resizer_lr": 10 * lr}}),
+        "other-init": ResizerEntry("learned", options | {"init": other}, label=f"learned-init-{other}"),
+        **{f"resizer-lr-x{factor:g}": ResizerEntry("learned", dict(options), label=f"learned-resizer-lr-x{factor:g}",
+                                                  overrides={"optim": {"resizer_lr": factor * lr}})
+           for factor in VARIANT_LR_FACTORS},
     }
-    return [variants[name]() for name in names]
+    return [variants[name] for name in names]
 
 
 def build_config(args: argparse.Namespace) -> CompareConfig:
@@ -79,9 +85,10 @@ def main() -> None:
     parser.add_argument("--init", choices=["paper", "identity"], default="identity")
     parser.add_argument("--lr", type=float, default=None)
     parser.add_argument("--resizer-lr", type=float, default=None)
-    parser.add_argument("--variants", nargs="*", default=[], choices=["other-init", "resizer-lr-x10"],
+    parser.add_argument("--variants", nargs="*", default=[], choices=VARIANTS,
                         help="learned resizers that differ in one factor, compared in the same run: other-init "
-                             "(the other --init), resizer-lr-x10 (resizer learning rate 10x the model's)")
+                             "(the other --init), resizer-lr-x0.1 and resizer-lr-x10 (the resizer's learning rate "
+                             "a tenth or 10x the model's)")
     args = parser.parse_args()
     quiet_libraries()
     config = build_config(args)
