@@ -139,7 +139,7 @@ def test_channels_last_training_matches_the_default_layout(tiny_config, tmp_path
     assert checkpoint["state_dict"]["pipeline.resizer.conv_in.weight"].is_contiguous()
 
 
-@pytest.mark.filterwarnings("ignore:You are trying to `self.log()`")
+@pytest.mark.filterwarnings("ignore:You are trying to .self.log")
 def test_channels_last_module_keeps_weights_and_batches_in_that_layout(tiny_config):
     from learned_resizer.training.module import ResizerTrainingModule
 
