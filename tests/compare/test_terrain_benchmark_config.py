@@ -1,0 +1,36 @@
+"""The terrain benchmark's comparison config: variants differ from `learned` in one factor each."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+from pathlib import Path
+
+from learned_resizer.compare.runner import run_config_for
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "terrain_comparison.py"
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("terrain_comparison", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_variants_change_one_factor_and_share_everything_else() -> None:
+    script = load_script()
+    args = argparse.Namespace(setting="lite0", root=Path("terrain"), output=64, lr=None, resizer_lr=None, epochs=4,
+                              warm_epochs=2, init="identity", seeds=[0, 1, 2], variants=list(script.VARIANTS))
+    config = script.build_config(args)
+    entries = {entry.key: entry for entry in config.resizers}
+    assert list(entries) == ["bilinear", "bicubic", "area", "learned", "learned-init-paper",
+                             "learned-resizer-lr-x0.1", "learned-resizer-lr-x10"]
+    runs = {key: run_config_for(config, entry, (64, 64), 0, None) for key, entry in entries.items()}
+    assert runs["learned"].optim.resizer_lr is None and runs["learned"].resizer.options["init"] == "identity"
+    assert runs["learned-resizer-lr-x0.1"].optim.resizer_lr == 0.001
+    assert runs["learned-resizer-lr-x10"].optim.resizer_lr == 0.1
+    assert runs["learned-init-paper"].resizer.options["init"] == "paper"
+    for key in ("learned-init-paper", "learned-resizer-lr-x0.1", "learned-resizer-lr-x10"):
+        assert runs[key].optim.lr == runs["learned"].optim.lr == 0.01
+        assert runs[key].trainer.epochs == runs["learned"].trainer.epochs
