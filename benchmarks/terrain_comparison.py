@@ -36,14 +36,13 @@ VARIANT_LR_FACTORS = (0.1, 10)
 VARIANTS = ("other-init", *(f"resizer-lr-x{factor:g}" for factor in VARIANT_LR_FACTORS))
 
 
-def learned_variants(names: list[str], init: str, lr: float) -> list[ResizerEntry]:
-    """The learned resizer changed in one factor each: the other initialisation, or a resizer
-    learning rate of a tenth or ten times the model's."""
-    options = {"filters": 16, "blocks": 1, "init": init}
-    other = "identity" if init == "paper" else "paper"
+def learned_variants(names: list[str], learned: ResizerEntry, lr: float) -> list[ResizerEntry]:
+    """``learned`` changed in one factor each: the other initialisation, or a resizer learning
+    rate of a tenth or ten times the model's ``lr``."""
+    other = "identity" if learned.options["init"] == "paper" else "paper"
     variants = {
-        "other-init": ResizerEntry("learned", options | {"init": other}, label=f"learned-init-{other}"),
-        **{f"resizer-lr-x{factor:g}": ResizerEntry("learned", dict(options), label=f"learned-resizer-lr-x{factor:g}",
+        "other-init": ResizerEntry("learned", learned.options | {"init": other}, label=f"learned-init-{other}"),
+        **{f"resizer-lr-x{factor:g}": ResizerEntry("learned", dict(learned.options), label=f"learned-resizer-lr-x{factor:g}",
                                                   overrides={"optim": {"resizer_lr": factor * lr}})
            for factor in VARIANT_LR_FACTORS},
     }
@@ -65,7 +64,7 @@ def build_config(args: argparse.Namespace) -> CompareConfig:
     classical = [ResizerEntry(name) for name in ("bilinear", "bicubic", "area")]
     return CompareConfig(
         run=run,
-        resizers=[*classical, learned, *learned_variants(args.variants, args.init, lr)],
+        resizers=[*classical, learned, *learned_variants(args.variants, learned, lr)],
         seeds=args.seeds,
         warm_start=WarmStart("bilinear", args.warm_epochs) if lite0 else None,
         title=f"Terrain 256 -> {args.output} px, {args.setting}, init={args.init}",

@@ -151,6 +151,7 @@ def run_comparison(config: CompareConfig, out_dir: str | Path, progress: bool = 
     sizes = [tuple(s) for s in config.output_sizes] or [tuple(base.output_size)]
     splits = build_splits(base.data, tuple(base.input_size))  # decoded once, shared by every run
 
+    learned = _learned_keys(config)
     plan = [(entry, size, seed) for size in sizes for seed in config.seeds for entry in config.resizers]
     records: list[RunRecord] = []
     for index, (entry, size, seed) in enumerate(plan, start=1):
@@ -161,11 +162,11 @@ def run_comparison(config: CompareConfig, out_dir: str | Path, progress: bool = 
         run_dir = out_dir / "runs" / f"{entry.key}_{_size_name(size)}_seed{seed}"
         _train_if_needed(run_config_for(config, entry, size, seed, warm_dir), run_dir, splits,
                          f"[{index}/{len(plan)}] {entry.key} {_size_name(size)} seed {seed}", progress)
-        panels = make_panels(run_dir, splits.test, config.panels) if is_trainable_resizer(entry.name) else None
+        panels = make_panels(run_dir, splits.test, config.panels) if entry.key == learned[0] else None  # the report shows these
         records.append(load_record(run_dir, entry.key, seed, size, panels))
 
     task = TASKS[base.task]
-    table = build_table(records, learned=_learned_keys(config), paired_metric=task.paired_metric,
+    table = build_table(records, learned=learned, paired_metric=task.paired_metric,
                         lower_is_better={name: True for name in task.lower_is_better})
     return write_report(records, out_dir, config.title, table=table)
 
