@@ -4,9 +4,9 @@ The learned resizer is rewritten for inference (:class:`InferenceResizer`), then
 onnxruntime where it is installed, else by PyTorch eager in channels-last memory format under
 ``torch.inference_mode``, in chunks of a batch (:data:`CHUNK_LIMITS`). The choice was made by
 measurement on a 2-core CPU (``benchmarks/resizer_speed.py --tables backends chunks``, tables in
-``benchmarks/RESULTS.md``): at 480x640 -> 192x256 both run at 33 to 36 ms/image, 9 to 10x the
-training module in eval mode; onnxruntime was 2x faster on single small images (128 px) and
-needs no training stack on a client. ``torch.compile`` ran 69 ms/image on the whole batch and
+``benchmarks/RESULTS.md``): at 480x640 -> 192x256 both run at 33 to 36 ms/image, 6 to
+10x faster than the training module in eval mode (two runs); onnxruntime was 2x faster on single
+small images (128 px) and needs no training stack on a client. ``torch.compile`` ran 69 ms/image on the whole batch and
 compiles again for new input sizes, so it is not offered.
 
 Every rewrite is exact in real arithmetic; in float32 the outputs agree with the eager pipeline

@@ -75,7 +75,8 @@ class TrainerConfig:
     log_every_n_steps: int = 10
     progress_bar: bool = True
     #: train in channels-last memory format (oneDNN's fast layout on CPUs, tensor cores' on GPUs);
-    #: the learned resizer's step ran 1.7x faster so on 2 CPU cores (benchmarks/RESULTS.md)
+    #: the joint ResNet-50 step at 448 px ran 1.27x to 1.30x faster so on 2 CPU cores
+    #: (benchmarks/train_speed.py, tables in benchmarks/RESULTS.md)
     channels_last: bool = True
 
 
