@@ -9,8 +9,10 @@ model → label-smoothed cross-entropy → backward → SGD with momentum. Two c
 scale). For each, the step with bilinear resizing (base model trained) and with the learned
 resizer n=16, r=1 (both trained), the bilinear step with the gradient carried back into the
 images (what joint training adds to the base model's work), and the learned resizer's own
-forward + backward, timed alone: its share of the joint step. Both memory formats are measured (channels-last is oneDNN's fast
-layout on CPU). On a GPU as well when one is present.
+forward + backward, timed alone and in its two halves (full-resolution and target-size stage): its share of the joint step. Both memory formats are measured (channels-last is oneDNN's fast
+layout on CPU). On a GPU as well when one is present. By default freed memory stays in the
+process, as in training (``trainer.keep_freed_memory``); ``--malloc default`` measures glibc's
+default, which gives large blocks back to the OS and faults them in again at every step.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from resizer_speed import IMAGENET_MEAN, IMAGENET_STD, header, load_average, mar
 from learned_resizer.models import create_model  # noqa: E402
 from learned_resizer.pipeline import ResizeThenModel  # noqa: E402
 from learned_resizer.resizers import create_resizer  # noqa: E402
+from learned_resizer.resizers.functional import resize_image  # noqa: E402
+from learned_resizer.training.memory import keep_freed_memory  # noqa: E402
 
 #: (model, input size, output size, CPU batch, GPU batch)
 CASES = (("resnet50", 448, 224, 8, 32), ("small_cnn", 128, 32, 64, 256))
@@ -71,6 +75,28 @@ def resizer_alone(pipeline: ResizeThenModel, images: torch.Tensor) -> Callable[[
     return step
 
 
+def resizer_stages(pipeline: ResizeThenModel, images: torch.Tensor) -> dict[str, Callable[[], None]]:
+    """The learned resizer's two halves, forward and backward each: the full-resolution stage
+    (conv7x7, LeakyReLU, conv1x1, LeakyReLU, BatchNorm, resize) and the target-size rest."""
+    resizer, size = pipeline.resizer, pipeline.output_size
+    normalized = pipeline.normalize(images)
+    features = resizer.bn_in(resizer.act_pointwise(resizer.conv_pointwise(resizer.act_in(resizer.conv_in(normalized)))))
+    small = resize_image(features, size).detach().requires_grad_()
+    upstream_features, upstream_image = torch.randn_like(small), torch.randn((images.shape[0], 3, *size), device=images.device)
+
+    def full_resolution() -> None:
+        resizer.zero_grad(set_to_none=True)
+        y = resizer.bn_in(resizer.act_pointwise(resizer.conv_pointwise(resizer.act_in(resizer.conv_in(normalized)))))
+        resize_image(y, size).backward(upstream_features)
+
+    def target_size() -> None:
+        resizer.zero_grad(set_to_none=True)
+        z = resizer.bn_mid(resizer.conv_mid(resizer.residual_blocks(small))) + small
+        resizer.conv_out(z).backward(upstream_image)
+
+    return {"full-resolution stage": full_resolution, "target-size stage": target_size}
+
+
 def case_rows(model_name: str, input_size: int, output_size: int, batch: int, device: torch.device,
               rounds: int) -> list[dict[str, Any]]:
     generator = torch.Generator().manual_seed(0)
@@ -87,6 +113,8 @@ def case_rows(model_name: str, input_size: int, output_size: int, batch: int, de
         candidates[f"bilinear + gradient into the images, {layout}"] = training_step(bilinear, x.clone().requires_grad_(), labels)
         candidates[f"joint (learned n=16 r=1), {layout}"] = training_step(joint, x, labels)
         candidates[f"learned resizer alone, fwd+bwd, {layout}"] = resizer_alone(joint, x)
+        for stage, step in resizer_stages(joint, x).items():
+            candidates[f"learned resizer, {stage}, fwd+bwd, {layout}"] = step
     print(f"  {device.type} {model_name} {input_size} -> {output_size}, batch {batch} ...", file=sys.stderr, flush=True)
     seconds = time_interleaved(candidates, rounds, synchronizer(device))
     rows = []
@@ -110,12 +138,16 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, help="timed rounds (default 3; --quick: 2)")
     parser.add_argument("--devices", nargs="+", default=["cpu", "cuda"], help="devices to measure where present")
     parser.add_argument("--threads", type=int, help="torch (and onnxruntime) threads; 1 is faster when another process keeps a core busy")
+    parser.add_argument("--malloc", choices=["keep", "default"], default="keep",
+                        help="keep: freed memory stays in the process, as training does; default: glibc's default")
     args = parser.parse_args()
+    kept = args.malloc == "keep" and keep_freed_memory()
     if args.threads:
         torch.set_num_threads(args.threads)
     rounds = args.rounds or (2 if args.quick else 3)
     devices = [torch.device(d) for d in args.devices if d == "cpu" or (d == "cuda" and torch.cuda.is_available())]
     print(header())
+    print(f"malloc: {'freed memory kept in the process' if kept else 'default (large blocks returned to the OS)'}")
     rows = []
     for device in devices:
         for model_name, input_size, output_size, cpu_batch, gpu_batch in CASES:

@@ -78,6 +78,9 @@ class TrainerConfig:
     #: the joint ResNet-50 step at 448 px ran 1.27x to 1.30x faster so on 2 CPU cores
     #: (benchmarks/train_speed.py, tables in benchmarks/RESULTS.md)
     channels_last: bool = True
+    #: keep freed memory in the process (glibc malloc): each step's large activations are then
+    #: reused instead of page-faulted in again; see :mod:`learned_resizer.training.memory`
+    keep_freed_memory: bool = True
 
 
 @dataclass

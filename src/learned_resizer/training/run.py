@@ -39,6 +39,7 @@ from learned_resizer.training.callbacks import EpochMetricsFile, read_metrics
 from learned_resizer.training.checkpoint_io import SafetensorsCheckpointIO
 from learned_resizer.training.config import RunConfig, config_to_dict, save_config
 from learned_resizer.training.datamodule import SplitsDataModule
+from learned_resizer.training.memory import keep_freed_memory
 from learned_resizer.training.module import ResizerTrainingModule
 
 log = logging.getLogger(__name__)
@@ -111,6 +112,8 @@ def train_run(config: RunConfig, run_dir: str | Path, resume: bool = False, spli
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(config, run_dir / "config.yaml")
 
+    if config.trainer.keep_freed_memory:
+        keep_freed_memory()
     L.seed_everything(config.seed, workers=True, verbose=False)
     data = (SplitsDataModule(splits, config.data, config.trainer.batch_size, config.trainer.eval_batch_size, config.seed)
             if splits is not None else
