@@ -80,14 +80,16 @@ def resizer_stages(pipeline: ResizeThenModel, images: torch.Tensor) -> dict[str,
     (conv7x7, LeakyReLU, conv1x1, LeakyReLU, BatchNorm, resize) and the target-size rest."""
     resizer, size = pipeline.resizer, pipeline.output_size
     normalized = pipeline.normalize(images)
-    features = resizer.bn_in(resizer.act_pointwise(resizer.conv_pointwise(resizer.act_in(resizer.conv_in(normalized)))))
-    small = resize_image(features, size).detach().requires_grad_()
+
+    def features() -> torch.Tensor:
+        return resizer.bn_in(resizer.act_pointwise(resizer.conv_pointwise(resizer.act_in(resizer.conv_in(normalized)))))
+
+    small = resize_image(features(), size).detach().requires_grad_()
     upstream_features, upstream_image = torch.randn_like(small), torch.randn((images.shape[0], 3, *size), device=images.device)
 
     def full_resolution() -> None:
         resizer.zero_grad(set_to_none=True)
-        y = resizer.bn_in(resizer.act_pointwise(resizer.conv_pointwise(resizer.act_in(resizer.conv_in(normalized)))))
-        resize_image(y, size).backward(upstream_features)
+        resize_image(features(), size).backward(upstream_features)
 
     def target_size() -> None:
         resizer.zero_grad(set_to_none=True)
