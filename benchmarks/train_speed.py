@@ -80,21 +80,16 @@ def resizer_stages(pipeline: ResizeThenModel, images: torch.Tensor) -> dict[str,
     (conv7x7, LeakyReLU, conv1x1, LeakyReLU, BatchNorm, resize) and the target-size rest."""
     resizer, size = pipeline.resizer, pipeline.output_size
     normalized = pipeline.normalize(images)
-
-    def features() -> torch.Tensor:
-        return resizer.bn_in(resizer.act_pointwise(resizer.conv_pointwise(resizer.act_in(resizer.conv_in(normalized)))))
-
-    small = resize_image(features(), size).detach().requires_grad_()
+    small = resize_image(resizer.full_resolution_stage(normalized), size, resizer.interpolation).detach().requires_grad_()
     upstream_features, upstream_image = torch.randn_like(small), torch.randn((images.shape[0], 3, *size), device=images.device)
 
     def full_resolution() -> None:
         resizer.zero_grad(set_to_none=True)
-        resize_image(features(), size).backward(upstream_features)
+        resize_image(resizer.full_resolution_stage(normalized), size, resizer.interpolation).backward(upstream_features)
 
     def target_size() -> None:
         resizer.zero_grad(set_to_none=True)
-        z = resizer.bn_mid(resizer.conv_mid(resizer.residual_blocks(small))) + small
-        resizer.conv_out(z).backward(upstream_image)
+        resizer.target_size_stage(small).backward(upstream_image)
 
     return {"full-resolution stage": full_resolution, "target-size stage": target_size}
 

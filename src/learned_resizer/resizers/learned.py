@@ -108,10 +108,15 @@ class LearnedResizer(Resizer):
 
     def resize(self, x: torch.Tensor, size: Size) -> torch.Tensor:
         skip = resize_image(x, size, self.interpolation)
-        y = self.bn_in(self.act_pointwise(self.conv_pointwise(self.act_in(self.conv_in(x)))))
-        y = resize_image(y, size, self.interpolation)
-        z = self.bn_mid(self.conv_mid(self.residual_blocks(y))) + y
-        return self.conv_out(z) + skip
+        return self.target_size_stage(resize_image(self.full_resolution_stage(x), size, self.interpolation)) + skip
+
+    def full_resolution_stage(self, x: torch.Tensor) -> torch.Tensor:
+        """Features at the input's size: BN(LeakyReLU(Conv1x1(LeakyReLU(Conv7x7(x)))))."""
+        return self.bn_in(self.act_pointwise(self.conv_pointwise(self.act_in(self.conv_in(x)))))
+
+    def target_size_stage(self, y: torch.Tensor) -> torch.Tensor:
+        """Resized features to the image residual: residual blocks, Conv3x3 + BN + skip, Conv7x7."""
+        return self.conv_out(self.bn_mid(self.conv_mid(self.residual_blocks(y))) + y)
 
     def extra_repr(self) -> str:
         return (

@@ -32,7 +32,7 @@ def keep_freed_memory() -> bool:
     Returns whether the setting took effect: False where the C library is not glibc (macOS,
     Windows, musl), where nothing changes.
     """
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+    if platform.libc_ver()[0] != "glibc":
         return False
     try:
         libc = ctypes.CDLL("libc.so.6")
