@@ -23,18 +23,18 @@ from learned_resizer.cli import quiet_libraries
 from learned_resizer.resizers.functional import resize_image
 from learned_resizer.tasks import create_task
 from learned_resizer.training import load_config
-from learned_resizer.training.config import ResizerConfig
+from learned_resizer.training.config import OptimConfig, ResizerConfig
 from learned_resizer.training.datamodule import SplitsDataModule
+from learned_resizer.training.module import ResizerTrainingModule
 from learned_resizer.training.run import build_pipeline_for_run
 
 
-def train_steps(pipeline, task, batches, lr: float, resizer_lr: float | None) -> tuple[list[float], list[float]]:
-    """SGD (momentum 0.9) on ``batches``; returns per-step loss and the resizer's relative drift."""
-    groups = [{"params": list(pipeline.model.parameters()), "lr": lr}]
-    if resizer_lr is not None:
-        groups.append({"params": list(pipeline.resizer.parameters()), "lr": resizer_lr})
-    optimizer = torch.optim.SGD(groups, lr=lr, momentum=0.9)
-    pipeline.train()
+def train_steps(pipeline, task, batches, optim: OptimConfig, mode: str, seed: int) -> tuple[list[float], list[float]]:
+    """The training run's own optimiser (``configure_optimizers``) on ``batches``, without
+    augmentation; returns per-step loss and the resizer's relative drift from bilinear."""
+    module = ResizerTrainingModule(pipeline, task, optim, mode, seed, architecture={})
+    optimizer = module.configure_optimizers()["optimizer"]
+    module.train()
     losses, drifts = [], []
     for images, targets in batches:
         loss = task.loss(pipeline(images), targets)
@@ -69,10 +69,12 @@ def main() -> None:
         torch.manual_seed(config.seed)
         return build_pipeline_for_run(run, task)
 
-    columns = {"bilinear loss": train_steps(pipeline_for(ResizerConfig("bilinear")), task, batches, config.optim.lr, None)[0]}
+    bilinear = pipeline_for(ResizerConfig("bilinear"))
+    columns = {"bilinear loss": train_steps(bilinear, task, batches, config.optim, "baseline", config.seed)[0]}
     for resizer_lr in args.resizer_lrs:
         learned = pipeline_for(ResizerConfig("learned", {"filters": 16, "blocks": 1, "init": "identity"}))
-        losses, drifts = train_steps(learned, task, batches, config.optim.lr, resizer_lr)
+        optim = dataclasses.replace(config.optim, resizer_lr=resizer_lr)
+        losses, drifts = train_steps(learned, task, batches, optim, "joint", config.seed)
         columns[f"loss, resizer lr {resizer_lr:g}"] = losses
         columns[f"drift, resizer lr {resizer_lr:g}"] = drifts
     print(f"model lr {config.optim.lr:g}, batch {config.trainer.batch_size}, warm start {args.warm_start}\n")

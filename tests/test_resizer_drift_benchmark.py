@@ -12,6 +12,7 @@ from learned_resizer.models import create_model
 from learned_resizer.pipeline import ResizeThenModel
 from learned_resizer.resizers import create_resizer
 from learned_resizer.tasks import create_task
+from learned_resizer.training.config import OptimConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import resizer_drift  # noqa: E402
@@ -28,12 +29,19 @@ def tiny_setup():
 
 def test_a_resizer_that_does_not_learn_stays_bilinear():
     pipeline, task, batches = tiny_setup()
-    losses, drifts = resizer_drift.train_steps(pipeline, task, batches, lr=0.05, resizer_lr=0.0)
+    losses, drifts = resizer_drift.train_steps(pipeline, task, batches, OptimConfig(lr=0.05), "baseline", seed=0)
     assert len(losses) == 3 and all(torch.isfinite(torch.tensor(losses)))
     assert drifts == [0.0, 0.0, 0.0]
 
 
 def test_a_training_resizer_drifts_from_bilinear():
     pipeline, task, batches = tiny_setup()
-    _, drifts = resizer_drift.train_steps(pipeline, task, batches, lr=0.05, resizer_lr=0.05)
+    _, drifts = resizer_drift.train_steps(pipeline, task, batches, OptimConfig(lr=0.05, resizer_lr=0.05), "joint", seed=0)
     assert 0.0 < drifts[0] < drifts[-1]
+
+
+def test_the_resizer_learning_rate_sets_how_fast_it_drifts():
+    """The resizer's own rate reaches its parameters (a separate optimiser group), the model's does not."""
+    slow = resizer_drift.train_steps(*tiny_setup(), OptimConfig(lr=0.05, resizer_lr=0.0005), "joint", seed=0)[1]
+    fast = resizer_drift.train_steps(*tiny_setup(), OptimConfig(lr=0.05, resizer_lr=0.05), "joint", seed=0)[1]
+    assert 0.0 < slow[0] < fast[0] / 10
