@@ -33,18 +33,20 @@ from learned_resizer.compare.runner import CompareConfig, ResizerEntry, WarmStar
 
 #: resizer learning rates of the ``resizer-lr-x*`` variants, as multiples of the model's
 VARIANT_LR_FACTORS = (0.1, 10)
-VARIANTS = ("other-init", *(f"resizer-lr-x{factor:g}" for factor in VARIANT_LR_FACTORS))
+VARIANTS = ("other-init", *(f"resizer-lr-x{factor:g}" for factor in VARIANT_LR_FACTORS), "bicubic-inside")
 
 
 def learned_variants(names: list[str], learned: ResizerEntry, lr: float) -> list[ResizerEntry]:
-    """``learned`` changed in one factor each: the other initialisation, or a resizer learning
-    rate of a tenth or ten times the model's ``lr``."""
+    """``learned`` changed in one factor each: the other initialisation, a resizer learning rate
+    of a tenth or ten times the model's ``lr``, or bicubic instead of bilinear for the resizer's
+    fixed resize (its skip path and its features)."""
     other = "identity" if learned.options["init"] == "paper" else "paper"
     variants = {
         "other-init": ResizerEntry("learned", learned.options | {"init": other}, label=f"learned-init-{other}"),
         **{f"resizer-lr-x{factor:g}": ResizerEntry("learned", dict(learned.options), label=f"learned-resizer-lr-x{factor:g}",
                                                   overrides={"optim": {"resizer_lr": factor * lr}})
            for factor in VARIANT_LR_FACTORS},
+        "bicubic-inside": ResizerEntry("learned", learned.options | {"interpolation": "bicubic"}, label="learned-bicubic-inside"),
     }
     return [variants[name] for name in names]
 
@@ -87,7 +89,7 @@ def main() -> None:
     parser.add_argument("--variants", nargs="*", default=[], choices=VARIANTS,
                         help="learned resizers that differ in one factor, compared in the same run: other-init "
                              "(the other --init), resizer-lr-x0.1 and resizer-lr-x10 (the resizer's learning rate "
-                             "a tenth or 10x the model's)")
+                             "a tenth or 10x the model's), bicubic-inside (bicubic for the resizer's own resize)")
     args = parser.parse_args()
     quiet_libraries()
     config = build_config(args)
