@@ -17,6 +17,7 @@ factor to the same comparison, so they share its warm starts and classical runs 
 tested against the classical resizers on the same images:
 
     python benchmarks/terrain_comparison.py --setting lite0 --variants other-init resizer-lr-x0.1
+    python benchmarks/terrain_comparison.py --setting lite0 --resizer-lr 0.0001 --also-resizer-lrs 0.00001
 
 Record the printed table in benchmarks/RESULTS.md.
 """
@@ -51,6 +52,13 @@ def learned_variants(names: list[str], learned: ResizerEntry, lr: float) -> list
     return [variants[name] for name in names]
 
 
+def resizer_lr_variants(rates: list[float], learned: ResizerEntry) -> list[ResizerEntry]:
+    """``learned`` with each of ``rates`` as its own learning rate, so several rates share one
+    comparison's warm starts and classical runs."""
+    return [ResizerEntry("learned", dict(learned.options), label=f"learned-resizer-lr-{rate:g}",
+                         overrides={"optim": {"resizer_lr": rate}}) for rate in rates]
+
+
 def build_config(args: argparse.Namespace) -> CompareConfig:
     lite0 = args.setting == "lite0"
     lr = args.lr if args.lr else (0.01 if lite0 else 0.05)
@@ -66,7 +74,8 @@ def build_config(args: argparse.Namespace) -> CompareConfig:
     classical = [ResizerEntry(name) for name in ("bilinear", "bicubic", "area")]
     return CompareConfig(
         run=run,
-        resizers=[*classical, learned, *learned_variants(args.variants, learned, lr)],
+        resizers=[*classical, learned, *learned_variants(args.variants, learned, lr),
+                  *resizer_lr_variants(args.also_resizer_lrs, learned)],
         seeds=args.seeds,
         warm_start=WarmStart("bilinear", args.warm_epochs) if lite0 else None,
         title=f"Terrain 256 -> {args.output} px, {args.setting}, init={args.init}",
@@ -90,6 +99,8 @@ def main() -> None:
                         help="learned resizers that differ in one factor, compared in the same run: other-init "
                              "(the other --init), resizer-lr-x0.1 and resizer-lr-x10 (the resizer's learning rate "
                              "a tenth or 10x the model's), bicubic-inside (bicubic for the resizer's own resize)")
+    parser.add_argument("--also-resizer-lrs", type=float, nargs="*", default=[], metavar="LR",
+                        help="more learned resizers, each trained at one of these learning rates of its own")
     args = parser.parse_args()
     quiet_libraries()
     config = build_config(args)

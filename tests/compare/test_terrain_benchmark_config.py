@@ -21,7 +21,8 @@ def load_script():
 def test_variants_change_one_factor_and_share_everything_else() -> None:
     script = load_script()
     args = argparse.Namespace(setting="lite0", root=Path("terrain"), output=64, lr=None, resizer_lr=None, epochs=4,
-                              warm_epochs=2, init="identity", seeds=[0, 1, 2], variants=list(script.VARIANTS))
+                              warm_epochs=2, init="identity", seeds=[0, 1, 2], variants=list(script.VARIANTS),
+                              also_resizer_lrs=[])
     config = script.build_config(args)
     entries = {entry.key: entry for entry in config.resizers}
     assert list(entries) == ["bilinear", "bicubic", "area", "learned", "learned-init-paper",
@@ -36,3 +37,23 @@ def test_variants_change_one_factor_and_share_everything_else() -> None:
     for key in ("learned-init-paper", "learned-resizer-lr-x0.1", "learned-resizer-lr-x10", "learned-bicubic-inside"):
         assert runs[key].optim.lr == runs["learned"].optim.lr == 0.01
         assert runs[key].trainer.epochs == runs["learned"].trainer.epochs
+
+
+def test_extra_resizer_rates_are_learned_runs_that_differ_in_their_rate_only() -> None:
+    script = load_script()
+    args = argparse.Namespace(setting="lite0", root=Path("terrain"), output=64, lr=None, resizer_lr=0.0001, epochs=10,
+                              warm_epochs=10, init="identity", seeds=[0, 1, 2], variants=[],
+                              also_resizer_lrs=[0.00001, 0.000001])
+    config = script.build_config(args)
+    entries = {entry.key: entry for entry in config.resizers}
+    assert list(entries) == ["bilinear", "bicubic", "area", "learned", "learned-resizer-lr-1e-05",
+                             "learned-resizer-lr-1e-06"]
+    assert config.warm_start.epochs == 10
+    runs = {key: run_config_for(config, entry, (64, 64), 0, None) for key, entry in entries.items()}
+    assert runs["learned"].optim.resizer_lr == 0.0001
+    assert runs["learned-resizer-lr-1e-05"].optim.resizer_lr == 0.00001
+    assert runs["learned-resizer-lr-1e-06"].optim.resizer_lr == 0.000001
+    for key in ("learned-resizer-lr-1e-05", "learned-resizer-lr-1e-06"):
+        assert runs[key].resizer == runs["learned"].resizer
+        assert runs[key].optim.lr == runs["learned"].optim.lr == 0.01
+        assert runs[key].trainer == runs["learned"].trainer
