@@ -67,7 +67,7 @@ def build_config(args: argparse.Namespace) -> CompareConfig:
         "output_size": [args.output, args.output],
         "model": {"name": "efficientnet_lite0", "pretrained": "default"} if lite0 else {"name": "small_cnn"},
         "data": {"name": "terrain", "root": str(args.root), "options": {"cache": True}},
-        "optim": {"lr": lr, "resizer_lr": args.resizer_lr},
+        "optim": {"lr": lr, "resizer_lr": args.resizer_lr, "schedule": args.schedule},
         "trainer": {"epochs": args.epochs, "batch_size": 32, "progress_bar": False},
     }
     learned = ResizerEntry("learned", {"filters": 16, "blocks": 1, "init": args.init})
@@ -77,7 +77,7 @@ def build_config(args: argparse.Namespace) -> CompareConfig:
         resizers=[*classical, learned, *learned_variants(args.variants, learned, lr),
                   *resizer_lr_variants(args.also_resizer_lrs, learned)],
         seeds=args.seeds,
-        warm_start=WarmStart("bilinear", args.warm_epochs) if lite0 else None,
+        warm_start=WarmStart("bilinear", args.warm_epochs, schedule="step") if lite0 else None,
         title=f"Terrain 256 -> {args.output} px, {args.setting}, init={args.init}",
         panels=3,
     )
@@ -95,6 +95,9 @@ def main() -> None:
     parser.add_argument("--init", choices=["paper", "identity"], default="identity")
     parser.add_argument("--lr", type=float, default=None)
     parser.add_argument("--resizer-lr", type=float, default=None)
+    parser.add_argument("--schedule", choices=["step", "cosine"], default="step",
+                        help="learning-rate schedule of the compared runs: step (the paper's 0.94 every 2 epochs) or "
+                             "cosine (annealed to zero); the warm start keeps the paper's")
     parser.add_argument("--variants", nargs="*", default=[], choices=VARIANTS,
                         help="learned resizers that differ in one factor, compared in the same run: other-init "
                              "(the other --init), resizer-lr-x0.1 and resizer-lr-x10 (the resizer's learning rate "

@@ -11,7 +11,7 @@ import yaml
 from safetensors.torch import load_file
 
 from learned_resizer.cli import main
-from learned_resizer.compare.runner import load_compare_config, run_comparison
+from learned_resizer.compare.runner import base_run_config, load_compare_config, run_comparison, warm_start_config
 from learned_resizer.compare.statistics import paired_difference
 from tests.compare.conftest import assert_printed_numbers_in
 
@@ -105,11 +105,21 @@ def test_warm_start_gives_every_run_the_same_base_model(tmp_path):
         assert yaml.safe_load((runs / name / "config.yaml").read_text())["model"]["init_from"] == str(runs / "warmstart-bilinear_12x12_seed0")
 
 
+def test_warm_start_keeps_its_own_schedule(tmp_path):
+    run = {**TINY["run"], "optim": {"lr": 0.05, "schedule": "cosine"}}
+    config = {**TINY, "run": run, "warm_start": {"resizer": "bilinear", "epochs": 1, "schedule": "step"}}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
+    config = load_compare_config(tmp_path / "c.yaml")
+    assert base_run_config(config).optim.schedule == "cosine"
+    assert warm_start_config(config, (12, 12), 0).optim.schedule == "step"
+
+
 @pytest.mark.parametrize(("change", "message"), [
     ({"seeds": [1, 1]}, "distinct seeds"),
     ({"resizers": [{"name": "bilinear"}, {"name": "bilinear"}]}, "unique"),
     ({"resizers": [{"name": "lanczos"}]}, "unknown resizer 'lanczos'"),
     ({"colour": "blue"}, "unknown key"),
+    ({"warm_start": {"epochs": 1, "schedule": "linear"}}, r"warm_start: optim.schedule: expected one of \('step', 'cosine'\)"),
 ])
 def test_bad_comparison_configs_are_refused(tmp_path, change, message):
     (tmp_path / "c.yaml").write_text(yaml.safe_dump({**TINY, **change}))

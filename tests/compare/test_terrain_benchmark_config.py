@@ -6,7 +6,7 @@ import argparse
 import importlib.util
 from pathlib import Path
 
-from learned_resizer.compare.runner import run_config_for
+from learned_resizer.compare.runner import run_config_for, warm_start_config
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "terrain_comparison.py"
 
@@ -22,7 +22,7 @@ def test_variants_change_one_factor_and_share_everything_else() -> None:
     script = load_script()
     args = argparse.Namespace(setting="lite0", root=Path("terrain"), output=64, lr=None, resizer_lr=None, epochs=4,
                               warm_epochs=2, init="identity", seeds=[0, 1, 2], variants=list(script.VARIANTS),
-                              also_resizer_lrs=[])
+                              also_resizer_lrs=[], schedule="step")
     config = script.build_config(args)
     entries = {entry.key: entry for entry in config.resizers}
     assert list(entries) == ["bilinear", "bicubic", "area", "learned", "learned-init-paper",
@@ -43,12 +43,13 @@ def test_extra_resizer_rates_are_learned_runs_that_differ_in_their_rate_only() -
     script = load_script()
     args = argparse.Namespace(setting="lite0", root=Path("terrain"), output=64, lr=None, resizer_lr=0.0001, epochs=10,
                               warm_epochs=10, init="identity", seeds=[0, 1, 2], variants=[],
-                              also_resizer_lrs=[0.00001, 0.000001])
+                              also_resizer_lrs=[0.00001, 0.000001], schedule="cosine")
     config = script.build_config(args)
     entries = {entry.key: entry for entry in config.resizers}
     assert list(entries) == ["bilinear", "bicubic", "area", "learned", "learned-resizer-lr-1e-05",
                              "learned-resizer-lr-1e-06"]
-    assert config.warm_start.epochs == 10
+    warm = warm_start_config(config, (64, 64), 0)
+    assert (warm.trainer.epochs, warm.optim.schedule, warm.resizer.name) == (10, "step", "bilinear")
     runs = {key: run_config_for(config, entry, (64, 64), 0, None) for key, entry in entries.items()}
     assert runs["learned"].optim.resizer_lr == 0.0001
     assert runs["learned-resizer-lr-1e-05"].optim.resizer_lr == 0.00001
@@ -57,3 +58,4 @@ def test_extra_resizer_rates_are_learned_runs_that_differ_in_their_rate_only() -
         assert runs[key].resizer == runs["learned"].resizer
         assert runs[key].optim.lr == runs["learned"].optim.lr == 0.01
         assert runs[key].trainer == runs["learned"].trainer
+    assert {run.optim.schedule for run in runs.values()} == {"cosine"}

@@ -17,6 +17,8 @@ from safetensors.torch import load_file
 from tests.training.conftest import TINY
 
 LONGER = [*TINY, "data.options={train_size: 480, val_size: 16, test_size: 16}", "trainer.epochs=4", "trainer.batch_size=8"]
+#: the resume test anneals per step, so a resumed run must also restore the scheduler's step count
+ANNEALED = [*LONGER, "optim.schedule=cosine"]
 
 
 def cli(*args: str) -> list[str]:
@@ -34,9 +36,9 @@ def epochs_in(metrics: Path) -> list[int]:
 def test_sigkill_mid_epoch_then_resume_matches_uninterrupted_run(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     reference, crashed = tmp_path / "reference", tmp_path / "crashed"
-    subprocess.run(cli("train", "--out", str(reference), *LONGER), check=True, env=env, capture_output=True, timeout=600)
+    subprocess.run(cli("train", "--out", str(reference), *ANNEALED), check=True, env=env, capture_output=True, timeout=600)
 
-    process = subprocess.Popen(cli("train", "--out", str(crashed), *LONGER), env=env,
+    process = subprocess.Popen(cli("train", "--out", str(crashed), *ANNEALED), env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
     while len(epochs_in(crashed / "metrics.csv")) < 2 and time.monotonic() < deadline and process.poll() is None:
@@ -47,7 +49,7 @@ def test_sigkill_mid_epoch_then_resume_matches_uninterrupted_run(tmp_path):
     process.wait()
     assert not (crashed / "result.json").exists()
 
-    subprocess.run(cli("train", "--out", str(crashed), "--resume", *LONGER), check=True, env=env, capture_output=True, timeout=600)
+    subprocess.run(cli("train", "--out", str(crashed), "--resume", *ANNEALED), check=True, env=env, capture_output=True, timeout=600)
     assert epochs_in(crashed / "metrics.csv") == [0, 1, 2, 3]  # no gap, no duplicate
     a = load_file(reference / "model" / "model.safetensors")
     b = load_file(crashed / "model" / "model.safetensors")

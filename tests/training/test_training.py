@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 
 import lightning as L
 import pytest
@@ -71,6 +72,19 @@ def test_learning_rate_schedule_is_the_papers(tiny_config, tmp_path):
     expected = [0.1 * 0.94 ** (epoch // 2) for epoch in range(5)]
     assert [float(r["lr_model"]) for r in rows] == pytest.approx(expected)
     assert [float(r["lr_resizer"]) for r in rows] == pytest.approx([3 * e for e in expected])
+
+
+def test_cosine_schedule_anneals_both_rates_to_zero_step_by_step(tiny_config, tmp_path):
+    train_run(tiny_config("trainer.epochs=5", "optim.lr=0.1", "optim.resizer_lr=0.3", "optim.schedule=cosine"), tmp_path)
+    rows = list(csv.DictReader(open(tmp_path / "metrics.csv")))
+    expected = [0.1 * (1 + math.cos(math.pi * epoch / 5)) / 2 for epoch in range(5)]  # rate at each epoch's start
+    assert [float(r["lr_model"]) for r in rows] == pytest.approx(expected)
+    assert [float(r["lr_resizer"]) for r in rows] == pytest.approx([3 * e for e in expected])
+
+
+def test_unknown_schedule_is_refused_by_name(tiny_config):
+    with pytest.raises(ValueError, match=r"optim.schedule: expected one of \('step', 'cosine'\), got 'linear'"):
+        tiny_config("optim.schedule=linear").validate()
 
 
 def test_resolved_config_reproduces_the_run(tiny_config, tmp_path):

@@ -55,6 +55,8 @@ class WarmStart:
     resizer: str = "bilinear"
     epochs: int = 3
     lr: float | None = None
+    #: its own learning-rate schedule (``None``: the compared runs' ``optim.schedule``)
+    schedule: str | None = None
 
 
 @dataclass
@@ -102,7 +104,12 @@ def validate(config: CompareConfig) -> None:
     for size in config.output_sizes:
         if len(size) != 2 or min(size) <= 0:
             raise ValueError(f"output_sizes: expected pairs of positive ints, got {list(size)}")
-    base_run_config(config).validate()
+    base = base_run_config(config).validate()
+    if config.warm_start is not None:
+        try:
+            warm_start_config(config, tuple(base.output_size), config.seeds[0])
+        except ValueError as error:
+            raise ValueError(f"warm_start: {error}") from error
 
 
 def base_run_config(config: CompareConfig) -> RunConfig:
@@ -135,6 +142,8 @@ def warm_start_config(config: CompareConfig, size: tuple[int, int], seed: int) -
     data["resizer"] = {**data["resizer"], "name": warm.resizer, "options": {}}
     if warm.lr is not None:
         data["optim"]["lr"] = warm.lr
+    if warm.schedule is not None:
+        data["optim"]["schedule"] = warm.schedule
     return config_from_dict(data, RunConfig, "warm_start").validate()
 
 

@@ -106,6 +106,10 @@ class ResizerTrainingModule(L.LightningModule):
         if not groups:
             raise ValueError(f"mode {self.mode!r} leaves nothing to train (a classical resizer has no parameters)")
         optimizer = torch.optim.SGD(groups, lr=self.optim.lr, momentum=self.optim.momentum, weight_decay=self.optim.weight_decay)
+        if self.optim.schedule == "cosine":
+            steps = max(1, int(self.trainer.estimated_stepping_batches))
+            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
         scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=self.optim.decay_every_epochs, gamma=self.optim.lr_decay)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
 
