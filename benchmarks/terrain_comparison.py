@@ -11,8 +11,9 @@ Two settings, as the project's evidence for (or against) the learned resizer:
     python benchmarks/terrain_comparison.py --setting scratch --seeds 0 1 2 --epochs 8
 
 A rerun resumes (finished runs are skipped). Options let you vary what may move the result:
-the resizer's ``--init`` (paper / identity), ``--resizer-lr``, ``--epochs`` of joint training and
-the ``--output`` size (shrink factor). ``--variants`` adds learned resizers that differ in one
+the resizer's ``--init`` (paper / identity), ``--resizer-lr``, ``--epochs`` of joint training,
+``--warm-epochs``, the ``--schedule`` of the compared runs (the paper's step decay or cosine
+annealing to zero) and the ``--output`` size (shrink factor). ``--variants`` adds learned resizers that differ in one
 factor to the same comparison, so they share its warm starts and classical runs and each is
 tested against the classical resizers on the same images:
 
