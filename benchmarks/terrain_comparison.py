@@ -35,20 +35,24 @@ from learned_resizer.compare.runner import CompareConfig, ResizerEntry, WarmStar
 
 #: resizer learning rates of the ``resizer-lr-x*`` variants, as multiples of the model's
 VARIANT_LR_FACTORS = (0.1, 10)
-VARIANTS = ("other-init", *(f"resizer-lr-x{factor:g}" for factor in VARIANT_LR_FACTORS), "bicubic-inside")
+#: interpolations that may replace bilinear inside the learned resizer (``<name>-inside`` variants)
+INSIDE_INTERPOLATIONS = ("bicubic", "area")
+VARIANTS = ("other-init", *(f"resizer-lr-x{factor:g}" for factor in VARIANT_LR_FACTORS),
+            *(f"{name}-inside" for name in INSIDE_INTERPOLATIONS))
 
 
 def learned_variants(names: list[str], learned: ResizerEntry, lr: float) -> list[ResizerEntry]:
     """``learned`` changed in one factor each: the other initialisation, a resizer learning rate
-    of a tenth or ten times the model's ``lr``, or bicubic instead of bilinear for the resizer's
-    fixed resize (its skip path and its features)."""
+    of a tenth or ten times the model's ``lr``, or bicubic or area instead of bilinear for the
+    resizer's fixed resize (its skip path and its features)."""
     other = "identity" if learned.options["init"] == "paper" else "paper"
     variants = {
         "other-init": ResizerEntry("learned", learned.options | {"init": other}, label=f"learned-init-{other}"),
         **{f"resizer-lr-x{factor:g}": ResizerEntry("learned", dict(learned.options), label=f"learned-resizer-lr-x{factor:g}",
                                                   overrides={"optim": {"resizer_lr": factor * lr}})
            for factor in VARIANT_LR_FACTORS},
-        "bicubic-inside": ResizerEntry("learned", learned.options | {"interpolation": "bicubic"}, label="learned-bicubic-inside"),
+        **{f"{name}-inside": ResizerEntry("learned", learned.options | {"interpolation": name}, label=f"learned-{name}-inside")
+           for name in INSIDE_INTERPOLATIONS},
     }
     return [variants[name] for name in names]
 
@@ -102,7 +106,7 @@ def main() -> None:
     parser.add_argument("--variants", nargs="*", default=[], choices=VARIANTS,
                         help="learned resizers that differ in one factor, compared in the same run: other-init "
                              "(the other --init), resizer-lr-x0.1 and resizer-lr-x10 (the resizer's learning rate "
-                             "a tenth or 10x the model's), bicubic-inside (bicubic for the resizer's own resize)")
+                             "a tenth or 10x the model's), bicubic-inside and area-inside (that interpolation for the resizer's own resize)")
     parser.add_argument("--also-resizer-lrs", type=float, nargs="*", default=[], metavar="LR",
                         help="more learned resizers, each trained at one of these learning rates of its own")
     args = parser.parse_args()

@@ -26,15 +26,18 @@ def test_variants_change_one_factor_and_share_everything_else() -> None:
     config = script.build_config(args)
     entries = {entry.key: entry for entry in config.resizers}
     assert list(entries) == ["bilinear", "bicubic", "area", "learned", "learned-init-paper",
-                             "learned-resizer-lr-x0.1", "learned-resizer-lr-x10", "learned-bicubic-inside"]
+                             "learned-resizer-lr-x0.1", "learned-resizer-lr-x10", "learned-bicubic-inside",
+                             "learned-area-inside"]
     runs = {key: run_config_for(config, entry, (64, 64), 0, None) for key, entry in entries.items()}
     assert runs["learned"].optim.resizer_lr is None and runs["learned"].resizer.options["init"] == "identity"
     assert runs["learned-resizer-lr-x0.1"].optim.resizer_lr == 0.001
     assert runs["learned-resizer-lr-x10"].optim.resizer_lr == 0.1
     assert runs["learned-init-paper"].resizer.options["init"] == "paper"
-    assert runs["learned-bicubic-inside"].resizer.options == runs["learned"].resizer.options | {"interpolation": "bicubic"}
+    for name in ("bicubic", "area"):
+        assert runs[f"learned-{name}-inside"].resizer.options == runs["learned"].resizer.options | {"interpolation": name}
     assert "interpolation" not in runs["learned"].resizer.options  # the paper's bilinear, LearnedResizer's default
-    for key in ("learned-init-paper", "learned-resizer-lr-x0.1", "learned-resizer-lr-x10", "learned-bicubic-inside"):
+    for key in ("learned-init-paper", "learned-resizer-lr-x0.1", "learned-resizer-lr-x10", "learned-bicubic-inside",
+                "learned-area-inside"):
         assert runs[key].optim.lr == runs["learned"].optim.lr == 0.01
         assert runs[key].trainer.epochs == runs["learned"].trainer.epochs
 

@@ -98,3 +98,10 @@ def test_learned_with_antialiased_interpolation_is_bilinear_aa_when_identity():
     r = create_resizer("learned", output_size=(8, 8), filters=4, interpolation="bilinear_aa", init="identity")
     x = torch.rand(1, 3, 32, 32)
     torch.testing.assert_close(r(x), F.interpolate(x, size=(8, 8), mode="bilinear", antialias=True, align_corners=False))
+
+
+def test_learned_with_area_inside_is_the_block_mean_when_identity():
+    r = create_resizer("learned", output_size=(8, 8), filters=4, interpolation="area", init="identity")
+    x = torch.rand(2, 3, 32, 32)
+    block_means = x.reshape(2, 3, 8, 4, 8, 4).mean(dim=(3, 5))  # each output pixel: its 4x4 block
+    torch.testing.assert_close(r(x), block_means)
