@@ -13,9 +13,9 @@ Two settings, as the project's evidence for (or against) the learned resizer:
 A rerun resumes (finished runs are skipped). Options let you vary what may move the result:
 the resizer's ``--init`` (paper / identity), ``--resizer-lr``, ``--epochs`` of joint training,
 ``--warm-epochs``, the ``--schedule`` of the compared runs (the paper's step decay or cosine
-annealing to zero) and the ``--output`` size (shrink factor). ``--variants`` adds learned resizers that differ in one
-factor to the same comparison, so they share its warm starts and classical runs and each is
-tested against the classical resizers on the same images:
+annealing to zero) and the ``--output`` size (shrink factor). ``--variants`` adds learned
+resizers that differ in one factor to the same comparison, so they share its warm starts and
+classical runs and each is tested against the classical resizers on the same images:
 
     python benchmarks/terrain_comparison.py --setting lite0 --variants other-init resizer-lr-x0.1
     python benchmarks/terrain_comparison.py --setting lite0 --resizer-lr 0.0001 --also-resizer-lrs 0.00001
@@ -31,6 +31,7 @@ from pathlib import Path
 
 from learned_resizer.cli import quiet_libraries
 from learned_resizer.compare.runner import CompareConfig, ResizerEntry, WarmStart, run_comparison
+from learned_resizer.training.config import SCHEDULES
 
 
 #: resizer learning rates of the ``resizer-lr-x*`` variants, as multiples of the model's
@@ -41,6 +42,11 @@ VARIANTS = ("other-init", *(f"resizer-lr-x{factor:g}" for factor in VARIANT_LR_F
             *(f"{name}-inside" for name in INSIDE_INTERPOLATIONS))
 
 
+def with_resizer_lr(learned: ResizerEntry, rate: float, label: str) -> ResizerEntry:
+    """``learned`` trained at ``rate``, its own learning rate."""
+    return ResizerEntry("learned", dict(learned.options), label=label, overrides={"optim": {"resizer_lr": rate}})
+
+
 def learned_variants(names: list[str], learned: ResizerEntry, lr: float) -> list[ResizerEntry]:
     """``learned`` changed in one factor each: the other initialisation, a resizer learning rate
     of a tenth or ten times the model's ``lr``, or bicubic or area instead of bilinear for the
@@ -48,8 +54,7 @@ def learned_variants(names: list[str], learned: ResizerEntry, lr: float) -> list
     other = "identity" if learned.options["init"] == "paper" else "paper"
     variants = {
         "other-init": ResizerEntry("learned", learned.options | {"init": other}, label=f"learned-init-{other}"),
-        **{f"resizer-lr-x{factor:g}": ResizerEntry("learned", dict(learned.options), label=f"learned-resizer-lr-x{factor:g}",
-                                                  overrides={"optim": {"resizer_lr": factor * lr}})
+        **{f"resizer-lr-x{factor:g}": with_resizer_lr(learned, factor * lr, label=f"learned-resizer-lr-x{factor:g}")
            for factor in VARIANT_LR_FACTORS},
         **{f"{name}-inside": ResizerEntry("learned", learned.options | {"interpolation": name}, label=f"learned-{name}-inside")
            for name in INSIDE_INTERPOLATIONS},
@@ -60,8 +65,7 @@ def learned_variants(names: list[str], learned: ResizerEntry, lr: float) -> list
 def resizer_lr_variants(rates: list[float], learned: ResizerEntry) -> list[ResizerEntry]:
     """``learned`` with each of ``rates`` as its own learning rate, so several rates share one
     comparison's warm starts and classical runs."""
-    return [ResizerEntry("learned", dict(learned.options), label=f"learned-resizer-lr-{rate:g}",
-                         overrides={"optim": {"resizer_lr": rate}}) for rate in rates]
+    return [with_resizer_lr(learned, rate, label=f"learned-resizer-lr-{rate:g}") for rate in rates]
 
 
 def build_config(args: argparse.Namespace) -> CompareConfig:
@@ -100,7 +104,7 @@ def main() -> None:
     parser.add_argument("--init", choices=["paper", "identity"], default="identity")
     parser.add_argument("--lr", type=float, default=None)
     parser.add_argument("--resizer-lr", type=float, default=None)
-    parser.add_argument("--schedule", choices=["step", "cosine"], default="step",
+    parser.add_argument("--schedule", choices=SCHEDULES, default="step",
                         help="learning-rate schedule of the compared runs: step (the paper's 0.94 every 2 epochs) or "
                              "cosine (annealed to zero); the warm start keeps the paper's")
     parser.add_argument("--variants", nargs="*", default=[], choices=VARIANTS,
