@@ -13,12 +13,14 @@ Two settings, as the project's evidence for (or against) the learned resizer:
 A rerun resumes (finished runs are skipped). Options let you vary what may move the result:
 the resizer's ``--init`` (paper / identity), ``--resizer-lr``, ``--epochs`` of joint training,
 ``--warm-epochs``, the ``--schedule`` of the compared runs (the paper's step decay or cosine
-annealing to zero) and the ``--output`` size (shrink factor). ``--variants`` adds learned
+annealing to zero), their ``--optimizer`` (the paper's SGD or AdamW) and the ``--output`` size
+(shrink factor). ``--variants`` adds learned
 resizers that differ in one factor to the same comparison, so they share its warm starts and
 classical runs and each is tested against the classical resizers on the same images:
 
     python benchmarks/terrain_comparison.py --setting lite0 --variants other-init resizer-lr-x0.1
     python benchmarks/terrain_comparison.py --setting lite0 --resizer-lr 0.0001 --also-resizer-lrs 0.00001
+    python benchmarks/terrain_comparison.py --setting lite0 --variants resizer-stage --stage-epochs 2 --stage-lr 0.001
 
 Record the printed table in benchmarks/RESULTS.md.
 """
@@ -30,16 +32,19 @@ import time
 from pathlib import Path
 
 from learned_resizer.cli import quiet_libraries
-from learned_resizer.compare.runner import CompareConfig, ResizerEntry, WarmStart, run_comparison
-from learned_resizer.training.config import SCHEDULES
+from learned_resizer.compare.runner import CompareConfig, ResizerEntry, ResizerStage, WarmStart, run_comparison
+from learned_resizer.training.config import OPTIMIZERS, SCHEDULES
 
 
 #: resizer learning rates of the ``resizer-lr-x*`` variants, as multiples of the model's
 VARIANT_LR_FACTORS = (0.1, 10)
+#: the model's learning rate per setting and optimizer (SGD's as the paper fine-tunes; AdamW's
+#: the usual fine-tuning rate); the lite0 warm start always uses SGD's
+DEFAULT_LRS = {"lite0": {"sgd": 0.01, "adamw": 0.0001}, "scratch": {"sgd": 0.05, "adamw": 0.001}}
 #: interpolations that may replace bilinear inside the learned resizer (``<name>-inside`` variants)
 INSIDE_INTERPOLATIONS = ("bicubic", "area")
 VARIANTS = ("other-init", *(f"resizer-lr-x{factor:g}" for factor in VARIANT_LR_FACTORS),
-            *(f"{name}-inside" for name in INSIDE_INTERPOLATIONS))
+            *(f"{name}-inside" for name in INSIDE_INTERPOLATIONS), "resizer-stage")
 
 
 def with_resizer_lr(learned: ResizerEntry, rate: float, label: str) -> ResizerEntry:
@@ -47,10 +52,11 @@ def with_resizer_lr(learned: ResizerEntry, rate: float, label: str) -> ResizerEn
     return ResizerEntry("learned", dict(learned.options), label=label, overrides={"optim": {"resizer_lr": rate}})
 
 
-def learned_variants(names: list[str], learned: ResizerEntry, lr: float) -> list[ResizerEntry]:
+def learned_variants(names: list[str], learned: ResizerEntry, lr: float, stage: ResizerStage) -> list[ResizerEntry]:
     """``learned`` changed in one factor each: the other initialisation, a resizer learning rate
-    of a tenth or ten times the model's ``lr``, or bicubic or area instead of bilinear for the
-    resizer's fixed resize (its skip path and its features)."""
+    of a tenth or ten times the model's ``lr``, bicubic or area instead of bilinear for the
+    resizer's fixed resize (its skip path and its features), or a ``stage`` of training the
+    resizer alone on the frozen warm-started model first."""
     other = "identity" if learned.options["init"] == "paper" else "paper"
     variants = {
         "other-init": ResizerEntry("learned", learned.options | {"init": other}, label=f"learned-init-{other}"),
@@ -58,6 +64,8 @@ def learned_variants(names: list[str], learned: ResizerEntry, lr: float) -> list
            for factor in VARIANT_LR_FACTORS},
         **{f"{name}-inside": ResizerEntry("learned", learned.options | {"interpolation": name}, label=f"learned-{name}-inside")
            for name in INSIDE_INTERPOLATIONS},
+        "resizer-stage": ResizerEntry("learned", dict(learned.options), label="learned-staged",
+                                      overrides=dict(learned.overrides), resizer_stage=stage),
     }
     return [variants[name] for name in names]
 
@@ -70,23 +78,25 @@ def resizer_lr_variants(rates: list[float], learned: ResizerEntry) -> list[Resiz
 
 def build_config(args: argparse.Namespace) -> CompareConfig:
     lite0 = args.setting == "lite0"
-    lr = args.lr if args.lr else (0.01 if lite0 else 0.05)
+    lr = args.lr if args.lr else DEFAULT_LRS[args.setting][args.optimizer]
     run = {
         "input_size": [256, 256],
         "output_size": [args.output, args.output],
         "model": {"name": "efficientnet_lite0", "pretrained": "default"} if lite0 else {"name": "small_cnn"},
         "data": {"name": "terrain", "root": str(args.root), "options": {"cache": True}},
-        "optim": {"lr": lr, "resizer_lr": args.resizer_lr, "schedule": args.schedule},
+        "optim": {"lr": lr, "resizer_lr": args.resizer_lr, "schedule": args.schedule, "optimizer": args.optimizer},
         "trainer": {"epochs": args.epochs, "batch_size": 32, "progress_bar": False},
     }
     learned = ResizerEntry("learned", {"filters": 16, "blocks": 1, "init": args.init})
     classical = [ResizerEntry(name) for name in ("bilinear", "bicubic", "area")]
     return CompareConfig(
         run=run,
-        resizers=[*classical, learned, *learned_variants(args.variants, learned, lr),
+        resizers=[*classical, learned,
+                  *learned_variants(args.variants, learned, lr, ResizerStage(args.stage_epochs, args.stage_lr)),
                   *resizer_lr_variants(args.also_resizer_lrs, learned)],
         seeds=args.seeds,
-        warm_start=WarmStart("bilinear", args.warm_epochs, schedule="step") if lite0 else None,
+        warm_start=WarmStart("bilinear", args.warm_epochs, lr=DEFAULT_LRS["lite0"]["sgd"], schedule="step", optimizer="sgd")
+        if lite0 else None,
         title=f"Terrain 256 -> {args.output} px, {args.setting}, init={args.init}",
         panels=3,
     )
@@ -107,10 +117,18 @@ def main() -> None:
     parser.add_argument("--schedule", choices=SCHEDULES, default="step",
                         help="learning-rate schedule of the compared runs: step (the paper's 0.94 every 2 epochs) or "
                              "cosine (annealed to zero); the warm start keeps the paper's")
+    parser.add_argument("--optimizer", choices=OPTIMIZERS, default="sgd",
+                        help="optimizer of the compared runs (default lr: 0.01 sgd, 0.0001 adamw for lite0); "
+                             "the warm start keeps the paper's SGD")
     parser.add_argument("--variants", nargs="*", default=[], choices=VARIANTS,
                         help="learned resizers that differ in one factor, compared in the same run: other-init "
                              "(the other --init), resizer-lr-x0.1 and resizer-lr-x10 (the resizer's learning rate "
-                             "a tenth or 10x the model's), bicubic-inside and area-inside (that interpolation for the resizer's own resize)")
+                             "a tenth or 10x the model's), bicubic-inside and area-inside (that interpolation for the resizer's own "
+                             "resize), resizer-stage (the resizer first trained alone on the frozen warm-started "
+                             "model, see --stage-epochs)")
+    parser.add_argument("--stage-epochs", type=int, default=2, help="resizer-stage: epochs of the resizer alone")
+    parser.add_argument("--stage-lr", type=float, default=None,
+                        help="resizer-stage: the resizer's rate in that stage (default: --resizer-lr)")
     parser.add_argument("--also-resizer-lrs", type=float, nargs="*", default=[], metavar="LR",
                         help="more learned resizers, each trained at one of these learning rates of its own")
     args = parser.parse_args()

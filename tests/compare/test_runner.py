@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import yaml
 from safetensors.torch import load_file
 
@@ -114,12 +115,47 @@ def test_warm_start_keeps_its_own_schedule(tmp_path):
     assert warm_start_config(config, (12, 12), 0).optim.schedule == "step"
 
 
+def test_warm_start_keeps_its_own_optimizer(tmp_path):
+    run = {**TINY["run"], "optim": {"lr": 0.05, "optimizer": "adamw"}}
+    config = {**TINY, "run": run, "warm_start": {"resizer": "bilinear", "epochs": 1, "optimizer": "sgd"}}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
+    config = load_compare_config(tmp_path / "c.yaml")
+    assert base_run_config(config).optim.optimizer == "adamw"
+    assert warm_start_config(config, (12, 12), 0).optim.optimizer == "sgd"
+
+
+def test_resizer_stage_trains_the_resizer_alone_then_starts_the_joint_run(tmp_path):
+    learned = {"name": "learned", "options": {"filters": 4, "init": "identity"}, "resizer_stage": {"epochs": 1, "lr": 0.01}}
+    config = {**TINY, "seeds": [0], "resizers": [{"name": "bilinear"}, learned], "panels": 0,
+              "warm_start": {"resizer": "bilinear", "epochs": 1}}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
+    run_comparison(load_compare_config(tmp_path / "c.yaml"), tmp_path / "out", progress=False)
+    runs = tmp_path / "out" / "runs"
+    warm, stage = runs / "warmstart-bilinear_12x12_seed0", runs / "learned-resizer-stage_12x12_seed0"
+    assert sorted(p.name for p in runs.iterdir()) == [
+        "bilinear_12x12_seed0", "learned-resizer-stage_12x12_seed0", "learned_12x12_seed0", warm.name]
+    stage_config = yaml.safe_load((stage / "config.yaml").read_text())
+    assert (stage_config["mode"], stage_config["trainer"]["epochs"], stage_config["optim"]["resizer_lr"]) == ("resizer_only", 1, 0.01)
+    assert stage_config["model"]["init_from"] == str(warm)
+    joint_config = yaml.safe_load((runs / "learned_12x12_seed0" / "config.yaml").read_text())
+    assert (joint_config["mode"], joint_config["resizer"]["init_from"], joint_config["model"]["init_from"]) == ("joint", str(stage), str(warm))
+    warm_weights, stage_weights = (load_file(d / "model" / "model.safetensors") for d in (warm, stage))
+    model_keys = [k for k in warm_weights if k.startswith("model.")]
+    assert model_keys and all(torch.equal(warm_weights[k], stage_weights[k]) for k in model_keys)  # frozen, BN statistics too
+    assert stage_weights["resizer.conv_out.weight"].abs().sum() > 0  # identity init: zero until the stage trained it
+
+
 @pytest.mark.parametrize(("change", "message"), [
     ({"seeds": [1, 1]}, "distinct seeds"),
     ({"resizers": [{"name": "bilinear"}, {"name": "bilinear"}]}, "unique"),
     ({"resizers": [{"name": "lanczos"}]}, "unknown resizer 'lanczos'"),
     ({"colour": "blue"}, "unknown key"),
     ({"warm_start": {"epochs": 1, "schedule": "linear"}}, r"warm_start: optim.schedule: expected one of \('step', 'cosine'\)"),
+    ({"warm_start": {"epochs": 1, "optimizer": "rmsprop"}}, r"warm_start: optim.optimizer: expected one of \('sgd', 'adamw'\)"),
+    ({"resizers": [{"name": "bilinear", "resizer_stage": {"epochs": 1}}]},
+     r"resizers\[bilinear\].resizer_stage: only a trainable resizer has a stage of its own"),
+    ({"resizers": [{"name": "learned", "resizer_stage": {"epochs": 0}}]}, r"resizers\[learned\].resizer_stage.epochs: expected a positive"),
+    ({"resizers": [{"name": "learned", "resizer_stage": {"lr": -1.0}}]}, r"resizers\[learned\].resizer_stage.lr: expected a positive"),
 ])
 def test_bad_comparison_configs_are_refused(tmp_path, change, message):
     (tmp_path / "c.yaml").write_text(yaml.safe_dump({**TINY, **change}))

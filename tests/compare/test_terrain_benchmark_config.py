@@ -6,7 +6,7 @@ import argparse
 import importlib.util
 from pathlib import Path
 
-from learned_resizer.compare.runner import run_config_for, warm_start_config
+from learned_resizer.compare.runner import resizer_stage_config, run_config_for, warm_start_config
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "terrain_comparison.py"
 
@@ -22,12 +22,13 @@ def test_variants_change_one_factor_and_share_everything_else() -> None:
     script = load_script()
     args = argparse.Namespace(setting="lite0", root=Path("terrain"), output=64, lr=None, resizer_lr=None, epochs=4,
                               warm_epochs=2, init="identity", seeds=[0, 1, 2], variants=list(script.VARIANTS),
-                              also_resizer_lrs=[], schedule="step")
+                              also_resizer_lrs=[], schedule="step", stage_epochs=3, stage_lr=0.001,
+                              optimizer="sgd")
     config = script.build_config(args)
     entries = {entry.key: entry for entry in config.resizers}
     assert list(entries) == ["bilinear", "bicubic", "area", "learned", "learned-init-paper",
                              "learned-resizer-lr-x0.1", "learned-resizer-lr-x10", "learned-bicubic-inside",
-                             "learned-area-inside"]
+                             "learned-area-inside", "learned-staged"]
     runs = {key: run_config_for(config, entry, (64, 64), 0, None) for key, entry in entries.items()}
     assert runs["learned"].optim.resizer_lr is None and runs["learned"].resizer.options["init"] == "identity"
     assert runs["learned-resizer-lr-x0.1"].optim.resizer_lr == 0.001
@@ -36,8 +37,12 @@ def test_variants_change_one_factor_and_share_everything_else() -> None:
     for name in ("bicubic", "area"):
         assert runs[f"learned-{name}-inside"].resizer.options == runs["learned"].resizer.options | {"interpolation": name}
     assert "interpolation" not in runs["learned"].resizer.options  # the paper's bilinear, LearnedResizer's default
+    assert runs["learned-staged"] == runs["learned"]  # its compared run is the same; the stage comes before it
+    stage = resizer_stage_config(config, entries["learned-staged"], (64, 64), 0, None)
+    assert (stage.mode, stage.trainer.epochs, stage.optim.resizer_lr) == ("resizer_only", 3, 0.001)
+    assert all(entry.resizer_stage is None for key, entry in entries.items() if key != "learned-staged")
     for key in ("learned-init-paper", "learned-resizer-lr-x0.1", "learned-resizer-lr-x10", "learned-bicubic-inside",
-                "learned-area-inside"):
+                "learned-area-inside", "learned-staged"):
         assert runs[key].optim.lr == runs["learned"].optim.lr == 0.01
         assert runs[key].trainer.epochs == runs["learned"].trainer.epochs
 
@@ -46,7 +51,8 @@ def test_extra_resizer_rates_are_learned_runs_that_differ_in_their_rate_only() -
     script = load_script()
     args = argparse.Namespace(setting="lite0", root=Path("terrain"), output=64, lr=None, resizer_lr=0.0001, epochs=10,
                               warm_epochs=10, init="identity", seeds=[0, 1, 2], variants=[],
-                              also_resizer_lrs=[0.00001, 0.000001], schedule="cosine")
+                              also_resizer_lrs=[0.00001, 0.000001], schedule="cosine", stage_epochs=2, stage_lr=None,
+                              optimizer="sgd")
     config = script.build_config(args)
     entries = {entry.key: entry for entry in config.resizers}
     assert list(entries) == ["bilinear", "bicubic", "area", "learned", "learned-resizer-lr-1e-05",
@@ -62,3 +68,16 @@ def test_extra_resizer_rates_are_learned_runs_that_differ_in_their_rate_only() -
         assert runs[key].optim.lr == runs["learned"].optim.lr == 0.01
         assert runs[key].trainer == runs["learned"].trainer
     assert {run.optim.schedule for run in runs.values()} == {"cosine"}
+
+
+def test_adamw_changes_the_compared_runs_but_not_the_warm_start() -> None:
+    script = load_script()
+    common = dict(setting="lite0", root=Path("terrain"), output=64, lr=None, resizer_lr=0.0001, epochs=10,
+                  warm_epochs=10, init="identity", seeds=[0], variants=[], also_resizer_lrs=[], schedule="cosine",
+                  stage_epochs=2, stage_lr=None)
+    sgd, adamw = (script.build_config(argparse.Namespace(**common, optimizer=name)) for name in ("sgd", "adamw"))
+    assert warm_start_config(adamw, (64, 64), 0) == warm_start_config(sgd, (64, 64), 0)  # shared warm starts
+    assert warm_start_config(adamw, (64, 64), 0).optim.optimizer == "sgd"
+    for entry in adamw.resizers:
+        run = run_config_for(adamw, entry, (64, 64), 0, None)
+        assert (run.optim.optimizer, run.optim.lr) == ("adamw", 0.0001)

@@ -87,6 +87,24 @@ def test_unknown_schedule_is_refused_by_name(tiny_config):
         tiny_config("optim.schedule=linear").validate()
 
 
+def test_adamw_moves_every_weight_by_its_groups_rate_on_the_first_step(tiny_config, tmp_path):
+    # Adam's first (bias-corrected) step is lr * g / (|g| + eps): the rate itself wherever the
+    # gradient is not tiny, whatever its scale; SGD's would be lr * g
+    config = tiny_config("optim.optimizer=adamw", "optim.lr=0.001", "optim.resizer_lr=0.01",
+                         "trainer.epochs=1", "trainer.limit_train_batches=1")
+    train_run(config, tmp_path)
+    before, after = initial_state(config), final_state(tmp_path)
+    for key, rate in (("resizer.conv_in.weight", 0.01), ("model.classifier.weight", 0.001)):
+        step = (after[key] - before[key]).abs().flatten()
+        assert step.max().item() == pytest.approx(rate, rel=1e-3)
+        assert step.median().item() == pytest.approx(rate, rel=1e-2)
+
+
+def test_unknown_optimizer_is_refused_by_name(tiny_config):
+    with pytest.raises(ValueError, match=r"optim.optimizer: expected one of \('sgd', 'adamw'\), got 'lamb'"):
+        tiny_config("optim.optimizer=lamb").validate()
+
+
 def test_resolved_config_reproduces_the_run(tiny_config, tmp_path):
     config = tiny_config()
     train_run(config, tmp_path / "a")

@@ -34,6 +34,18 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
+class ResizerStage:
+    """Epochs of training the resizer alone (``mode: resizer_only``, the base model frozen) before
+    an entry's compared runs, which then start from that resizer. Like training a new head before
+    fine-tuning a pretrained network: the base model is not pulled towards inputs from a resizer
+    that is still far from useful. It adds to the learned entry's budget, never to the model's."""
+
+    epochs: int = 1
+    #: the resizer's learning rate in this stage (``None``: the entry's resizer rate)
+    lr: float | None = None
+
+
+@dataclass
 class ResizerEntry:
     """One compared resizer: a registry name, its options, and config overrides for its runs
     (e.g. ``{"optim": {"resizer_lr": 0.05}}``). ``label`` names it in the table (default: name)."""
@@ -42,6 +54,7 @@ class ResizerEntry:
     options: dict[str, Any] = field(default_factory=dict)
     label: str | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
+    resizer_stage: ResizerStage | None = None
 
     @property
     def key(self) -> str:
@@ -57,6 +70,8 @@ class WarmStart:
     lr: float | None = None
     #: its own learning-rate schedule (``None``: the compared runs' ``optim.schedule``)
     schedule: str | None = None
+    #: its own optimizer (``None``: the compared runs' ``optim.optimizer``)
+    optimizer: str | None = None
 
 
 @dataclass
@@ -105,11 +120,26 @@ def validate(config: CompareConfig) -> None:
         if len(size) != 2 or min(size) <= 0:
             raise ValueError(f"output_sizes: expected pairs of positive ints, got {list(size)}")
     base = base_run_config(config).validate()
+    for entry in config.resizers:
+        if entry.resizer_stage is not None:
+            _validate_resizer_stage(config, entry, tuple(base.output_size))
     if config.warm_start is not None:
         try:
             warm_start_config(config, tuple(base.output_size), config.seeds[0])
         except ValueError as error:
             raise ValueError(f"warm_start: {error}") from error
+
+
+def _validate_resizer_stage(config: CompareConfig, entry: ResizerEntry, size: tuple[int, int]) -> None:
+    where = f"resizers[{entry.key}].resizer_stage"
+    stage = entry.resizer_stage
+    if not is_trainable_resizer(entry.name):
+        raise ValueError(f"{where}: only a trainable resizer has a stage of its own; {entry.name!r} has no parameters")
+    if isinstance(stage.epochs, bool) or stage.epochs < 1:
+        raise ValueError(f"{where}.epochs: expected a positive number of epochs, got {stage.epochs!r}")
+    if stage.lr is not None and stage.lr <= 0:
+        raise ValueError(f"{where}.lr: expected a positive learning rate, got {stage.lr!r}")
+    resizer_stage_config(config, entry, size, config.seeds[0], None)
 
 
 def base_run_config(config: CompareConfig) -> RunConfig:
@@ -124,14 +154,29 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_config_for(config: CompareConfig, entry: ResizerEntry, size: tuple[int, int], seed: int,
-                   warm_start_dir: Path | None) -> RunConfig:
+                   warm_start_dir: Path | None, resizer_stage_dir: Path | None = None) -> RunConfig:
     base = config_to_dict(base_run_config(config))
     data = _merge(base, {"seed": seed, "output_size": list(size),
                          "mode": "joint" if is_trainable_resizer(entry.name) else "baseline"})
     data["resizer"] = {**data["resizer"], "name": entry.name, "options": dict(entry.options)}  # the entry's own, not merged
     if warm_start_dir is not None:
         data["model"]["init_from"] = str(warm_start_dir)
+    if resizer_stage_dir is not None:
+        data["resizer"]["init_from"] = str(resizer_stage_dir)
     return config_from_dict(_merge(data, entry.overrides), RunConfig, f"resizers[{entry.key}]").validate()
+
+
+def resizer_stage_config(config: CompareConfig, entry: ResizerEntry, size: tuple[int, int], seed: int,
+                         warm_start_dir: Path | None) -> RunConfig:
+    """The entry's own run, changed to train only its resizer for the stage's epochs."""
+    stage = entry.resizer_stage
+    assert stage is not None
+    data = config_to_dict(run_config_for(config, entry, size, seed, warm_start_dir))
+    data["mode"] = "resizer_only"
+    data["trainer"]["epochs"] = stage.epochs
+    if stage.lr is not None:
+        data["optim"]["resizer_lr"] = stage.lr
+    return config_from_dict(data, RunConfig, f"resizers[{entry.key}].resizer_stage").validate()
 
 
 def warm_start_config(config: CompareConfig, size: tuple[int, int], seed: int) -> RunConfig:
@@ -144,6 +189,8 @@ def warm_start_config(config: CompareConfig, size: tuple[int, int], seed: int) -
         data["optim"]["lr"] = warm.lr
     if warm.schedule is not None:
         data["optim"]["schedule"] = warm.schedule
+    if warm.optimizer is not None:
+        data["optim"]["optimizer"] = warm.optimizer
     return config_from_dict(data, RunConfig, "warm_start").validate()
 
 
@@ -168,8 +215,13 @@ def run_comparison(config: CompareConfig, out_dir: str | Path, progress: bool = 
         if config.warm_start is not None:
             warm_dir = out_dir / "runs" / f"warmstart-{config.warm_start.resizer}_{_size_name(size)}_seed{seed}"
             _train_if_needed(warm_start_config(config, size, seed), warm_dir, splits, f"warm start {_size_name(size)} seed {seed}")
+        stage_dir = None
+        if entry.resizer_stage is not None:
+            stage_dir = out_dir / "runs" / f"{entry.key}-resizer-stage_{_size_name(size)}_seed{seed}"
+            _train_if_needed(resizer_stage_config(config, entry, size, seed, warm_dir), stage_dir, splits,
+                             f"resizer stage of {entry.key} {_size_name(size)} seed {seed}", progress)
         run_dir = out_dir / "runs" / f"{entry.key}_{_size_name(size)}_seed{seed}"
-        _train_if_needed(run_config_for(config, entry, size, seed, warm_dir), run_dir, splits,
+        _train_if_needed(run_config_for(config, entry, size, seed, warm_dir, stage_dir), run_dir, splits,
                          f"[{index}/{len(plan)}] {entry.key} {_size_name(size)} seed {seed}", progress)
         panels = make_panels(run_dir, splits.test, config.panels) if entry.key == learned[0] else None  # the report shows these
         records.append(load_record(run_dir, entry.key, seed, size, panels))

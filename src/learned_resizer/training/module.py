@@ -105,7 +105,10 @@ class ResizerTrainingModule(L.LightningModule):
             groups.append({"params": resizer_params, "lr": self.optim.resizer_lr or self.optim.lr, "name": "resizer"})
         if not groups:
             raise ValueError(f"mode {self.mode!r} leaves nothing to train (a classical resizer has no parameters)")
-        optimizer = torch.optim.SGD(groups, lr=self.optim.lr, momentum=self.optim.momentum, weight_decay=self.optim.weight_decay)
+        if self.optim.optimizer == "adamw":
+            optimizer = torch.optim.AdamW(groups, lr=self.optim.lr, weight_decay=self.optim.weight_decay)
+        else:
+            optimizer = torch.optim.SGD(groups, lr=self.optim.lr, momentum=self.optim.momentum, weight_decay=self.optim.weight_decay)
         if self.optim.schedule == "cosine":
             steps = max(1, int(self.trainer.estimated_stepping_batches))
             scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
