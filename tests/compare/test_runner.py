@@ -106,22 +106,14 @@ def test_warm_start_gives_every_run_the_same_base_model(tmp_path):
         assert yaml.safe_load((runs / name / "config.yaml").read_text())["model"]["init_from"] == str(runs / "warmstart-bilinear_12x12_seed0")
 
 
-def test_warm_start_keeps_its_own_schedule(tmp_path):
-    run = {**TINY["run"], "optim": {"lr": 0.05, "schedule": "cosine"}}
-    config = {**TINY, "run": run, "warm_start": {"resizer": "bilinear", "epochs": 1, "schedule": "step"}}
+@pytest.mark.parametrize(("key", "runs_value", "warm_value"), [("schedule", "cosine", "step"), ("optimizer", "adamw", "sgd")])
+def test_warm_start_keeps_its_own_optim_setting(tmp_path, key, runs_value, warm_value):
+    run = {**TINY["run"], "optim": {"lr": 0.05, key: runs_value}}
+    config = {**TINY, "run": run, "warm_start": {"resizer": "bilinear", "epochs": 1, key: warm_value}}
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
     config = load_compare_config(tmp_path / "c.yaml")
-    assert base_run_config(config).optim.schedule == "cosine"
-    assert warm_start_config(config, (12, 12), 0).optim.schedule == "step"
-
-
-def test_warm_start_keeps_its_own_optimizer(tmp_path):
-    run = {**TINY["run"], "optim": {"lr": 0.05, "optimizer": "adamw"}}
-    config = {**TINY, "run": run, "warm_start": {"resizer": "bilinear", "epochs": 1, "optimizer": "sgd"}}
-    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
-    config = load_compare_config(tmp_path / "c.yaml")
-    assert base_run_config(config).optim.optimizer == "adamw"
-    assert warm_start_config(config, (12, 12), 0).optim.optimizer == "sgd"
+    assert getattr(base_run_config(config).optim, key) == runs_value
+    assert getattr(warm_start_config(config, (12, 12), 0).optim, key) == warm_value
 
 
 def test_resizer_stage_trains_the_resizer_alone_then_starts_the_joint_run(tmp_path):
