@@ -14,13 +14,13 @@ A rerun resumes (finished runs are skipped). Options let you vary what may move 
 the resizer's ``--init`` (paper / identity), ``--resizer-lr``, ``--epochs`` of joint training,
 ``--warm-epochs``, the ``--schedule`` of the compared runs (the paper's step decay or cosine
 annealing to zero), their ``--optimizer`` (the paper's SGD or AdamW) and the ``--output`` size
-(shrink factor). ``--variants`` adds learned
-resizers that differ in one factor to the same comparison, so they share its warm starts and
-classical runs and each is tested against the classical resizers on the same images:
+(shrink factor). ``--variants`` adds learned resizers that differ in one factor to the same
+comparison, so they share its warm starts and classical runs and each is tested against the
+classical resizers on the same images:
 
     python benchmarks/terrain_comparison.py --setting lite0 --variants other-init resizer-lr-x0.1
     python benchmarks/terrain_comparison.py --setting lite0 --resizer-lr 0.0001 --also-resizer-lrs 0.00001
-    python benchmarks/terrain_comparison.py --setting lite0 --variants resizer-stage --stage-epochs 2 --stage-lr 0.001
+    python benchmarks/terrain_comparison.py --setting lite0 --variants resizer-stage --stage-epochs 2 --stage-lr 0.0001
 
 Record the printed table in benchmarks/RESULTS.md.
 """
