@@ -28,6 +28,7 @@ Record the printed table in benchmarks/RESULTS.md.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from pathlib import Path
 
@@ -64,8 +65,7 @@ def learned_variants(names: list[str], learned: ResizerEntry, lr: float, stage: 
            for factor in VARIANT_LR_FACTORS},
         **{f"{name}-inside": ResizerEntry("learned", learned.options | {"interpolation": name}, label=f"learned-{name}-inside")
            for name in INSIDE_INTERPOLATIONS},
-        "resizer-stage": ResizerEntry("learned", dict(learned.options), label="learned-staged",
-                                      overrides=dict(learned.overrides), resizer_stage=stage),
+        "resizer-stage": dataclasses.replace(learned, label="learned-staged", resizer_stage=stage),
     }
     return [variants[name] for name in names]
 
