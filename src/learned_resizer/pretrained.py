@@ -74,11 +74,12 @@ def from_pretrained(path: str | Path) -> tuple[ResizeThenModel, dict[str, Any]]:
     ``path`` may also be a run folder (its ``model/`` is used). A ``namespace/name`` that is not a
     local path is treated as a Hugging Face Hub id (needs a network and ``huggingface_hub``).
     """
+    written = str(path)  # as given: Path("./runs/x") forgets the "./" that marks it local
     path = resolve_directory(path)
     if not path.exists():
-        if path.is_absolute() or str(path).startswith(".") or not _HUB_ID.fullmatch(str(path)):
+        if written.startswith((".", "/", "~")) or not _HUB_ID.fullmatch(written):
             raise FileNotFoundError(f"no saved pipeline at {path}")
-        path = _download_from_hub(str(path))
+        path = _download_from_hub(written)
     config = load_config(path)
     pipeline = build_pipeline(config)
     weights = path / WEIGHTS_NAME
@@ -96,7 +97,14 @@ def _download_from_hub(repo_id: str) -> Path:
         from huggingface_hub import snapshot_download
     except ImportError as error:
         raise FileNotFoundError(f"{repo_id} is not a local directory, and huggingface_hub is not installed to fetch it") from error
-    return Path(snapshot_download(repo_id, allow_patterns=[CONFIG_NAME, WEIGHTS_NAME]))
+    try:
+        return Path(snapshot_download(repo_id, allow_patterns=[CONFIG_NAME, WEIGHTS_NAME]))
+    except (OSError, ValueError) as error:  # the Hub's errors: offline, no such repository, invalid id
+        # a mistyped local folder of two parts ("runs/x") lands here too, so name both readings
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise FileNotFoundError(
+            f"no saved pipeline at {repo_id}: no such local folder, and fetching it as a Hugging Face Hub id failed ({reason})"
+        ) from error
 
 
 def _atomic_write(target: Path, write) -> None:
