@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from learned_resizer.commands import CHECKPOINT_HELP
 from learned_resizer.data.registry import DataConfig, build_splits
 from learned_resizer.evaluation import TransferredResizer, predict
 from learned_resizer.pretrained import from_pretrained
@@ -15,7 +16,7 @@ from learned_resizer.training.config import load_config
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("evaluate", help="error of a trained run on a dataset split")
-    parser.add_argument("checkpoint", help="a run folder or its model/ folder")
+    parser.add_argument("checkpoint", help=CHECKPOINT_HELP)
     parser.add_argument("--data", default=None, help="dataset name (default: the run's own data, from its config.yaml)")
     parser.add_argument("--data-root", default=None, help="dataset folder, for imagefolder/terrain/...")
     parser.add_argument("--split", default="test", choices=["train", "val", "test"])

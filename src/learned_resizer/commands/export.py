@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 
+from learned_resizer.commands import CHECKPOINT_HELP
 from learned_resizer.deploy.export import FORMATS
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("export", help="export a trained checkpoint to ONNX or TorchScript and check the file")
-    parser.add_argument("checkpoint", help="a run folder, or its model/ folder (config.json + model.safetensors)")
+    parser.add_argument("checkpoint", help=CHECKPOINT_HELP)
     parser.add_argument("--format", choices=FORMATS, default="onnx", help="default onnx")
     parser.add_argument("--with-model", action="store_true",
                         help="export the whole pipeline (normalise, resizer, base model) instead of the resizer alone")

@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from learned_resizer.commands import CHECKPOINT_HELP
 from learned_resizer.deploy.writers import FORMATS
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("resize", help="resize image files or folders with a trained checkpoint's resizer")
-    parser.add_argument("checkpoint", type=Path, help="a run folder, or its model/ folder (config.json + model.safetensors)")
+    parser.add_argument("checkpoint", help=CHECKPOINT_HELP)
     parser.add_argument("inputs", type=Path, nargs="+", metavar="INPUT", help="image files or folders (searched recursively)")
     parser.add_argument("--out", type=Path, required=True, help="output folder (folder inputs keep their sub-folders)")
     parser.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), help="output size (default: the checkpoint's)")

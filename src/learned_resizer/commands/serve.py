@@ -6,13 +6,15 @@ import argparse
 import os
 import sys
 
+from learned_resizer.commands import CHECKPOINT_HELP
+
 TOKEN_VARIABLE = "LEARNED_RESIZER_TOKEN"
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("serve", help="serve a trained checkpoint over HTTP (API, OpenAPI schema, web page)")
-    parser.add_argument("checkpoint", help="a run folder, or its model/ folder (config.json + model.safetensors)")
+    parser.add_argument("checkpoint", help=CHECKPOINT_HELP)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     parser.add_argument("--port", type=int, default=8000, help="default 8000")
     parser.add_argument("--token", default=os.environ.get(TOKEN_VARIABLE),
