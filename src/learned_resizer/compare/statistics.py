@@ -8,13 +8,16 @@ candidate (the learned resizer) makes fewer errors than the reference (a classic
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
+from scipy import stats
 
 #: most (resample × image) cells held in memory at once by the bootstrap and permutation test
 _MAX_CELLS = 1 << 22
+#: relative variance under which a side of a correlation counts as constant
+_FLAT = 1e-20
 
 
 def summarize(values: Sequence[float] | np.ndarray) -> tuple[float, float]:
@@ -131,21 +134,37 @@ def paired_difference(
 def bootstrap_differences(diff: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
     """Mean of ``diff`` (seeds, images) over ``n_boot`` two-level resamples.
 
-    Random stream (part of the contract, so results can be re-derived): first all seed indices,
-    ``rng.integers(0, seeds, (n_boot, seeds), dtype=np.int32)``, then all image indices,
-    ``rng.integers(0, images, (n_boot, images), dtype=np.int32)``, drawn in consecutive row
-    chunks to bound memory. Resample k's value is ``diff[np.ix_(seed_idx[k], image_idx[k])].mean()``,
-    computed here from how often each seed and image was drawn instead of gathering the grid.
+    Random stream (part of the contract, so results can be re-derived): see ``_two_level_counts``.
+    Resample k's value is ``diff[np.ix_(seed_idx[k], image_idx[k])].mean()``, computed here from
+    how often each seed and image was drawn instead of gathering the grid.
     """
     n_seeds, n_images = diff.shape
-    seed_counts = _counts(rng.integers(0, n_seeds, (n_boot, n_seeds), dtype=np.int32), n_seeds)
+    seed_counts, image_chunks = _two_level_counts(rng, n_boot, n_seeds, n_images)
     per_seed_sums = np.empty((n_boot, n_seeds))
-    rows = max(1, _MAX_CELLS // n_images)
-    for start in range(0, n_boot, rows):
-        stop = min(start + rows, n_boot)
-        image_counts = _counts(rng.integers(0, n_images, (stop - start, n_images), dtype=np.int32), n_images)
+    for start, stop, image_counts in image_chunks:
         per_seed_sums[start:stop] = image_counts @ diff.T
     return np.einsum("ks,ks->k", seed_counts, per_seed_sums) / (n_seeds * n_images)
+
+
+def _two_level_counts(
+    rng: np.random.Generator, n_boot: int, n_seeds: int, n_images: int
+) -> tuple[np.ndarray, Iterator[tuple[int, int, np.ndarray]]]:
+    """How often each seed and each image is drawn in each of ``n_boot`` resamples.
+
+    Random stream: first all seed indices, ``rng.integers(0, seeds, (n_boot, seeds), dtype=np.int32)``,
+    then all image indices, ``rng.integers(0, images, (n_boot, images), dtype=np.int32)``, drawn
+    in consecutive row chunks to bound memory. Returns the (n_boot, seeds) seed counts and an
+    iterator of ``(start, stop, image counts of resamples start..stop)``.
+    """
+    seed_counts = _counts(rng.integers(0, n_seeds, (n_boot, n_seeds), dtype=np.int32), n_seeds)
+
+    def image_chunks() -> Iterator[tuple[int, int, np.ndarray]]:
+        rows = max(1, _MAX_CELLS // n_images)
+        for start in range(0, n_boot, rows):
+            stop = min(start + rows, n_boot)
+            yield start, stop, _counts(rng.integers(0, n_images, (stop - start, n_images), dtype=np.int32), n_images)
+
+    return seed_counts, image_chunks()
 
 
 def sign_flip_p_value(per_image: np.ndarray, n_permutations: int, rng: np.random.Generator) -> float:
@@ -171,6 +190,140 @@ def sign_flip_p_value(per_image: np.ndarray, n_permutations: int, rng: np.random
         # sum(s * x) with s = 1 − 2·flipped
         extreme += int(np.count_nonzero(np.abs(x.sum() - 2.0 * (flipped @ x)) >= observed))
     return (extreme + 1) / (n_permutations + 1)
+
+
+#: how each correlation metric of paired comparisons is computed
+CORRELATIONS = {"plcc": "pearson", "srcc": "spearman"}
+
+
+def correlation_difference(
+    a: np.ndarray,
+    b: np.ndarray,
+    truth: np.ndarray,
+    method: str,
+    n_boot: int = 10000,
+    seed: int = 0,
+    confidence: float = 0.95,
+    *,
+    alpha: float = 0.05,
+    n_permutations: int = 9999,
+    candidate: str = "learned",
+    reference: str = "classical",
+) -> PairedDifference:
+    """Compare how well candidate predictions ``a`` and reference predictions ``b`` (seeds, images)
+    correlate with ``truth`` (images), e.g. predicted and human mean scores (PLCC, SRCC).
+
+    A correlation is not a mean over images, so it gets its own paired statistics:
+
+    - ``difference``: in the error convention of :class:`PairedDifference`, with ``1 − r`` as the
+      error: mean over seeds of r(b) − r(a); negative means the candidate correlates better.
+    - Interval: the same two-level percentile bootstrap as :func:`paired_difference` (same random
+      stream, see ``_two_level_counts``): each resample draws seeds and images with replacement,
+      the same for both resizers, and recomputes each correlation on the drawn images (repeated
+      draws weigh more; for Spearman they are ties).
+    - p-value: a two-sided paired permutation test that swaps the two resizers' predictions of
+      random images (the same images for every seed), the test ``scipy.stats.permutation_test``
+      runs with ``permutation_type="samples"``.
+
+    ``method`` is ``"pearson"`` or ``"spearman"``; a constant prediction has correlation 0.
+    """
+    a, b = _check_pair(a, b)
+    truth = np.asarray(truth, dtype=np.float64)
+    if truth.shape != (a.shape[1],) or not np.isfinite(truth).all():
+        raise ValueError(f"truth must hold one finite value per image, shape ({a.shape[1]},), got shape {truth.shape}")
+    if method not in CORRELATIONS.values():
+        raise ValueError(f"method must be one of {sorted(CORRELATIONS.values())}, got {method!r}")
+    if n_boot < 1 or n_permutations < 1:
+        raise ValueError(f"n_boot and n_permutations must be positive, got {n_boot} and {n_permutations}")
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    rank = method == "spearman"
+    boot_rng, permutation_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
+
+    n_seeds, n_images = a.shape
+    seed_counts, image_chunks = _two_level_counts(boot_rng, n_boot, n_seeds, n_images)
+    per_seed = np.empty((n_boot, n_seeds))
+    for start, stop, counts in image_chunks:
+        y = _weighted_ranks(truth, counts) if rank else truth
+        for s in range(n_seeds):
+            xa, xb = (_weighted_ranks(x[s], counts) if rank else x[s] for x in (a, b))
+            per_seed[start:stop, s] = _weighted_correlation(xb, y, counts) - _weighted_correlation(xa, y, counts)
+    resampled = np.einsum("ks,ks->k", seed_counts, per_seed) / n_seeds
+    tail = (1.0 - confidence) / 2.0
+    ci_low, ci_high = np.quantile(resampled, [tail, 1.0 - tail])
+
+    ones = np.ones((1, n_images))
+    y = stats.rankdata(truth) if rank else truth
+    observed = np.mean([_correlation_of(b[s], y, ones, rank) - _correlation_of(a[s], y, ones, rank) for s in range(n_seeds)])
+    return PairedDifference(
+        difference=float(observed),
+        ci_low=float(ci_low),
+        ci_high=float(ci_high),
+        confidence=confidence,
+        p_value=_swap_p_value(a, b, y, rank, float(observed), n_permutations, permutation_rng),
+        alpha=alpha,
+        n_seeds=n_seeds,
+        n_images=n_images,
+        n_boot=n_boot,
+        candidate=candidate,
+        reference=reference,
+    )
+
+
+def _swap_p_value(a: np.ndarray, b: np.ndarray, y: np.ndarray, rank: bool, observed: float,
+                  n_permutations: int, rng: np.random.Generator) -> float:
+    """Two-sided Monte Carlo p-value of the mean correlation difference under random swaps of
+    a[:, i] and b[:, i]; p = (1 + #{|T*| >= |T|}) / (1 + n), never 0."""
+    n_seeds, n_images = a.shape
+    threshold = abs(observed) * (1.0 - 1e-12)
+    extreme = 0
+    rows = max(1, _MAX_CELLS // n_images)
+    for start in range(0, n_permutations, rows):
+        count = min(rows, n_permutations - start)
+        bits = rng.integers(0, 256, (count, -(-n_images // 8)), dtype=np.uint8)
+        swapped = np.unpackbits(bits, axis=1, count=n_images).astype(bool)
+        ones = np.ones((count, n_images))
+        total = np.zeros(count)
+        for s in range(n_seeds):
+            xa, xb = np.where(swapped, b[s], a[s]), np.where(swapped, a[s], b[s])
+            total += _correlation_of(xb, y, ones, rank) - _correlation_of(xa, y, ones, rank)
+        extreme += int(np.count_nonzero(np.abs(total / n_seeds) >= threshold))
+    return (extreme + 1) / (n_permutations + 1)
+
+
+def _correlation_of(x: np.ndarray, y: np.ndarray, weights: np.ndarray, rank: bool) -> np.ndarray:
+    """Unweighted correlation per row of ``x`` with ``y`` (already ranked when ``rank``)."""
+    return _weighted_correlation(stats.rankdata(x, axis=-1) if rank else x, y, weights)
+
+
+def _weighted_correlation(x: np.ndarray, y: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Pearson correlation of ``x`` and ``y`` ((n,) or (rows, n)) under each row of ``weights``
+    (rows, n), e.g. bootstrap counts; 0 where either side is constant."""
+    total = weights.sum(axis=1)
+    dx = x - (weights * x).sum(axis=1, keepdims=True) / total[:, None]
+    dy = y - (weights * y).sum(axis=1, keepdims=True) / total[:, None]
+    var_x, var_y = (weights * dx * dx).sum(axis=1), (weights * dy * dy).sum(axis=1)
+    covariance = (weights * dx * dy).sum(axis=1)
+    # a spread of the size of rounding errors is a constant side
+    flat = (var_x <= _FLAT * total * np.max(np.abs(x), axis=-1) ** 2) | (var_y <= _FLAT * total * np.max(np.abs(y), axis=-1) ** 2)
+    correlation = np.zeros_like(covariance)
+    correlation[~flat] = covariance[~flat] / np.sqrt(var_x[~flat] * var_y[~flat])
+    return correlation
+
+
+def _weighted_ranks(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Average ranks of ``values`` (n,) in each resample that draws image i ``counts[k, i]`` times:
+    equal values, a repeated draw included, share the mean of their ranks. (rows, n); images
+    not drawn get a rank too, which their zero weight ignores."""
+    order = np.argsort(values, kind="stable")
+    sorted_values = values[order]
+    starts = np.flatnonzero(np.r_[True, sorted_values[1:] != sorted_values[:-1]])
+    group_of_position = np.repeat(np.arange(starts.size), np.diff(np.r_[starts, values.size]))
+    group_counts = np.add.reduceat(counts[:, order], starts, axis=1)
+    group_ranks = np.cumsum(group_counts, axis=1) - group_counts + (group_counts + 1.0) / 2.0
+    ranks = np.empty_like(counts, dtype=np.float64)
+    ranks[:, order] = group_ranks[:, group_of_position]
+    return ranks
 
 
 def _counts(indices: np.ndarray, n: int) -> np.ndarray:
