@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from scipy import stats
 
 from learned_resizer.compare.runner import load_compare_config, run_comparison
 from learned_resizer.compare.statistics import paired_difference
@@ -34,7 +35,7 @@ def test_iqa_comparison_reports_correlations_and_paired_mean_score_error(tmp_pat
     (comparison,) = report.table.comparisons
     assert comparison.result.reference == "bicubic"
     # the paired metric is |predicted - human| mean score, recomputed here from the saved outputs
-    errors = {}
+    errors, correlations = {}, {"plcc": [], "srcc": []}
     for resizer in ("bicubic", "learned"):
         rows = []
         for seed in (0, 1):
@@ -42,10 +43,20 @@ def test_iqa_comparison_reports_correlations_and_paired_mean_score_error(tmp_pat
             predicted = mean_score(torch.from_numpy(saved["outputs"]).softmax(1)).numpy()
             human = (saved["targets"] * np.arange(1, 11)).sum(1) / saved["targets"].sum(1)
             rows.append(-np.abs(predicted - human))
+            sign = 1 if resizer == "learned" else -1
+            # in float64, as the comparison computes: a 1-epoch model's scores differ in the 4th digit
+            as_float64 = predicted.astype(np.float64), human.astype(np.float64)
+            correlations["plcc"].append(sign * stats.pearsonr(*as_float64)[0])
+            correlations["srcc"].append(sign * stats.spearmanr(*as_float64)[0])
         errors[resizer] = np.stack(rows)
     expected = paired_difference(errors["learned"], errors["bicubic"])
     assert comparison.result.difference == pytest.approx(expected.difference, rel=1e-5)
     assert comparison.result.p_value == pytest.approx(expected.p_value)
+    # PLCC and SRCC, learned minus bicubic averaged over seeds, from the same saved outputs
+    saved_rows = {row["metric"]: row for row in results["table"]["correlation_comparisons"]}
+    for metric, signed in correlations.items():
+        assert saved_rows[metric]["delta"] == pytest.approx(sum(signed) / 2, abs=1e-5)
+        assert saved_rows[metric]["delta_ci_low"] <= saved_rows[metric]["delta"] <= saved_rows[metric]["delta_ci_high"]
     assert results  # written
     emd_spec = next(spec for spec in report.table.metrics if spec.name == "emd")
     assert emd_spec.lower_is_better

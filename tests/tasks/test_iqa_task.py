@@ -1,12 +1,14 @@
 """IQA task: EMD against independent references, PLCC/SRCC against SciPy, metric accumulation."""
 
+from fractions import Fraction
+
 import numpy as np
 import pytest
 import torch
 from scipy import stats
 
 from learned_resizer.tasks import Task
-from learned_resizer.tasks.iqa import IQATask, as_probabilities, average_ranks, emd_loss, mean_score, pearson, spearman
+from learned_resizer.tasks.iqa import IQATask, as_probabilities, average_ranks, emd_loss, human_mean_score, mean_score, pearson, spearman
 
 K = 10
 
@@ -156,3 +158,21 @@ def test_metrics_finite_for_constant_predictions():
     values = metrics.compute()
     assert values["plcc"].item() == 0.0 and values["srcc"].item() == 0.0
     assert all(torch.isfinite(v) for v in values.values())
+
+
+def test_human_mean_scores_of_equal_means_are_equal():
+    """Equal means (as fractions) give equal float64 values, so SRCC sees ties where there are ties;
+    the float32 probabilities of as_probabilities break some of them."""
+    generator = torch.Generator().manual_seed(0)
+    counts = torch.randint(0, 6, (3000, K), generator=generator)
+    counts[counts.sum(dim=1) == 0, 0] = 1
+    exact = [Fraction(int((row * torch.arange(1, K + 1)).sum()), int(row.sum())) for row in counts]
+    ours = human_mean_score(counts, K)
+    assert ours.dtype == torch.float64
+    assert [float(f) for f in exact] == ours.tolist()  # one correctly rounded division each
+    float32_path = mean_score(as_probabilities(counts, K))
+    broken = {f for f in exact if len({float32_path[i].item() for i, g in enumerate(exact) if g == f}) > 1}
+    assert broken  # the old path split ties; the check above would catch it
+    middle = torch.zeros(1, K)
+    middle[0, [3, 5]] = 7.0  # votes on 4 and 6: a mean of exactly 5, not above AVA's threshold
+    assert human_mean_score(middle, K).item() == 5.0

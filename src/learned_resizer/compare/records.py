@@ -58,6 +58,8 @@ class RunRecord:
     ``{"top1_error": 0.31, "top5_error": 0.05}`` or ``{"plcc": 0.66, "srcc": 0.64}``.
     ``history`` has one row per epoch, e.g. ``{"epoch": 0, "train_loss": 2.1, "val_top1_error": 0.4}``.
     Costs are per image at ``output_size``; ``panels`` is only meaningful for a learned run.
+    Tasks judged by a correlation (image-quality assessment: PLCC, SRCC) also keep, per test
+    image, the predicted value (``test_predictions``) and the true one (``test_targets``).
     """
 
     resizer: str
@@ -72,6 +74,8 @@ class RunRecord:
     model_macs: int
     seconds_per_epoch: float
     panels: list[Panel] | None = None
+    test_predictions: np.ndarray | None = None
+    test_targets: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         where = f"run ({self.resizer!r}, seed {self.seed})"
@@ -86,6 +90,19 @@ class RunRecord:
             raise ValueError(f"{where}: test_scores contains NaN or infinite values")
         if not self.test_metrics:
             raise ValueError(f"{where}: test_metrics is empty")
+        if (self.test_predictions is None) != (self.test_targets is None):
+            raise ValueError(f"{where}: test_predictions and test_targets go together; got only one")
+        if self.test_predictions is not None:
+            self.test_predictions = self._per_image(self.test_predictions, "test_predictions", where)
+            self.test_targets = self._per_image(self.test_targets, "test_targets", where)
+
+    def _per_image(self, values: np.ndarray, field: str, where: str) -> np.ndarray:
+        values = np.asarray(values, dtype=np.float64)
+        if values.shape != self.test_scores.shape:
+            raise ValueError(f"{where}: {field} must have one value per test image, shape {self.test_scores.shape}, got {values.shape}")
+        if not np.isfinite(values).all():
+            raise ValueError(f"{where}: {field} contains NaN or infinite values")
+        return values
 
     @property
     def macs(self) -> int:

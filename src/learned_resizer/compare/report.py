@@ -77,6 +77,19 @@ def method_notes(table: ComparisonTable) -> list[str]:
         f"A verdict names a winner only when p < {first.alpha:g} and the interval excludes 0: the p-value treats "
         "the trained runs as fixed, the interval also carries seed-to-seed variation. p-values are not corrected "
         "for comparing against several classical resizers; the row against the best classical one is the one that counts.",
+        *_correlation_notes(table),
+    ]
+
+
+def _correlation_notes(table: ComparisonTable) -> list[str]:
+    if not table.correlation_comparisons:
+        return []
+    return [
+        "Correlations with the true values (PLCC, SRCC) are not means over images, so they are compared on their own: "
+        "Δ is the learned resizer's correlation minus the classical resizer's, averaged over seeds (positive means the "
+        "learned resizer is better); the interval resamples seeds and test images as above and recomputes each "
+        "correlation on the drawn images; the p-value is a paired permutation test that swaps the two resizers' "
+        "predictions of random test images."
     ]
 
 

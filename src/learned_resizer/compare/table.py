@@ -9,12 +9,12 @@ units (errors in %, differences in percentage points) and rounded only when rend
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
 from learned_resizer.compare.records import RunRecord
-from learned_resizer.compare.statistics import PairedDifference, format_p, paired_difference, summarize
+from learned_resizer.compare.statistics import CORRELATIONS, PairedDifference, correlation_difference, format_p, paired_difference, summarize
 
 Size = tuple[int, int]
 
@@ -72,6 +72,22 @@ class ComparisonRow:
 
 
 @dataclass(frozen=True)
+class CorrelationRow:
+    """The learned resizer against one classical resizer in a correlation with the true values
+    (``metric``: plcc or srcc). ``result`` is in :class:`PairedDifference`'s error convention,
+    with ``1 − r`` as the error; the table shows Δr = −difference, higher is better."""
+
+    output_size: Size
+    metric: str
+    result: PairedDifference
+
+    @property
+    def delta(self) -> tuple[float, float, float]:
+        """Δr (learned − classical) and its interval."""
+        return -self.result.difference, -self.result.ci_high, -self.result.ci_low
+
+
+@dataclass(frozen=True)
 class ComparisonTable:
     #: the trainable resizers' keys (several when learned variants are compared), the first the main one
     learned: tuple[str, ...]
@@ -80,12 +96,16 @@ class ComparisonTable:
     rows: list[ResizerRow]
     comparisons: list[ComparisonRow]
     best_classical: dict[Size, str]
+    correlation_comparisons: list[CorrelationRow] = field(default_factory=list)
 
     def sections(self) -> list[tuple[str, list[str], list[list[str]]]]:
         """(title, headers, cells) of each part of the table, for every renderer."""
         sections = [("Resizers", self._resizer_headers(), [self._resizer_cells(row) for row in self.rows])]
         if self.comparisons:
             sections.append(("Learned vs classical", self._comparison_headers(), [self._comparison_cells(c) for c in self.comparisons]))
+        if self.correlation_comparisons:
+            sections.append(("Learned vs classical: correlation with the true values", self._correlation_headers(),
+                             [self._correlation_cells(c) for c in self.correlation_comparisons]))
         if self.best_classical:
             rows = [[_size(size), name] for size, name in self.best_classical.items()]
             sections.append((f"Best classical resizer by {self.metrics[0].name}", ["output", "resizer"], rows))
@@ -139,6 +159,12 @@ class ComparisonTable:
                 {"output_size": list(size), "resizer": name, "metric": self.metrics[0].name}
                 for size, name in self.best_classical.items()
             ],
+            "correlation_comparisons": [
+                {"output_size": list(c.output_size), "metric": c.metric, "delta": c.delta[0], "delta_ci_low": c.delta[1],
+                 "delta_ci_high": c.delta[2], "confidence_percent": c.result.confidence * 100}
+                | {"paired_difference": c.result.to_dict()}
+                for c in self.correlation_comparisons
+            ],
         }
 
     def _resizer_headers(self) -> list[str]:
@@ -165,6 +191,17 @@ class ComparisonTable:
                 spec.format(result.difference * spec.scale), f"[{low}, {high}]", format_p(result.p_value), result.verdict]
 
 
+    def _correlation_headers(self) -> list[str]:
+        confidence = self.correlation_comparisons[0].result.confidence
+        return ["comparison", "output", "metric", "Δ ↑ (learned − classical)", f"{confidence * 100:g}% CI", "p", "verdict"]
+
+    def _correlation_cells(self, comparison: CorrelationRow) -> list[str]:
+        result = comparison.result
+        delta, low, high = (f"{value:.3f}" for value in comparison.delta)
+        return [f"{result.candidate} vs {result.reference}", _size(comparison.output_size), comparison.metric, delta,
+                f"[{low}, {high}]", format_p(result.p_value), result.verdict]
+
+
 def build_table(
     records: Sequence[RunRecord],
     *,
@@ -182,7 +219,8 @@ def build_table(
     Metric columns follow the first record's ``test_metrics`` order; the first one picks the best
     classical resizer. ``paired_metric`` names the error that ``1 − test_scores`` measures (shown
     in % when the name says error or accuracy); paired differences are reported in it, learned
-    minus classical. Runs are paired by equal seed.
+    minus classical. Runs are paired by equal seed. Where every run kept its predicted and true
+    values per test image (image-quality assessment), PLCC and SRCC are compared too.
     """
     if not records:
         raise ValueError("build_table needs at least one RunRecord")
@@ -194,6 +232,8 @@ def build_table(
 
     best: dict[Size, str] = {}
     comparisons: list[ComparisonRow] = []
+    correlations: list[CorrelationRow] = []
+    truth = _shared_truth(records)
     primary = specs[0]
     for size in sorted({size for _, size in groups}):
         classical = [row for row in rows if row.output_size == size and row.resizer not in learned]
@@ -204,10 +244,32 @@ def build_table(
             if (candidate, size) not in groups:
                 continue
             for row in classical:
-                a, b = _paired_scores(groups[(candidate, size)], groups[(row.resizer, size)])
+                a, b = _paired_values(groups[(candidate, size)], groups[(row.resizer, size)])
                 result = paired_difference(a, b, n_boot, seed, confidence, alpha=alpha, candidate=candidate, reference=row.resizer)
                 comparisons.append(ComparisonRow(size, result))
-    return ComparisonTable(learned, specs, metric_spec(paired_metric, lower_is_better=True), rows, comparisons, best)
+                if truth is not None:
+                    a, b = _paired_values(groups[(candidate, size)], groups[(row.resizer, size)], "test_predictions")
+                    correlations += [
+                        CorrelationRow(size, name, correlation_difference(
+                            a, b, truth, method, n_boot, seed, confidence, alpha=alpha, candidate=candidate, reference=row.resizer))
+                        for name, method in CORRELATIONS.items()
+                    ]
+    return ComparisonTable(learned, specs, metric_spec(paired_metric, lower_is_better=True), rows, comparisons, best, correlations)
+
+
+def _shared_truth(records: Sequence[RunRecord]) -> np.ndarray | None:
+    """The true value per test image when every run kept its predictions, else None; every run
+    must hold the same true values (the same test set in the same order)."""
+    if any(record.test_targets is None for record in records):
+        return None
+    truth = records[0].test_targets
+    for record in records[1:]:
+        if not np.allclose(record.test_targets, truth, rtol=1e-6, atol=1e-6):
+            raise ValueError(
+                f"run ({record.resizer!r}, seed {record.seed}, output {_size(record.output_size)}): its true values per test "
+                f"image differ from those of run ({records[0].resizer!r}, seed {records[0].seed}): not the same test set"
+            )
+    return truth
 
 
 def _group(records: Sequence[RunRecord], metric_names: list[str]) -> dict[tuple[str, Size], list[RunRecord]]:
@@ -244,8 +306,8 @@ def _summarize_group(runs: list[RunRecord], specs: list[MetricSpec]) -> ResizerR
     )
 
 
-def _paired_scores(candidate: list[RunRecord], reference: list[RunRecord]) -> tuple[np.ndarray, np.ndarray]:
-    """(seeds, images) score arrays of the seeds both resizers ran with, in the same seed order."""
+def _paired_values(candidate: list[RunRecord], reference: list[RunRecord], field: str = "test_scores") -> tuple[np.ndarray, np.ndarray]:
+    """(seeds, images) arrays of each run's ``field`` for the seeds both resizers ran with, in the same seed order."""
     by_seed = {run.seed: run for run in reference}
     common = [run for run in candidate if run.seed in by_seed]
     if not common:
@@ -253,8 +315,8 @@ def _paired_scores(candidate: list[RunRecord], reference: list[RunRecord]) -> tu
             f"no common seed between {candidate[0].resizer!r} {[r.seed for r in candidate]} and "
             f"{reference[0].resizer!r} {[r.seed for r in reference]}: runs are paired by seed"
         )
-    return (np.stack([run.test_scores for run in common]),
-            np.stack([by_seed[run.seed].test_scores for run in common]))
+    return (np.stack([getattr(run, field) for run in common]),
+            np.stack([getattr(by_seed[run.seed], field) for run in common]))
 
 
 def _order(key: tuple[str, Size], learned: tuple[str, ...]) -> tuple:

@@ -20,19 +20,31 @@ from learned_resizer.tasks.base import Task
 
 def as_probabilities(targets: torch.Tensor, num_bins: int) -> torch.Tensor:
     """Score histograms (N, K) of vote counts or probabilities → probabilities (rows sum to 1)."""
+    targets = _checked_histograms(targets, num_bins)
+    targets = targets.float() if not targets.is_floating_point() else targets
+    return targets / targets.sum(dim=1, keepdim=True)
+
+
+def _checked_histograms(targets: torch.Tensor, num_bins: int) -> torch.Tensor:
     if targets.ndim != 2 or targets.shape[1] != num_bins:
         raise ValueError(f"targets: expected score histograms of shape (N, {num_bins}), got {tuple(targets.shape)}")
-    targets = targets.float() if not targets.is_floating_point() else targets
-    totals = targets.sum(dim=1, keepdim=True)
-    if (targets < 0).any() or (totals <= 0).any():
+    if (targets < 0).any() or (targets.sum(dim=1) <= 0).any():
         raise ValueError("targets: each histogram needs non-negative entries and a positive total")
-    return targets / totals
+    return targets
 
 
 def mean_score(probabilities: torch.Tensor) -> torch.Tensor:
     """Expected score Σ_k k p_k with bins scored 1..K: (N, K) → (N,)."""
     scores = torch.arange(1, probabilities.shape[1] + 1, dtype=probabilities.dtype, device=probabilities.device)
     return probabilities @ scores
+
+
+def human_mean_score(targets: torch.Tensor, num_bins: int) -> torch.Tensor:
+    """Mean score of each score histogram (N, K), in float64 as Σ_k k n_k / Σ_k n_k: for vote
+    counts both sums are exact, so histograms with equal means give equal values (ties stay
+    ties for SRCC, a mean of exactly 5 stays on its side of AVA's threshold)."""
+    counts = _checked_histograms(targets, num_bins).double()
+    return (counts @ torch.arange(1, num_bins + 1, dtype=torch.float64, device=counts.device)) / counts.sum(dim=1)
 
 
 def emd_loss(
@@ -123,7 +135,7 @@ class MeanScoreCorrelation(Metric):
 
     def update(self, outputs: torch.Tensor, targets: torch.Tensor) -> None:
         self.predicted.append(mean_score(outputs.detach().softmax(dim=1)))
-        self.human.append(mean_score(as_probabilities(targets, self.num_bins)))
+        self.human.append(human_mean_score(targets, self.num_bins))
 
     def compute(self) -> torch.Tensor:
         # computed in float64, returned in float32 like every other logged metric
@@ -167,7 +179,7 @@ class BinaryAccuracy(Metric):
 
     def update(self, outputs: torch.Tensor, targets: torch.Tensor) -> None:
         predicted_high = mean_score(outputs.detach().softmax(dim=1)) > self.threshold
-        human_high = mean_score(as_probabilities(targets, self.num_bins)) > self.threshold
+        human_high = human_mean_score(targets, self.num_bins) > self.threshold
         self.agree += (predicted_high == human_high).sum()
         self.count += human_high.numel()
 
@@ -217,5 +229,9 @@ class IQATask(Task):
 
     def per_example_scores(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """−|predicted − human mean score| per example: higher is better, 0 is a perfect mean score."""
-        predicted = mean_score(outputs.softmax(dim=1))
-        return -(predicted - mean_score(as_probabilities(targets, self.num_bins).to(predicted.dtype))).abs()
+        predicted, human = self.correlated_values(outputs, targets)
+        return -(predicted - human).abs()
+
+    def correlated_values(self, outputs: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Predicted and human mean score per example, the pair that PLCC and SRCC correlate."""
+        return mean_score(outputs.softmax(dim=1)).double(), human_mean_score(targets, self.num_bins)

@@ -170,7 +170,11 @@ def finish_run(config: RunConfig, run_dir: Path, pipeline: ResizeThenModel, task
     metrics.update(outputs, targets)
     test_metrics = {k: float(v) for k, v in metrics.compute().items()}
     scores = task.per_example_scores(outputs, targets)
-    np.savez_compressed(run_dir / "test_predictions.npz", outputs=outputs.numpy(), targets=targets.numpy(), scores=scores.numpy())
+    saved = {"outputs": outputs.numpy(), "targets": targets.numpy(), "scores": scores.numpy()}
+    correlated = task.correlated_values(outputs, targets)
+    if correlated is not None:
+        saved |= {"predicted_values": correlated[0].numpy(), "true_values": correlated[1].numpy()}
+    np.savez_compressed(run_dir / "test_predictions.npz", **saved)
     history = read_metrics(run_dir / "metrics.csv")
     seconds = [float(r["seconds"]) for r in history]
     result = {
@@ -196,5 +200,12 @@ def load_result(run_dir: str | Path) -> dict[str, Any]:
 def load_test_scores(run_dir: str | Path) -> np.ndarray:
     with np.load(Path(run_dir) / "test_predictions.npz") as data:
         return data["scores"]
+
+
+def load_correlated_values(run_dir: str | Path) -> tuple[np.ndarray, np.ndarray] | None:
+    """(predicted, true) value per test image of a task judged by their correlation, else None
+    (also for runs finished before these were saved)."""
+    with np.load(Path(run_dir) / "test_predictions.npz") as data:
+        return (data["predicted_values"], data["true_values"]) if "predicted_values" in data else None
 
 
