@@ -98,3 +98,12 @@ def test_bad_input_is_refused_by_name() -> None:
         correlation_difference(a, b, truth, "kendall")
     with pytest.raises(ValueError, match="same"):
         correlation_difference(a, b[:, :9], truth, "pearson")
+
+
+def test_swapped_ranks_equal_ranking_each_swapped_row() -> None:
+    rng = np.random.default_rng(9)
+    a, b = np.round(rng.normal(size=50), 1), np.round(rng.normal(size=50), 1)  # ties within and across
+    swapped = rng.random((20, 50)) < 0.5
+    ranks_a, ranks_b = compare_statistics._swapped_ranks(a, b, swapped)
+    np.testing.assert_array_equal(ranks_a, stats.rankdata(np.where(swapped, b, a), axis=1))
+    np.testing.assert_array_equal(ranks_b, stats.rankdata(np.where(swapped, a, b), axis=1))

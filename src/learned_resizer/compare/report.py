@@ -84,12 +84,13 @@ def method_notes(table: ComparisonTable) -> list[str]:
 def _correlation_notes(table: ComparisonTable) -> list[str]:
     if not table.correlation_comparisons:
         return []
+    first = table.correlation_comparisons[0].result
     return [
         "Correlations with the true values (PLCC, SRCC) are not means over images, so they are compared on their own: "
         "Δ is the learned resizer's correlation minus the classical resizer's, averaged over seeds (positive means the "
-        "learned resizer is better); the interval resamples seeds and test images as above and recomputes each "
-        "correlation on the drawn images; the p-value is a paired permutation test that swaps the two resizers' "
-        "predictions of random test images."
+        f"learned resizer is better); the interval ({first.n_boot} resamples) resamples seeds and test images as above "
+        "and recomputes each correlation on the drawn images; the p-value is a paired permutation test that swaps the "
+        "two resizers' predictions of random test images."
     ]
 
 

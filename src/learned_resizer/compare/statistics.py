@@ -16,8 +16,8 @@ from scipy import stats
 
 #: most (resample × image) cells held in memory at once by the bootstrap and permutation test
 _MAX_CELLS = 1 << 22
-#: relative variance under which a side of a correlation counts as constant
-_FLAT = 1e-20
+#: variance, relative to the mean square, under which a side of a correlation counts as constant
+_FLAT = 1e-12
 
 
 def summarize(values: Sequence[float] | np.ndarray) -> tuple[float, float]:
@@ -239,6 +239,10 @@ def correlation_difference(
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
     rank = method == "spearman"
     boot_rng, permutation_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
+    # correlations do not change with a shift, and centred values keep the moments' sums exact; one
+    # shift per seed for both resizers, so that swapping their predictions still swaps values
+    shift = (a.mean(axis=1, keepdims=True) + b.mean(axis=1, keepdims=True)) / 2.0
+    a, b, truth = a - shift, b - shift, truth - truth.mean()
 
     n_seeds, n_images = a.shape
     seed_counts, image_chunks = _two_level_counts(boot_rng, n_boot, n_seeds, n_images)
@@ -252,15 +256,16 @@ def correlation_difference(
     tail = (1.0 - confidence) / 2.0
     ci_low, ci_high = np.quantile(resampled, [tail, 1.0 - tail])
 
+    ranked_a, ranked_b, y = (stats.rankdata(a, axis=1), stats.rankdata(b, axis=1), stats.rankdata(truth)) if rank else (a, b, truth)
     ones = np.ones((1, n_images))
-    y = stats.rankdata(truth) if rank else truth
-    observed = np.mean([_correlation_of(b[s], y, ones, rank) - _correlation_of(a[s], y, ones, rank) for s in range(n_seeds)])
+    observed = float(np.mean([_weighted_correlation(ranked_b[s], y, ones) - _weighted_correlation(ranked_a[s], y, ones)
+                              for s in range(n_seeds)]))
     return PairedDifference(
-        difference=float(observed),
+        difference=observed,
         ci_low=float(ci_low),
         ci_high=float(ci_high),
         confidence=confidence,
-        p_value=_swap_p_value(a, b, y, rank, float(observed), n_permutations, permutation_rng),
+        p_value=_swap_p_value(a, b, y, rank, observed, n_permutations, permutation_rng),
         alpha=alpha,
         n_seeds=n_seeds,
         n_images=n_images,
@@ -273,11 +278,12 @@ def correlation_difference(
 def _swap_p_value(a: np.ndarray, b: np.ndarray, y: np.ndarray, rank: bool, observed: float,
                   n_permutations: int, rng: np.random.Generator) -> float:
     """Two-sided Monte Carlo p-value of the mean correlation difference under random swaps of
-    a[:, i] and b[:, i]; p = (1 + #{|T*| >= |T|}) / (1 + n), never 0."""
+    a[:, i] and b[:, i]; p = (1 + #{|T*| >= |T|}) / (1 + n), never 0. With ``rank``, ``y`` holds
+    the true values' ranks, and each swapped row of predictions is ranked."""
     n_seeds, n_images = a.shape
     threshold = abs(observed) * (1.0 - 1e-12)
     extreme = 0
-    rows = max(1, _MAX_CELLS // n_images)
+    rows = max(1, _MAX_CELLS // (2 * n_images))
     for start in range(0, n_permutations, rows):
         count = min(rows, n_permutations - start)
         bits = rng.integers(0, 256, (count, -(-n_images // 8)), dtype=np.uint8)
@@ -285,27 +291,57 @@ def _swap_p_value(a: np.ndarray, b: np.ndarray, y: np.ndarray, rank: bool, obser
         ones = np.ones((count, n_images))
         total = np.zeros(count)
         for s in range(n_seeds):
-            xa, xb = np.where(swapped, b[s], a[s]), np.where(swapped, a[s], b[s])
-            total += _correlation_of(xb, y, ones, rank) - _correlation_of(xa, y, ones, rank)
+            xa, xb = (_swapped_ranks(a[s], b[s], swapped) if rank else
+                      (np.where(swapped, b[s], a[s]), np.where(swapped, a[s], b[s])))
+            total += _weighted_correlation(xb, y, ones) - _weighted_correlation(xa, y, ones)
         extreme += int(np.count_nonzero(np.abs(total / n_seeds) >= threshold))
     return (extreme + 1) / (n_permutations + 1)
 
 
-def _correlation_of(x: np.ndarray, y: np.ndarray, weights: np.ndarray, rank: bool) -> np.ndarray:
-    """Unweighted correlation per row of ``x`` with ``y`` (already ranked when ``rank``)."""
-    return _weighted_correlation(stats.rankdata(x, axis=-1) if rank else x, y, weights)
+def _swapped_ranks(a: np.ndarray, b: np.ndarray, swapped: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Ranks of each row's a' = where(swapped, b, a) and b' = where(swapped, a, b), (rows, n) each.
+
+    Both draw their values from the 2n values of a and b, sorted once: per row, a cumulative
+    count of how many values of each group of equal values went to a' (b' has the rest) gives
+    every rank, where ranking each row would sort it."""
+    n = a.size
+    both = np.concatenate([a, b])
+    order = np.argsort(both, kind="stable")
+    starts, group_of_position = _tie_groups(both[order])
+    group_of_value = np.empty(2 * n, dtype=np.intp)
+    group_of_value[order] = group_of_position
+    sizes = np.diff(np.r_[starts, 2 * n])
+    in_a = np.concatenate([~swapped, swapped], axis=1)[:, order].astype(np.int32)
+    to_a = np.add.reduceat(in_a, starts, axis=1)
+    to_b = sizes - to_a
+    before_a = np.cumsum(to_a, axis=1) - to_a
+    before_b = np.cumsum(sizes) - sizes - before_a
+    ranks_a, ranks_b = before_a + (to_a + 1) / 2.0, before_b + (to_b + 1) / 2.0
+    group_a = np.where(swapped, group_of_value[n:], group_of_value[:n])
+    group_b = np.where(swapped, group_of_value[:n], group_of_value[n:])
+    return np.take_along_axis(ranks_a, group_a, axis=1), np.take_along_axis(ranks_b, group_b, axis=1)
+
+
+def _tie_groups(sorted_values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where each group of equal values starts in ``sorted_values``, and each position's group."""
+    starts = np.flatnonzero(np.r_[True, sorted_values[1:] != sorted_values[:-1]])
+    return starts, np.repeat(np.arange(starts.size), np.diff(np.r_[starts, sorted_values.size]))
 
 
 def _weighted_correlation(x: np.ndarray, y: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Pearson correlation of ``x`` and ``y`` ((n,) or (rows, n)) under each row of ``weights``
-    (rows, n), e.g. bootstrap counts; 0 where either side is constant."""
+    (rows, n), e.g. bootstrap counts; 0 where either side is constant. From weighted sums: a
+    matrix product for a 1-D side, one pass over (rows, n) for a 2-D one."""
+    def weighted_sum(values: np.ndarray) -> np.ndarray:
+        return weights @ values if values.ndim == 1 else np.einsum("kn,kn->k", weights, values)
+
     total = weights.sum(axis=1)
-    dx = x - (weights * x).sum(axis=1, keepdims=True) / total[:, None]
-    dy = y - (weights * y).sum(axis=1, keepdims=True) / total[:, None]
-    var_x, var_y = (weights * dx * dx).sum(axis=1), (weights * dy * dy).sum(axis=1)
-    covariance = (weights * dx * dy).sum(axis=1)
+    sum_x, sum_y = weighted_sum(x), weighted_sum(y)
+    squares_x, squares_y = weighted_sum(x * x), weighted_sum(y * y)
+    var_x, var_y = squares_x - sum_x**2 / total, squares_y - sum_y**2 / total
+    covariance = weighted_sum(x * y) - sum_x * sum_y / total
     # a spread of the size of rounding errors is a constant side
-    flat = (var_x <= _FLAT * total * np.max(np.abs(x), axis=-1) ** 2) | (var_y <= _FLAT * total * np.max(np.abs(y), axis=-1) ** 2)
+    flat = (var_x <= _FLAT * squares_x) | (var_y <= _FLAT * squares_y)
     correlation = np.zeros_like(covariance)
     correlation[~flat] = covariance[~flat] / np.sqrt(var_x[~flat] * var_y[~flat])
     return correlation
@@ -316,9 +352,7 @@ def _weighted_ranks(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
     equal values, a repeated draw included, share the mean of their ranks. (rows, n); images
     not drawn get a rank too, which their zero weight ignores."""
     order = np.argsort(values, kind="stable")
-    sorted_values = values[order]
-    starts = np.flatnonzero(np.r_[True, sorted_values[1:] != sorted_values[:-1]])
-    group_of_position = np.repeat(np.arange(starts.size), np.diff(np.r_[starts, values.size]))
+    starts, group_of_position = _tie_groups(values[order])
     group_counts = np.add.reduceat(counts[:, order], starts, axis=1)
     group_ranks = np.cumsum(group_counts, axis=1) - group_counts + (group_counts + 1.0) / 2.0
     ranks = np.empty_like(counts, dtype=np.float64)
