@@ -58,5 +58,9 @@ def test_iqa_comparison_reports_correlations_and_paired_mean_score_error(tmp_pat
         assert saved_rows[metric]["delta"] == pytest.approx(sum(signed) / 2, abs=1e-5)
         assert saved_rows[metric]["delta_ci_low"] <= saved_rows[metric]["delta"] <= saved_rows[metric]["delta_ci_high"]
     assert results  # written
+    # the mean score's absolute error is in score units, not a fraction shown in percentage points
+    assert "Δ mean_score_abs_error |" in report.table.to_markdown() and "(pp)" not in text
+    assert results["table"]["paired_metric"]["difference_unit"] == ""
+    assert results["table"]["comparisons"][0]["difference"] == pytest.approx(expected.difference)
     emd_spec = next(spec for spec in report.table.metrics if spec.name == "emd")
     assert emd_spec.lower_is_better

@@ -44,12 +44,15 @@ class MetricSpec:
         return f"{value:.2f}" if self.percent else f"{value:.3f}"
 
 
-def metric_spec(name: str, lower_is_better: bool | None = None) -> MetricSpec:
-    """Read a metric name: errors and losses are lower-is-better, errors and accuracies are in %."""
+def metric_spec(name: str, lower_is_better: bool | None = None, percent: bool | None = None) -> MetricSpec:
+    """Read a metric name: errors and losses are lower-is-better, errors and accuracies are
+    fractions shown in %; either reading can be given instead."""
     lowered = name.lower()
     if lower_is_better is None:
         lower_is_better = "error" in lowered or "loss" in lowered
-    return MetricSpec(name, lower_is_better, percent="error" in lowered or "accuracy" in lowered)
+    if percent is None:
+        percent = "error" in lowered or "accuracy" in lowered
+    return MetricSpec(name, lower_is_better, percent)
 
 
 @dataclass(frozen=True)
@@ -212,6 +215,7 @@ def build_table(
     *,
     learned: str | Sequence[str] = "learned",
     paired_metric: str = "top1_error",
+    paired_metric_is_fraction: bool = True,
     lower_is_better: Mapping[str, bool] | None = None,
     n_boot: int = 10000,
     seed: int = 0,
@@ -223,7 +227,8 @@ def build_table(
 
     Metric columns follow the first record's ``test_metrics`` order; the first one picks the best
     classical resizer. ``paired_metric`` names the error that ``1 − test_scores`` measures (shown
-    in % when the name says error or accuracy); paired differences are reported in it, learned
+    in % when it is a fraction, like top-1 error; an absolute error of a score is not); paired
+    differences are reported in it, learned
     minus classical. Runs are paired by equal seed. Where every run kept its predicted and true
     values per test image (image-quality assessment), PLCC and SRCC are compared too.
     """
@@ -260,7 +265,8 @@ def build_table(
                             n_permutations=CORRELATION_RESAMPLES - 1, candidate=candidate, reference=row.resizer))
                         for name, method in CORRELATIONS.items()
                     ]
-    return ComparisonTable(learned, specs, metric_spec(paired_metric, lower_is_better=True), rows, comparisons, best, correlations)
+    return ComparisonTable(learned, specs, metric_spec(paired_metric, lower_is_better=True, percent=paired_metric_is_fraction),
+                           rows, comparisons, best, correlations)
 
 
 def _shared_truth(records: Sequence[RunRecord]) -> np.ndarray | None:

@@ -19,6 +19,8 @@ class Task(ABC):
     lower_is_better: frozenset[str] = frozenset()
     #: what ``1 - per_example_scores`` measures, the metric of paired comparisons
     paired_metric: str
+    #: whether that metric is a fraction (top-1 error: shown in %, differences in percentage points)
+    paired_metric_is_fraction: bool = True
 
     @property
     @abstractmethod
