@@ -107,19 +107,14 @@ def paired_difference(
     and one for the permutations, so each result can be re-derived on its own.
     """
     a, b = _check_pair(a, b)
-    if n_boot < 1 or n_permutations < 1:
-        raise ValueError(f"n_boot and n_permutations must be positive, got {n_boot} and {n_permutations}")
-    if not 0.0 < confidence < 1.0:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    _check_resampling(n_boot, n_permutations, confidence)
     diff = b - a
     boot_rng, permutation_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
-    resampled = bootstrap_differences(diff, n_boot, boot_rng)
-    tail = (1.0 - confidence) / 2.0
-    ci_low, ci_high = np.quantile(resampled, [tail, 1.0 - tail])
+    ci_low, ci_high = _percentile_interval(bootstrap_differences(diff, n_boot, boot_rng), confidence)
     return PairedDifference(
         difference=float(diff.mean()),
-        ci_low=float(ci_low),
-        ci_high=float(ci_high),
+        ci_low=ci_low,
+        ci_high=ci_high,
         confidence=confidence,
         p_value=sign_flip_p_value(diff.mean(axis=0), n_permutations, permutation_rng),
         alpha=alpha,
@@ -233,10 +228,7 @@ def correlation_difference(
         raise ValueError(f"truth must hold one finite value per image, shape ({a.shape[1]},), got shape {truth.shape}")
     if method not in CORRELATIONS.values():
         raise ValueError(f"method must be one of {sorted(CORRELATIONS.values())}, got {method!r}")
-    if n_boot < 1 or n_permutations < 1:
-        raise ValueError(f"n_boot and n_permutations must be positive, got {n_boot} and {n_permutations}")
-    if not 0.0 < confidence < 1.0:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    _check_resampling(n_boot, n_permutations, confidence)
     rank = method == "spearman"
     boot_rng, permutation_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
     # correlations do not change with a shift, and centred values keep the moments' sums exact; one
@@ -252,9 +244,7 @@ def correlation_difference(
         for s in range(n_seeds):
             xa, xb = (_weighted_ranks(x[s], counts) if rank else x[s] for x in (a, b))
             per_seed[start:stop, s] = _weighted_correlation(xb, y, counts) - _weighted_correlation(xa, y, counts)
-    resampled = np.einsum("ks,ks->k", seed_counts, per_seed) / n_seeds
-    tail = (1.0 - confidence) / 2.0
-    ci_low, ci_high = np.quantile(resampled, [tail, 1.0 - tail])
+    ci_low, ci_high = _percentile_interval(np.einsum("ks,ks->k", seed_counts, per_seed) / n_seeds, confidence)
 
     ranked_a, ranked_b, y = (stats.rankdata(a, axis=1), stats.rankdata(b, axis=1), stats.rankdata(truth)) if rank else (a, b, truth)
     ones = np.ones((1, n_images))
@@ -262,8 +252,8 @@ def correlation_difference(
                               for s in range(n_seeds)]))
     return PairedDifference(
         difference=observed,
-        ci_low=float(ci_low),
-        ci_high=float(ci_high),
+        ci_low=ci_low,
+        ci_high=ci_high,
         confidence=confidence,
         p_value=_swap_p_value(a, b, y, rank, observed, n_permutations, permutation_rng),
         alpha=alpha,
@@ -358,6 +348,19 @@ def _weighted_ranks(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
     ranks = np.empty_like(counts, dtype=np.float64)
     ranks[:, order] = group_ranks[:, group_of_position]
     return ranks
+
+
+def _check_resampling(n_boot: int, n_permutations: int, confidence: float) -> None:
+    if n_boot < 1 or n_permutations < 1:
+        raise ValueError(f"n_boot and n_permutations must be positive, got {n_boot} and {n_permutations}")
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+
+
+def _percentile_interval(resampled: np.ndarray, confidence: float) -> tuple[float, float]:
+    tail = (1.0 - confidence) / 2.0
+    low, high = np.quantile(resampled, [tail, 1.0 - tail])
+    return float(low), float(high)
 
 
 def _counts(indices: np.ndarray, n: int) -> np.ndarray:
