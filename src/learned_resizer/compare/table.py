@@ -169,8 +169,8 @@ class ComparisonTable:
             ],
             "correlation_comparisons": [
                 {"output_size": list(c.output_size), "metric": c.metric, "delta": c.delta[0], "delta_ci_low": c.delta[1],
-                 "delta_ci_high": c.delta[2], "confidence_percent": c.result.confidence * 100}
-                | {"paired_difference": c.result.to_dict()}
+                 "delta_ci_high": c.delta[2], "confidence_percent": c.result.confidence * 100,
+                 "paired_difference": c.result.to_dict()}
                 for c in self.correlation_comparisons
             ],
         }
@@ -197,7 +197,6 @@ class ComparisonTable:
         low, high = (spec.format(v * spec.scale) for v in (result.ci_low, result.ci_high))
         return [f"{result.candidate} vs {result.reference}", _size(comparison.output_size),
                 spec.format(result.difference * spec.scale), f"[{low}, {high}]", format_p(result.p_value), result.verdict]
-
 
     def _correlation_headers(self) -> list[str]:
         confidence = self.correlation_comparisons[0].result.confidence
@@ -228,9 +227,9 @@ def build_table(
     Metric columns follow the first record's ``test_metrics`` order; the first one picks the best
     classical resizer. ``paired_metric`` names the error that ``1 − test_scores`` measures (shown
     in % when it is a fraction, like top-1 error; an absolute error of a score is not); paired
-    differences are reported in it, learned
-    minus classical. Runs are paired by equal seed. Where every run kept its predicted and true
-    values per test image (image-quality assessment), PLCC and SRCC are compared too.
+    differences are reported in it, learned minus classical. Runs are paired by equal seed. Where
+    every run kept its predicted and true values per test image (image-quality assessment), PLCC
+    and SRCC are compared too.
     """
     if not records:
         raise ValueError("build_table needs at least one RunRecord")
