@@ -77,7 +77,7 @@ def from_pretrained(path: str | Path) -> tuple[ResizeThenModel, dict[str, Any]]:
     written = str(path)  # as given: Path("./runs/x") forgets the "./" that marks it local
     path = resolve_directory(path)
     if not path.exists():
-        if written.startswith((".", "/", "~")) or not _HUB_ID.fullmatch(written):
+        if written.startswith(".") or not _HUB_ID.fullmatch(written):
             raise FileNotFoundError(f"no saved pipeline at {path}")
         path = _download_from_hub(written)
     config = load_config(path)

@@ -28,7 +28,7 @@ from learned_resizer.tasks import TASKS
 from learned_resizer.resizers import is_trainable_resizer, list_resizers, resize_image
 from learned_resizer.training.callbacks import read_metrics
 from learned_resizer.training.config import RunConfig, apply_overrides, config_from_dict, config_to_dict
-from learned_resizer.training.run import is_finished, load_correlated_values, load_result, load_test_scores, train_run
+from learned_resizer.training.run import is_finished, load_per_image_results, load_result, train_run
 
 log = logging.getLogger(__name__)
 
@@ -250,9 +250,9 @@ def _train_if_needed(run_config: RunConfig, run_dir: Path, splits, description: 
 def load_record(run_dir: Path, key: str, seed: int, size: tuple[int, int], panels: list[Panel] | None) -> RunRecord:
     result = load_result(run_dir)
     history = [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in read_metrics(run_dir / "metrics.csv")]
-    predicted, true = load_correlated_values(run_dir) or (None, None)
+    scores, predicted, true = load_per_image_results(run_dir)
     return RunRecord(
-        resizer=key, seed=seed, output_size=size, test_scores=load_test_scores(run_dir), test_metrics=result["test"],
+        resizer=key, seed=seed, output_size=size, test_scores=scores, test_metrics=result["test"],
         history=history, kernel_weights=result["kernel_weights"], trainable_parameters=result["trainable_parameters"],
         resizer_macs=result["resizer_macs"], model_macs=result["model_macs"],
         seconds_per_epoch=result["seconds_per_epoch"], panels=panels, test_predictions=predicted, test_targets=true,

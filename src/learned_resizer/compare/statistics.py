@@ -177,14 +177,19 @@ def sign_flip_p_value(per_image: np.ndarray, n_permutations: int, rng: np.random
     # float sums of the same values in another order may differ in the last bits
     observed = abs(x.sum()) * (1.0 - 1e-12)
     extreme = 0
-    rows = max(1, _MAX_CELLS // x.size)
-    for start in range(0, n_permutations, rows):
-        count = min(rows, n_permutations - start)
-        bits = rng.integers(0, 256, (count, -(-x.size // 8)), dtype=np.uint8)
-        flipped = np.unpackbits(bits, axis=1, count=x.size)
+    for flipped in _random_bits(rng, n_permutations, x.size, max(1, _MAX_CELLS // x.size)):
         # sum(s * x) with s = 1 − 2·flipped
         extreme += int(np.count_nonzero(np.abs(x.sum() - 2.0 * (flipped @ x)) >= observed))
     return (extreme + 1) / (n_permutations + 1)
+
+
+def _random_bits(rng: np.random.Generator, rows: int, width: int, chunk: int) -> Iterator[np.ndarray]:
+    """``rows`` random rows of ``width`` fair 0/1 bits (uint8), in chunks of at most ``chunk`` rows:
+    one random byte per 8 bits, so a permutation costs width / 8 draws."""
+    for start in range(0, rows, chunk):
+        count = min(chunk, rows - start)
+        bits = rng.integers(0, 256, (count, -(-width // 8)), dtype=np.uint8)
+        yield np.unpackbits(bits, axis=1, count=width)
 
 
 #: how each correlation metric of paired comparisons is computed
@@ -273,13 +278,10 @@ def _swap_p_value(a: np.ndarray, b: np.ndarray, y: np.ndarray, rank: bool, obser
     n_seeds, n_images = a.shape
     threshold = abs(observed) * (1.0 - 1e-12)
     extreme = 0
-    rows = max(1, _MAX_CELLS // (2 * n_images))
-    for start in range(0, n_permutations, rows):
-        count = min(rows, n_permutations - start)
-        bits = rng.integers(0, 256, (count, -(-n_images // 8)), dtype=np.uint8)
-        swapped = np.unpackbits(bits, axis=1, count=n_images).astype(bool)
-        ones = np.ones((count, n_images))
-        total = np.zeros(count)
+    for bits in _random_bits(rng, n_permutations, n_images, max(1, _MAX_CELLS // (2 * n_images))):
+        swapped = bits.astype(bool)
+        ones = np.ones(swapped.shape)
+        total = np.zeros(swapped.shape[0])
         for s in range(n_seeds):
             xa, xb = (_swapped_ranks(a[s], b[s], swapped) if rank else
                       (np.where(swapped, b[s], a[s]), np.where(swapped, a[s], b[s])))

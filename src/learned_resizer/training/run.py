@@ -197,15 +197,13 @@ def load_result(run_dir: str | Path) -> dict[str, Any]:
     return json.loads((Path(run_dir) / RESULT_NAME).read_text())
 
 
-def load_test_scores(run_dir: str | Path) -> np.ndarray:
+def load_per_image_results(run_dir: str | Path) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """A finished run's score per test image, and where the task is judged by a correlation its
+    predicted and true value per test image (None otherwise, also for runs finished before these
+    were saved)."""
     with np.load(Path(run_dir) / "test_predictions.npz") as data:
-        return data["scores"]
-
-
-def load_correlated_values(run_dir: str | Path) -> tuple[np.ndarray, np.ndarray] | None:
-    """(predicted, true) value per test image of a task judged by their correlation, else None
-    (also for runs finished before these were saved)."""
-    with np.load(Path(run_dir) / "test_predictions.npz") as data:
-        return (data["predicted_values"], data["true_values"]) if "predicted_values" in data else None
+        if "predicted_values" not in data:
+            return data["scores"], None, None
+        return data["scores"], data["predicted_values"], data["true_values"]
 
 
