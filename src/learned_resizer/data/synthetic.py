@@ -11,6 +11,7 @@ import math
 import torch
 from torch.utils.data import Dataset
 
+from learned_resizer.data.options import read_options
 from learned_resizer.data.registry import DataConfig, Splits, register_dataset
 
 _SPLIT_OFFSET = {"train": 0, "val": 1, "test": 2}
@@ -42,7 +43,7 @@ class GratingDataset(Dataset):
 @register_dataset("synthetic")
 def build_synthetic(config: DataConfig, input_size: tuple[int, int]) -> Splits:
     """Options: ``num_classes`` (4), ``train_size`` (64), ``val_size`` (32), ``test_size`` (32), ``seed`` (0)."""
-    options = {"num_classes": 4, "train_size": 64, "val_size": 32, "test_size": 32, "seed": 0, **config.options}
+    options = read_options(config, {"num_classes": 4, "train_size": 64, "val_size": 32, "test_size": 32, "seed": 0})
     k, seed = int(options["num_classes"]), int(options["seed"])
     splits = {
         split: GratingDataset(int(options[f"{split}_size"]), tuple(input_size), k, seed * 3 + offset)

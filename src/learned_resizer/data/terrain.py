@@ -6,17 +6,22 @@ Both are split by source texture, so no texture is seen in training and again in
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 from learned_resizer.data.dataset import Sample
-from learned_resizer.data.folder import folder_splits
+from learned_resizer.data.folder import folder_splits, scan_split
 from learned_resizer.data.options import COMMON_OPTIONS, make_split, read_options, require_root
 from learned_resizer.data.registry import DataConfig, Splits, register_dataset
+from learned_resizer.data.splitting import grouped_fold
 
 #: the demo set shipped in the package (made by scripts/build_demo_set.py; see its README.md)
 DEMO_ROOT = Path(__file__).parent / "demo"
 SPLITS = ("train", "val", "test")
+#: ``folds: K`` (K >= 2) replaces the shipped split by fold ``fold`` of a K-fold cross-validation
+#: over source textures, so that a comparison can test on every tile instead of the test split alone
+FOLD_OPTIONS: dict[str, Any] = {"folds": 0, "fold": 0}
 
 
 @register_dataset("demo")
@@ -24,22 +29,58 @@ def build_demo(config: DataConfig, input_size: tuple[int, int]) -> Splits:
     """1,112 terrain tiles of 128 px in 10 classes, kept decoded in memory (about 55 MB)."""
     if config.root:
         raise ValueError(f"data.root: the demo set is built in; leave root empty (got {config.root!r})")
-    options = read_options(config, {**COMMON_OPTIONS, "cache": True})
-    return folder_splits(DEMO_ROOT, input_size, config, options)
+    options = read_options(config, {**COMMON_OPTIONS, **FOLD_OPTIONS, "cache": True})
+    if not options["folds"]:
+        return folder_splits(DEMO_ROOT, input_size, config, options)
+    return _fold_splits(DEMO_ROOT, *_scan_folders(DEMO_ROOT), texture_of, input_size, config, options)
 
 
 @register_dataset("terrain")
 def build_terrain(config: DataConfig, input_size: tuple[int, int]) -> Splits:
     """The full terrain set at ``data.root``: files, labels and splits from its ``index.json`` when
     present, else from its ``train/val/test/<label>/`` folders."""
-    options = read_options(config, COMMON_OPTIONS)
+    options = read_options(config, {**COMMON_OPTIONS, **FOLD_OPTIONS})
     root = require_root(config)
     index_file = root / "index.json"
     if not index_file.is_file():
-        return folder_splits(root, input_size, config, options)
+        if not options["folds"]:
+            return folder_splits(root, input_size, config, options)
+        return _fold_splits(root, *_scan_folders(root), texture_of, input_size, config, options)
     splits, classes = read_index(index_file)
+    if options["folds"]:
+        textures = read_textures(index_file)
+        return _fold_splits(root, splits, classes, lambda path: textures[path], input_size, config, options)
     made = {split: make_split(splits[split], str(root / split), input_size, config, options) for split in SPLITS}
     return Splits(train=made["train"], val=made["val"], test=made["test"], classes=classes)
+
+
+def texture_of(path: Path) -> str:
+    """The source texture of a tile file named ``NAME[-N]_K.jpg`` (tile K of texture NAME; ``-N``
+    tells apart same-named files of one texture)."""
+    return re.sub(r"-\d+$", "", path.stem.rsplit("_", 1)[0])
+
+
+def _scan_folders(root: Path) -> tuple[dict[str, list[Sample]], list[str]]:
+    train, classes = scan_split(root, "train")
+    return {"train": train, **{split: scan_split(root, split, classes)[0] for split in ("val", "test")}}, classes
+
+
+def _fold_splits(root: Path, splits: dict[str, list[Sample]], classes: list[str], group_of, input_size: tuple[int, int],
+                 config: DataConfig, options: dict[str, Any]) -> Splits:
+    """Fold ``options["fold"]`` of a cross-validation over all tiles, grouped by texture."""
+    pooled = [sample for split in SPLITS for sample in splits[split]]
+    parts = grouped_fold(pooled, options["folds"], options["fold"], group_of)
+    name = f"{root} fold {options['fold']}/{options['folds']}"
+    made = [make_split(samples, f"{name} {split}", input_size, config, options) for split, samples in zip(SPLITS, parts)]
+    return Splits(*made, classes=classes)
+
+
+def read_textures(index_file: Path) -> dict[Path, str]:
+    """Each tile's source texture: the entry's ``texture`` field, else the one its file name gives."""
+    return {
+        index_file.parent / entry["file"]: entry.get("texture") or texture_of(Path(entry["file"]))
+        for entry in _load_entries(index_file)
+    }
 
 
 def read_index(index_file: Path) -> tuple[dict[str, list[Sample]], list[str]]:
