@@ -6,7 +6,7 @@ import argparse
 import importlib.util
 from pathlib import Path
 
-from learned_resizer.compare.runner import resizer_stage_config, run_config_for, warm_start_config
+from learned_resizer.compare.runner import fold_config, resizer_stage_config, run_config_for, warm_start_config
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "terrain_comparison.py"
 
@@ -23,7 +23,7 @@ def test_variants_change_one_factor_and_share_everything_else() -> None:
     args = argparse.Namespace(setting="lite0", root=Path("terrain"), output=64, lr=None, resizer_lr=None, epochs=4,
                               warm_epochs=2, init="identity", seeds=[0, 1, 2], variants=list(script.VARIANTS),
                               also_resizer_lrs=[], schedule="step", stage_epochs=3, stage_lr=0.001,
-                              optimizer="sgd")
+                              optimizer="sgd", folds=0)
     config = script.build_config(args)
     entries = {entry.key: entry for entry in config.resizers}
     assert list(entries) == ["bilinear", "bicubic", "area", "learned", "learned-init-paper",
@@ -52,7 +52,7 @@ def test_extra_resizer_rates_are_learned_runs_that_differ_in_their_rate_only() -
     args = argparse.Namespace(setting="lite0", root=Path("terrain"), output=64, lr=None, resizer_lr=0.0001, epochs=10,
                               warm_epochs=10, init="identity", seeds=[0, 1, 2], variants=[],
                               also_resizer_lrs=[0.00001, 0.000001], schedule="cosine", stage_epochs=2, stage_lr=None,
-                              optimizer="sgd")
+                              optimizer="sgd", folds=0)
     config = script.build_config(args)
     entries = {entry.key: entry for entry in config.resizers}
     assert list(entries) == ["bilinear", "bicubic", "area", "learned", "learned-resizer-lr-1e-05",
@@ -74,10 +74,25 @@ def test_adamw_changes_the_compared_runs_but_not_the_warm_start() -> None:
     script = load_script()
     common = dict(setting="lite0", root=Path("terrain"), output=64, lr=None, resizer_lr=0.0001, epochs=10,
                   warm_epochs=10, init="identity", seeds=[0], variants=[], also_resizer_lrs=[], schedule="cosine",
-                  stage_epochs=2, stage_lr=None)
+                  stage_epochs=2, stage_lr=None, folds=0)
     sgd, adamw = (script.build_config(argparse.Namespace(**common, optimizer=name)) for name in ("sgd", "adamw"))
     assert warm_start_config(adamw, (64, 64), 0) == warm_start_config(sgd, (64, 64), 0)  # shared warm starts
     assert warm_start_config(adamw, (64, 64), 0).optim.optimizer == "sgd"
     for entry in adamw.resizers:
         run = run_config_for(adamw, entry, (64, 64), 0, None)
         assert (run.optim.optimizer, run.optim.lr) == ("adamw", 0.0001)
+
+
+def test_folds_give_every_run_and_warm_start_its_fold_of_the_data() -> None:
+    script = load_script()
+    args = argparse.Namespace(setting="lite0", root=Path("terrain"), output=64, lr=None, resizer_lr=0.0001, epochs=10,
+                              warm_epochs=10, init="identity", seeds=[0], variants=[], also_resizer_lrs=[],
+                              schedule="cosine", stage_epochs=2, stage_lr=None, optimizer="sgd", folds=5)
+    config = script.build_config(args)
+    assert config.folds == 5 and "folds" not in config.run["data"]["options"]
+    for fold in (0, 4):
+        per_fold = fold_config(config, fold)
+        expected = {"cache": True, "folds": 5, "fold": fold}
+        assert warm_start_config(per_fold, (64, 64), 0).data.options == expected
+        assert all(run_config_for(per_fold, entry, (64, 64), 0, None).data.options == expected for entry in config.resizers)
+    assert fold_config(config, None) is config

@@ -60,6 +60,7 @@ class RunRecord:
     Costs are per image at ``output_size``; ``panels`` is only meaningful for a learned run.
     Tasks judged by a correlation (image-quality assessment: PLCC, SRCC) also keep, per test
     image, the predicted value (``test_predictions``) and the true one (``test_targets``).
+    A record pooled over cross-validation folds holds every fold's test images, in fold order.
     """
 
     resizer: str
@@ -76,9 +77,13 @@ class RunRecord:
     panels: list[Panel] | None = None
     test_predictions: np.ndarray | None = None
     test_targets: np.ndarray | None = None
+    #: cross-validation folds pooled into this record (1: one run on the dataset's test split)
+    folds: int = 1
 
     def __post_init__(self) -> None:
         where = f"run ({self.resizer!r}, seed {self.seed})"
+        if isinstance(self.folds, bool) or not isinstance(self.folds, int) or self.folds < 1:
+            raise ValueError(f"{where}: folds must be a positive int, got {self.folds!r}")
         size = tuple(int(s) for s in self.output_size)
         if len(size) != 2 or min(size) < 1:
             raise ValueError(f"{where}: output_size must be (h, w) of positive ints, got {self.output_size}")

@@ -126,6 +126,7 @@ def _results(title: str, records: Sequence[RunRecord], table: ComparisonTable, f
             "seed": r.seed,
             "output_size": list(r.output_size),
             "n_test_images": int(r.test_scores.size),
+            "folds": r.folds,
             "mean_test_score": float(r.test_scores.mean()),
             "test_metrics": r.test_metrics,
             "history": r.history,
@@ -154,7 +155,9 @@ def _finite(value):
 def _summary(records: Sequence[RunRecord]) -> str:
     resizers = ", ".join(sorted({r.resizer for r in records}))
     seeds = ", ".join(str(s) for s in sorted({r.seed for r in records}))
-    return f"{len(records)} runs: resizers {resizers}; seeds {seeds}; {records[0].test_scores.size} test images."
+    folds = records[0].folds
+    runs = f"{len(records)} runs" if folds == 1 else f"{len(records) * folds} runs ({len(records)} results, each pooled over {folds} cross-validation folds)"
+    return f"{runs}: resizers {resizers}; seeds {seeds}; {records[0].test_scores.size} test images."
 
 
 def _markdown(title: str, records: Sequence[RunRecord], table: ComparisonTable, captions: dict[Path, str]) -> str:

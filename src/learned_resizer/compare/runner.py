@@ -2,6 +2,8 @@
 budget and seeds, each in its own folder, then one table and report over all of them.
 
 A rerun skips finished runs and resumes interrupted ones, so a crashed comparison continues.
+With ``folds``, each (resizer, output size, seed) is trained once per cross-validation fold and
+tested on that fold's held-out images; the folds' results are pooled, so every image is tested.
 With ``warm_start``, the paper's two-stage recipe is applied fairly: the base model is first
 trained with a classical resizer, and every compared run (classical or learned) then starts
 from that same model and trains for the same number of epochs.
@@ -10,6 +12,7 @@ from that same model and trains for the same number of epochs.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +25,7 @@ import yaml
 from learned_resizer.compare.records import Panel, RunRecord
 from learned_resizer.compare.report import Report, write_report
 from learned_resizer.compare.table import build_table
-from learned_resizer.data.registry import build_splits
+from learned_resizer.data.registry import Splits, build_splits
 from learned_resizer.pretrained import from_pretrained
 from learned_resizer.tasks import TASKS
 from learned_resizer.resizers import is_trainable_resizer, list_resizers, resize_image
@@ -86,6 +89,9 @@ class CompareConfig:
     warm_start: WarmStart | None = None
     #: test images shown in the Figure-6-style panels
     panels: int = 3
+    #: K >= 2: K-fold cross-validation (the dataset's ``folds``/``fold`` options), so the statistics
+    #: see every image once as a test image instead of the test split alone; 0: the dataset's split
+    folds: int = 0
     title: str = "Learned vs classical resizers"
 
 
@@ -119,6 +125,11 @@ def validate(config: CompareConfig) -> None:
     for size in config.output_sizes:
         if len(size) != 2 or min(size) <= 0:
             raise ValueError(f"output_sizes: expected pairs of positive ints, got {list(size)}")
+    if isinstance(config.folds, bool) or not isinstance(config.folds, int) or config.folds == 1 or config.folds < 0:
+        raise ValueError(f"folds: expected 0 (the dataset's own split) or a number of folds of at least 2, got {config.folds!r}")
+    fold_options = base_run_config(config).data.options.keys() & {"folds", "fold"}
+    if config.folds and fold_options:
+        raise ValueError(f"folds: the comparison sets the data options {sorted(fold_options)} itself; remove them from run.data.options")
     base = base_run_config(config).validate()
     for entry in config.resizers:
         if entry.resizer_stage is not None:
@@ -144,6 +155,14 @@ def _validate_resizer_stage(config: CompareConfig, entry: ResizerEntry, size: tu
 
 def base_run_config(config: CompareConfig) -> RunConfig:
     return config_from_dict(copy.deepcopy(config.run), RunConfig, "run")
+
+
+def fold_config(config: CompareConfig, fold: int | None) -> CompareConfig:
+    """``config`` with its runs' data set to cross-validation fold ``fold`` (``None``: unchanged)."""
+    if fold is None:
+        return config
+    run = _merge(config.run, {"data": {"options": {"folds": config.folds, "fold": fold}}})
+    return dataclasses.replace(config, run=run)
 
 
 def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
@@ -194,8 +213,12 @@ def warm_start_config(config: CompareConfig, size: tuple[int, int], seed: int) -
     return config_from_dict(data, RunConfig, "warm_start").validate()
 
 
-def _size_name(size: tuple[int, int]) -> str:
-    return f"{size[0]}x{size[1]}"
+def _run_name(size: tuple[int, int], seed: int, fold: int | None) -> str:
+    return f"{size[0]}x{size[1]}_seed{seed}" + ("" if fold is None else f"_fold{fold}")
+
+
+def _run_label(size: tuple[int, int], seed: int, fold: int | None) -> str:
+    return f"{size[0]}x{size[1]} seed {seed}" + ("" if fold is None else f" fold {fold}")
 
 
 def run_comparison(config: CompareConfig, out_dir: str | Path, progress: bool = True) -> Report:
@@ -205,32 +228,66 @@ def run_comparison(config: CompareConfig, out_dir: str | Path, progress: bool = 
     (out_dir / "compare.yaml").write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False))
     base = base_run_config(config)
     sizes = [tuple(s) for s in config.output_sizes] or [tuple(base.output_size)]
-    splits = build_splits(base.data, tuple(base.input_size))  # decoded once, shared by every run
+    folds: list[int | None] = list(range(config.folds)) if config.folds else [None]
+    splits_of: dict[int | None, Splits] = {}  # decoded once per fold, shared by every run
 
     learned = _learned_keys(config)
-    plan = [(entry, size, seed) for size in sizes for seed in config.seeds for entry in config.resizers]
-    records: list[RunRecord] = []
-    for index, (entry, size, seed) in enumerate(plan, start=1):
+    plan = [(entry, size, seed, fold) for size in sizes for seed in config.seeds for fold in folds for entry in config.resizers]
+    fold_records: dict[tuple[str, tuple[int, int], int], list[RunRecord]] = {}
+    for index, (entry, size, seed, fold) in enumerate(plan, start=1):
+        run_config = fold_config(config, fold)
+        if fold not in splits_of:
+            splits_of[fold] = build_splits(base_run_config(run_config).data, tuple(base.input_size))
+        splits = splits_of[fold]
+        name, label = _run_name(size, seed, fold), _run_label(size, seed, fold)
         warm_dir = None
         if config.warm_start is not None:
-            warm_dir = out_dir / "runs" / f"warmstart-{config.warm_start.resizer}_{_size_name(size)}_seed{seed}"
-            _train_if_needed(warm_start_config(config, size, seed), warm_dir, splits, f"warm start {_size_name(size)} seed {seed}")
+            warm_dir = out_dir / "runs" / f"warmstart-{config.warm_start.resizer}_{name}"
+            _train_if_needed(warm_start_config(run_config, size, seed), warm_dir, splits, f"warm start {label}")
         stage_dir = None
         if entry.resizer_stage is not None:
-            stage_dir = out_dir / "runs" / f"{entry.key}-resizer-stage_{_size_name(size)}_seed{seed}"
-            _train_if_needed(resizer_stage_config(config, entry, size, seed, warm_dir), stage_dir, splits,
-                             f"resizer stage of {entry.key} {_size_name(size)} seed {seed}", progress)
-        run_dir = out_dir / "runs" / f"{entry.key}_{_size_name(size)}_seed{seed}"
-        _train_if_needed(run_config_for(config, entry, size, seed, warm_dir, stage_dir), run_dir, splits,
-                         f"[{index}/{len(plan)}] {entry.key} {_size_name(size)} seed {seed}", progress)
-        panels = make_panels(run_dir, splits.test, config.panels) if entry.key == learned[0] else None  # the report shows these
-        records.append(load_record(run_dir, entry.key, seed, size, panels))
+            stage_dir = out_dir / "runs" / f"{entry.key}-resizer-stage_{name}"
+            _train_if_needed(resizer_stage_config(run_config, entry, size, seed, warm_dir), stage_dir, splits,
+                             f"resizer stage of {entry.key} {label}", progress)
+        run_dir = out_dir / "runs" / f"{entry.key}_{name}"
+        _train_if_needed(run_config_for(run_config, entry, size, seed, warm_dir, stage_dir), run_dir, splits,
+                         f"[{index}/{len(plan)}] {entry.key} {label}", progress)
+        show_panels = entry.key == learned[0] and fold in (None, 0)  # the report shows these
+        panels = make_panels(run_dir, splits.test, config.panels) if show_panels else None
+        fold_records.setdefault((entry.key, size, seed), []).append(load_record(run_dir, entry.key, seed, size, panels))
+    records = [pool_folds(runs) for runs in fold_records.values()]
 
     task = TASKS[base.task]
     table = build_table(records, learned=learned, paired_metric=task.paired_metric,
                         paired_metric_is_fraction=task.paired_metric_is_fraction,
                         lower_is_better={name: True for name in task.lower_is_better})
-    return write_report(records, out_dir, config.title, table=table)
+    title = config.title + (f" ({config.folds}-fold cross-validation)" if config.folds else "")
+    return write_report(records, out_dir, title, table=table)
+
+
+def pool_folds(runs: list[RunRecord]) -> RunRecord:
+    """One record of the same (resizer, size, seed) trained once per fold: the folds' test images
+    one after another, summary metrics weighted by each fold's test images (exact for error rates,
+    the folds' weighted mean for correlations), training curves and time per epoch averaged."""
+    if len(runs) == 1:
+        return runs[0]
+    counts = np.array([run.test_scores.size for run in runs], dtype=np.float64)
+    weights = counts / counts.sum()
+    first = runs[0]
+
+    def joined(field: str) -> np.ndarray | None:
+        values = [getattr(run, field) for run in runs]
+        return None if values[0] is None else np.concatenate(values)
+
+    epochs = min(len(run.history) for run in runs)
+    history = [{key: float(np.mean([run.history[epoch][key] for run in runs])) for key in runs[0].history[epoch]
+                if all(key in run.history[epoch] for run in runs)} for epoch in range(epochs)]
+    return dataclasses.replace(
+        first,
+        test_scores=joined("test_scores"), test_predictions=joined("test_predictions"), test_targets=joined("test_targets"),
+        test_metrics={key: float(sum(w * run.test_metrics[key] for w, run in zip(weights, runs))) for key in first.test_metrics},
+        history=history, seconds_per_epoch=float(np.mean([run.seconds_per_epoch for run in runs])), folds=len(runs),
+    )
 
 
 def _learned_keys(config: CompareConfig) -> list[str]:
