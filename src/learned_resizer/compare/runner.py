@@ -25,7 +25,7 @@ import yaml
 from learned_resizer.compare.records import Panel, RunRecord
 from learned_resizer.compare.report import Report, write_report
 from learned_resizer.compare.table import build_table
-from learned_resizer.data.registry import Splits, build_splits
+from learned_resizer.data.registry import build_splits
 from learned_resizer.pretrained import from_pretrained
 from learned_resizer.tasks import TASKS
 from learned_resizer.resizers import is_trainable_resizer, list_resizers, resize_image
@@ -229,16 +229,17 @@ def run_comparison(config: CompareConfig, out_dir: str | Path, progress: bool = 
     base = base_run_config(config)
     sizes = [tuple(s) for s in config.output_sizes] or [tuple(base.output_size)]
     folds: list[int | None] = list(range(config.folds)) if config.folds else [None]
-    splits_of: dict[int | None, Splits] = {}  # decoded once per fold, shared by every run
 
     learned = _learned_keys(config)
-    plan = [(entry, size, seed, fold) for size in sizes for seed in config.seeds for fold in folds for entry in config.resizers]
+    # fold by fold, so each fold's data is decoded once, shared by its runs, and then let go
+    plan = [(entry, size, seed, fold) for fold in folds for size in sizes for seed in config.seeds for entry in config.resizers]
     fold_records: dict[tuple[str, tuple[int, int], int], list[RunRecord]] = {}
+    splits_fold, splits = -1, None
     for index, (entry, size, seed, fold) in enumerate(plan, start=1):
         run_config = fold_config(config, fold)
-        if fold not in splits_of:
-            splits_of[fold] = build_splits(base_run_config(run_config).data, tuple(base.input_size))
-        splits = splits_of[fold]
+        if fold != splits_fold:
+            splits = None  # the previous fold's decoded images go before the next fold's come
+            splits_fold, splits = fold, build_splits(base_run_config(run_config).data, tuple(base.input_size))
         name, label = _run_name(size, seed, fold), _run_label(size, seed, fold)
         warm_dir = None
         if config.warm_start is not None:
