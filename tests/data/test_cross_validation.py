@@ -90,6 +90,11 @@ def test_bad_fold_options_are_named(folds, fold, message) -> None:
         grouped_fold(samples, folds, fold, lambda path: path.stem)
 
 
+def test_a_fold_without_folds_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"data.options.fold: 2 needs data.options.folds"):
+        build_splits(DataConfig("demo", options={"fold": 2}), (8, 8))
+
+
 def test_a_dataset_without_folds_names_the_unknown_option() -> None:
     with pytest.raises(ValueError, match=r"unknown option\(s\) \['fold', 'folds'\] for dataset 'synthetic'"):
         build_splits(DataConfig("synthetic", options={"folds": 3, "fold": 0}), (8, 8))

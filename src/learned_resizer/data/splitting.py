@@ -50,10 +50,9 @@ def grouped_fold(
     Within each class, the groups (e.g. the source textures that tiles were cut from) are shuffled
     with ``seed`` and dealt, largest first, to the fold holding the fewest of that class's samples
     (then the fewest of all), so every fold has a share of every class and no group is both trained
-    and tested on. Fold
-    ``fold`` is test; of the remaining groups of each class, about :data:`FOLD_VAL_FRACTION` of the
-    samples (at least one group) become val. Over ``fold = 0 .. folds - 1`` every sample is tested
-    exactly once.
+    and tested on. Fold ``fold`` is test; of the remaining groups of each class, about
+    :data:`FOLD_VAL_FRACTION` of the samples (at least one group) become val. Over
+    ``fold = 0 .. folds - 1`` every sample is tested exactly once.
     """
     if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
         raise ValueError(f"data.options.folds: expected an integer of at least 2, got {folds!r}")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +27,10 @@ FOLD_OPTIONS: dict[str, Any] = {"folds": 0, "fold": 0}
 
 @register_dataset("demo")
 def build_demo(config: DataConfig, input_size: tuple[int, int]) -> Splits:
-    """1,112 terrain tiles of 128 px in 10 classes, kept decoded in memory (about 55 MB)."""
+    """1,108 terrain tiles of 128 px in 10 classes, kept decoded in memory (about 55 MB)."""
     if config.root:
         raise ValueError(f"data.root: the demo set is built in; leave root empty (got {config.root!r})")
-    options = read_options(config, {**COMMON_OPTIONS, **FOLD_OPTIONS, "cache": True})
+    options = read_fold_options(config, {**COMMON_OPTIONS, "cache": True})
     if not options["folds"]:
         return folder_splits(DEMO_ROOT, input_size, config, options)
     return _fold_splits(DEMO_ROOT, *_scan_folders(DEMO_ROOT), texture_of, input_size, config, options)
@@ -39,7 +40,7 @@ def build_demo(config: DataConfig, input_size: tuple[int, int]) -> Splits:
 def build_terrain(config: DataConfig, input_size: tuple[int, int]) -> Splits:
     """The full terrain set at ``data.root``: files, labels and splits from its ``index.json`` when
     present, else from its ``train/val/test/<label>/`` folders."""
-    options = read_options(config, {**COMMON_OPTIONS, **FOLD_OPTIONS})
+    options = read_fold_options(config, COMMON_OPTIONS)
     root = require_root(config)
     index_file = root / "index.json"
     if not index_file.is_file():
@@ -54,6 +55,14 @@ def build_terrain(config: DataConfig, input_size: tuple[int, int]) -> Splits:
     return Splits(train=made["train"], val=made["val"], test=made["test"], classes=classes)
 
 
+def read_fold_options(config: DataConfig, defaults: dict[str, Any]) -> dict[str, Any]:
+    """``read_options`` with the fold options, refusing a ``fold`` that no ``folds`` would use."""
+    options = read_options(config, {**defaults, **FOLD_OPTIONS})
+    if "fold" in config.options and not options["folds"]:
+        raise ValueError(f"data.options.fold: {options['fold']!r} needs data.options.folds (the number of folds, at least 2)")
+    return options
+
+
 def texture_of(path: Path) -> str:
     """The source texture of a tile file named ``NAME[-N]_K.jpg`` (tile K of texture NAME; ``-N``
     tells apart same-named files of one texture)."""
@@ -65,8 +74,8 @@ def _scan_folders(root: Path) -> tuple[dict[str, list[Sample]], list[str]]:
     return {"train": train, **{split: scan_split(root, split, classes)[0] for split in ("val", "test")}}, classes
 
 
-def _fold_splits(root: Path, splits: dict[str, list[Sample]], classes: list[str], group_of, input_size: tuple[int, int],
-                 config: DataConfig, options: dict[str, Any]) -> Splits:
+def _fold_splits(root: Path, splits: dict[str, list[Sample]], classes: list[str], group_of: Callable[[Path], str],
+                 input_size: tuple[int, int], config: DataConfig, options: dict[str, Any]) -> Splits:
     """Fold ``options["fold"]`` of a cross-validation over all tiles, grouped by texture."""
     pooled = [sample for split in SPLITS for sample in splits[split]]
     parts = grouped_fold(pooled, options["folds"], options["fold"], group_of)
