@@ -62,13 +62,14 @@ def test_the_table_pools_every_fold_so_every_tile_is_tested(compared):
     results = json.loads((out / "result" / "results.json").read_text())
     assert {(run["n_test_images"], run["folds"]) for run in results["runs"]} == {(DEMO_TILES, FOLDS)}
     for resizer in RESIZERS:
-        pooled = np.concatenate(_fold_scores(runs, resizer))
+        fold_scores = _fold_scores(runs, resizer)
+        pooled = np.concatenate(fold_scores)
         (row,) = [row for row in report.table.rows if row.resizer == resizer]
         error_percent = row.metrics["top1_error"][0]  # (mean, std) over seeds, in percent
         assert error_percent == pytest.approx(100 * (1 - pooled.mean()))
         fold_errors = [json.loads((runs / f"{resizer}_8x8_seed0_fold{k}" / "result.json").read_text())["test"]["top1_error"]
                        for k in range(FOLDS)]
-        sizes = [len(s) for s in _fold_scores(runs, resizer)]
+        sizes = [len(scores) for scores in fold_scores]
         assert error_percent == pytest.approx(100 * np.average(fold_errors, weights=sizes), abs=1e-4)
 
 

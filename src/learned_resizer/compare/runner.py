@@ -127,10 +127,11 @@ def validate(config: CompareConfig) -> None:
             raise ValueError(f"output_sizes: expected pairs of positive ints, got {list(size)}")
     if isinstance(config.folds, bool) or not isinstance(config.folds, int) or config.folds == 1 or config.folds < 0:
         raise ValueError(f"folds: expected 0 (the dataset's own split) or a number of folds of at least 2, got {config.folds!r}")
-    fold_options = base_run_config(config).data.options.keys() & {"folds", "fold"}
+    base = base_run_config(config)
+    fold_options = base.data.options.keys() & {"folds", "fold"}
     if config.folds and fold_options:
         raise ValueError(f"folds: the comparison sets the data options {sorted(fold_options)} itself; remove them from run.data.options")
-    base = base_run_config(config).validate()
+    base.validate()
     for entry in config.resizers:
         if entry.resizer_stage is not None:
             _validate_resizer_stage(config, entry, tuple(base.output_size))
@@ -231,31 +232,29 @@ def run_comparison(config: CompareConfig, out_dir: str | Path, progress: bool = 
     folds: list[int | None] = list(range(config.folds)) if config.folds else [None]
 
     learned = _learned_keys(config)
-    # fold by fold, so each fold's data is decoded once, shared by its runs, and then let go
-    plan = [(entry, size, seed, fold) for fold in folds for size in sizes for seed in config.seeds for entry in config.resizers]
+    plan = [(entry, size, seed) for size in sizes for seed in config.seeds for entry in config.resizers]
     fold_records: dict[tuple[str, tuple[int, int], int], list[RunRecord]] = {}
-    splits_fold, splits = -1, None
-    for index, (entry, size, seed, fold) in enumerate(plan, start=1):
+    for position, fold in enumerate(folds):  # fold by fold, so each fold's data is decoded once, shared by its runs, then let go
         run_config = fold_config(config, fold)
-        if fold != splits_fold:
-            splits = None  # the previous fold's decoded images go before the next fold's come
-            splits_fold, splits = fold, build_splits(base_run_config(run_config).data, tuple(base.input_size))
-        name, label = _run_name(size, seed, fold), _run_label(size, seed, fold)
-        warm_dir = None
-        if config.warm_start is not None:
-            warm_dir = out_dir / "runs" / f"warmstart-{config.warm_start.resizer}_{name}"
-            _train_if_needed(warm_start_config(run_config, size, seed), warm_dir, splits, f"warm start {label}")
-        stage_dir = None
-        if entry.resizer_stage is not None:
-            stage_dir = out_dir / "runs" / f"{entry.key}-resizer-stage_{name}"
-            _train_if_needed(resizer_stage_config(run_config, entry, size, seed, warm_dir), stage_dir, splits,
-                             f"resizer stage of {entry.key} {label}", progress)
-        run_dir = out_dir / "runs" / f"{entry.key}_{name}"
-        _train_if_needed(run_config_for(run_config, entry, size, seed, warm_dir, stage_dir), run_dir, splits,
-                         f"[{index}/{len(plan)}] {entry.key} {label}", progress)
-        show_panels = entry.key == learned[0] and fold in (None, 0)  # the report shows these
-        panels = make_panels(run_dir, splits.test, config.panels) if show_panels else None
-        fold_records.setdefault((entry.key, size, seed), []).append(load_record(run_dir, entry.key, seed, size, panels))
+        splits = None  # the previous fold's decoded images go before this fold's come
+        splits = build_splits(base_run_config(run_config).data, tuple(base.input_size))
+        for index, (entry, size, seed) in enumerate(plan, start=position * len(plan) + 1):
+            name, label = _run_name(size, seed, fold), _run_label(size, seed, fold)
+            warm_dir = None
+            if config.warm_start is not None:
+                warm_dir = out_dir / "runs" / f"warmstart-{config.warm_start.resizer}_{name}"
+                _train_if_needed(warm_start_config(run_config, size, seed), warm_dir, splits, f"warm start {label}")
+            stage_dir = None
+            if entry.resizer_stage is not None:
+                stage_dir = out_dir / "runs" / f"{entry.key}-resizer-stage_{name}"
+                _train_if_needed(resizer_stage_config(run_config, entry, size, seed, warm_dir), stage_dir, splits,
+                                 f"resizer stage of {entry.key} {label}", progress)
+            run_dir = out_dir / "runs" / f"{entry.key}_{name}"
+            _train_if_needed(run_config_for(run_config, entry, size, seed, warm_dir, stage_dir), run_dir, splits,
+                             f"[{index}/{len(plan) * len(folds)}] {entry.key} {label}", progress)
+            show_panels = entry.key == learned[0] and fold in (None, 0)  # the report shows these
+            panels = make_panels(run_dir, splits.test, config.panels) if show_panels else None
+            fold_records.setdefault((entry.key, size, seed), []).append(load_record(run_dir, entry.key, seed, size, panels))
     records = [pool_folds(runs) for runs in fold_records.values()]
 
     task = TASKS[base.task]

@@ -47,10 +47,9 @@ def build_terrain(config: DataConfig, input_size: tuple[int, int]) -> Splits:
         if not options["folds"]:
             return folder_splits(root, input_size, config, options)
         return _fold_splits(root, *_scan_folders(root), texture_of, input_size, config, options)
-    splits, classes = read_index(index_file)
+    splits, classes, textures = read_index(index_file)
     if options["folds"]:
-        textures = read_textures(index_file)
-        return _fold_splits(root, splits, classes, lambda path: textures[path], input_size, config, options)
+        return _fold_splits(root, splits, classes, textures.__getitem__, input_size, config, options)
     made = {split: make_split(splits[split], str(root / split), input_size, config, options) for split in SPLITS}
     return Splits(train=made["train"], val=made["val"], test=made["test"], classes=classes)
 
@@ -84,32 +83,28 @@ def _fold_splits(root: Path, splits: dict[str, list[Sample]], classes: list[str]
     return Splits(*made, classes=classes)
 
 
-def read_textures(index_file: Path) -> dict[Path, str]:
-    """Each tile's source texture: the entry's ``texture`` field, else the one its file name gives."""
-    return {
-        index_file.parent / entry["file"]: entry.get("texture") or texture_of(Path(entry["file"]))
-        for entry in _load_entries(index_file)
-    }
-
-
-def read_index(index_file: Path) -> tuple[dict[str, list[Sample]], list[str]]:
+def read_index(index_file: Path) -> tuple[dict[str, list[Sample]], list[str], dict[Path, str]]:
     """``(image file, label)`` per split from an ``index.json`` list of ``{file, label, split}``
-    entries (paths relative to its folder), and the train labels, sorted, as the head."""
+    entries (paths relative to its folder), the train labels, sorted, as the head, and each file's
+    source texture (the entry's ``texture`` field, else the one its file name gives)."""
     entries = _load_entries(index_file)
     classes = sorted({entry["label"] for entry in entries if entry["split"] == "train"})
     head = {name: label for label, name in enumerate(classes)}
     splits: dict[str, list[Sample]] = {split: [] for split in SPLITS}
+    textures: dict[Path, str] = {}
     for entry in entries:
         if entry["label"] not in head:
             raise ValueError(
                 f"{index_file}: {entry['file']}: label outside the head: {entry['label']!r} is not among the "
                 f"{len(classes)} train labels"
             )
-        splits[entry["split"]].append((index_file.parent / entry["file"], head[entry["label"]]))
+        path = index_file.parent / entry["file"]
+        splits[entry["split"]].append((path, head[entry["label"]]))
+        textures[path] = entry.get("texture") or texture_of(path)
     for split, samples in splits.items():
         if not samples:
             raise ValueError(f"{index_file}: no entries in split {split!r}")
-    return splits, classes
+    return splits, classes, textures
 
 
 def _load_entries(index_file: Path) -> list[dict[str, Any]]:
