@@ -4,7 +4,7 @@ import pytest
 
 from learned_resizer.cli import main
 
-COMMANDS = ("client", "compare", "demo", "evaluate", "export", "info", "resize", "serve", "train")
+COMMANDS = ("client", "compare", "demo", "evaluate", "export", "info", "pool", "resize", "serve", "train")
 
 
 def test_help_describes_the_tool_and_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:

@@ -12,6 +12,7 @@ import yaml
 from safetensors.torch import load_file
 
 from learned_resizer.cli import main
+from learned_resizer.compare.pooling import pool_comparisons
 from learned_resizer.compare.runner import base_run_config, load_compare_config, run_comparison, warm_start_config
 from learned_resizer.compare.statistics import paired_difference
 from tests.compare.conftest import assert_printed_numbers_in
@@ -94,6 +95,21 @@ def test_restarted_comparison_trains_only_unfinished_runs(compared, tmp_path, ca
     assert [name for name in stamps if stamps[name] != after[name]] == ["learned_12x12_seed1"]
     assert (unfinished / "result.json").exists()
     assert set(load_file(unfinished / "model" / "model.safetensors")) == set(before)
+
+
+def test_a_seed_compared_later_pools_with_the_earlier_ones(compared, tmp_path):
+    out, _ = compared
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump({**TINY, "seeds": [2], "panels": 0}))
+    run_comparison(load_compare_config(tmp_path / "c.yaml"), tmp_path / "seed2", progress=False)
+    pooled = pool_comparisons([out, tmp_path / "seed2"], tmp_path / "pooled")
+    folders = {0: out, 1: out, 2: tmp_path / "seed2"}
+    scores = {resizer: np.stack([np.load(folders[s] / "runs" / f"{resizer}_12x12_seed{s}" / "test_predictions.npz")["scores"]
+                                 for s in (0, 1, 2)]) for resizer in ("bilinear", "learned")}
+    expected = paired_difference(scores["learned"], scores["bilinear"])
+    (comparison,) = pooled.table.comparisons
+    assert (comparison.result.n_seeds, comparison.result.n_images) == (3, 24)
+    assert (comparison.result.difference, comparison.result.ci_low, comparison.result.ci_high, comparison.result.p_value) == \
+        pytest.approx((expected.difference, expected.ci_low, expected.ci_high, expected.p_value))
 
 
 def test_warm_start_gives_every_run_the_same_base_model(tmp_path):

@@ -32,11 +32,14 @@ def write_report(
     table: ComparisonTable | None = None,
     panel_amplify: float | None = None,
     max_panels: int = 4,
+    setup: dict | None = None,
 ) -> Report:
     """Write every report file into ``out_dir`` (created if needed).
 
     ``table`` defaults to ``build_table(records)``; build it yourself to change the statistics'
-    options. Panels come from the first learned run (lowest seed) that carries any.
+    options. Panels come from the first learned run (lowest seed) that carries any. ``setup``, the
+    comparison's config, goes into ``results.json`` so that comparisons run apart can be checked
+    to agree before they are pooled (``learned_resizer.compare.pooling``).
     """
     if not records:
         raise ValueError("write_report needs at least one RunRecord")
@@ -50,7 +53,7 @@ def write_report(
         figure.savefig(files[name], dpi=110)
     captions = {files[name]: caption for name, (_, caption) in figures.items()}
     texts = {
-        "results.json": json.dumps(_results(title, records, table, list(figures)), indent=2, allow_nan=False),
+        "results.json": json.dumps(_results(title, records, table, list(figures), setup), indent=2, allow_nan=False),
         "report.md": _markdown(title, records, table, captions),
         "report.html": _html(title, records, table, captions),
     }
@@ -119,7 +122,9 @@ def _figures(
     return figures
 
 
-def _results(title: str, records: Sequence[RunRecord], table: ComparisonTable, figure_names: list[str]) -> dict:
+def _results(title: str, records: Sequence[RunRecord], table: ComparisonTable, figure_names: list[str],
+             setup: dict | None) -> dict:
+    """Every number of the table, and every run's score per test image so that seeds run apart can be pooled."""
     runs = [
         {
             "resizer": r.resizer,
@@ -135,10 +140,14 @@ def _results(title: str, records: Sequence[RunRecord], table: ComparisonTable, f
             "resizer_macs": r.resizer_macs,
             "model_macs": r.model_macs,
             "seconds_per_epoch": r.seconds_per_epoch,
+            "test_scores": r.test_scores.tolist(),
+            **({} if r.test_predictions is None else
+               {"test_predictions": r.test_predictions.tolist(), "test_targets": r.test_targets.tolist()}),
         }
         for r in records
     ]
-    return _finite({"title": title, "table": table.to_dict(), "runs": runs, "figures": figure_names})
+    results = {"title": title, "table": table.to_dict(), "runs": runs, "figures": figure_names}
+    return _finite(results if setup is None else results | {"setup": setup})
 
 
 def _finite(value):

@@ -226,7 +226,8 @@ def run_comparison(config: CompareConfig, out_dir: str | Path, progress: bool = 
     """Train every run that is not finished yet, then write the table and report into ``out_dir``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "compare.yaml").write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False))
+    setup = config_to_dict(config)
+    (out_dir / "compare.yaml").write_text(yaml.safe_dump(setup, sort_keys=False))
     base = base_run_config(config)
     sizes = [tuple(s) for s in config.output_sizes] or [tuple(base.output_size)]
     folds: list[int | None] = list(range(config.folds)) if config.folds else [None]
@@ -262,7 +263,7 @@ def run_comparison(config: CompareConfig, out_dir: str | Path, progress: bool = 
                         paired_metric_is_fraction=task.paired_metric_is_fraction,
                         lower_is_better={name: True for name in task.lower_is_better})
     title = config.title + (f" ({config.folds}-fold cross-validation)" if config.folds else "")
-    return write_report(records, out_dir, title, table=table)
+    return write_report(records, out_dir, title, table=table, setup=setup)
 
 
 def pool_folds(runs: list[RunRecord]) -> RunRecord:
