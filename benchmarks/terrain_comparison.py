@@ -23,7 +23,14 @@ classical resizers on the same images:
     python benchmarks/terrain_comparison.py --setting lite0 --variants resizer-stage --stage-epochs 2 --stage-lr 0.0001
     python benchmarks/terrain_comparison.py --setting lite0 --folds 5 --seeds 0   # every tile tested once
 
-Record the printed table in benchmarks/RESULTS.md.
+Seeds may run apart (one per session or machine) and be judged together afterwards:
+
+    python benchmarks/terrain_comparison.py --setting lite0 --warm-epochs 10 --epochs 10 --resizer-lr 0.0001 \
+        --schedule cosine --folds 5 --seeds 3 --out runs/seed3
+    learned-resizer pool runs/seed3 benchmarks/results/terrain-lite0-warm10-cosine-folds5/seed2.json --out runs/pooled
+
+Record the printed table in benchmarks/RESULTS.md, and the study's ``results.json`` (every run's
+score per test image) under benchmarks/results/ so later seeds can be pooled with it.
 """
 
 from __future__ import annotations
