@@ -3,6 +3,7 @@ results that cannot be pooled are refused with the file and the reason."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -24,7 +25,9 @@ def write_seeds(records, seeds, out: Path, setup=SETUP) -> Path:
 
 @pytest.fixture()
 def records(make_records):
-    return make_records({"bilinear": 0.6, "bicubic": 0.65, "learned": 0.7}, seeds=(0, 1, 2), n_images=200)
+    """Three resizers, three seeds, each pooled over two cross-validation folds."""
+    records = make_records({"bilinear": 0.6, "bicubic": 0.65, "learned": 0.7}, seeds=(0, 1, 2), n_images=200)
+    return [dataclasses.replace(record, folds=2, fold_sizes=(80, 120)) for record in records]
 
 
 def test_results_json_keeps_every_runs_scores_per_image(records, tmp_path: Path) -> None:
@@ -37,6 +40,7 @@ def test_results_json_keeps_every_runs_scores_per_image(records, tmp_path: Path)
         np.testing.assert_array_equal(back.test_scores, original.test_scores)
         assert back.test_metrics == pytest.approx(original.test_metrics)
         assert back.history == original.history
+        assert (back.folds, back.fold_sizes) == (2, (80, 120))
 
 
 def test_pooled_table_equals_the_table_over_all_runs_at_once(records, tmp_path: Path) -> None:
@@ -44,6 +48,7 @@ def test_pooled_table_equals_the_table_over_all_runs_at_once(records, tmp_path: 
     rest = write_seeds(records, (1, 2), tmp_path / "seeds12")
     pooled = pool_comparisons([first, rest / "results.json"], tmp_path / "pooled")
     assert pooled.table.to_dict() == build_table(records).to_dict()
+    assert [list(row.fold_sizes) for row in pooled.table.fold_rows] == [[80, 120]] * 3
     results = json.loads((tmp_path / "pooled" / "results.json").read_text())
     assert results["setup"]["seeds"] == [0, 1, 2]
     assert results["title"] == "Fake (pooled, seeds 0, 1, 2)"

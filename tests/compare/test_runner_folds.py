@@ -3,6 +3,7 @@ image of the demo set is a test image once."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 
@@ -73,6 +74,22 @@ def test_the_table_pools_every_fold_so_every_tile_is_tested(compared):
         assert error_percent == pytest.approx(100 * np.average(fold_errors, weights=sizes), abs=1e-4)
 
 
+def test_each_fold_is_shown_on_its_own_as_its_runs_measured_it(compared):
+    out, report = compared
+    runs = out / "result" / "runs"
+    results = json.loads((out / "result" / "results.json").read_text())
+    sizes = [len(scores) for scores in _fold_scores(runs, "bilinear")]
+    assert [row.resizer for row in report.table.fold_rows] == list(RESIZERS)
+    for row, saved in zip(report.table.fold_rows, results["table"]["folds"]):
+        assert list(row.fold_sizes) == sizes == saved["fold_sizes"]
+        measured = [100 * json.loads((runs / f"{row.resizer}_8x8_seed0_fold{k}" / "result.json").read_text())["test"]["top1_error"]
+                    for k in range(FOLDS)]
+        assert row.values == pytest.approx(measured, abs=1e-4) and saved["values"] == pytest.approx(measured, abs=1e-4)
+    printed = report.table.to_text()
+    assert "top1_error % per cross-validation fold (test images), mean over seeds" in printed
+    assert " ".join(f"fold {k} ({n})" for k, n in enumerate(sizes)) in " ".join(printed.split())
+
+
 def test_the_paired_test_runs_on_the_pooled_images(compared):
     out, report = compared
     runs = out / "result" / "runs"
@@ -109,9 +126,18 @@ def test_pooling_weights_each_fold_by_its_test_images():
     pooled = pool_folds([small, large])
     np.testing.assert_array_equal(pooled.test_scores, np.concatenate([small.test_scores, large.test_scores]))
     assert pooled.folds == 2 and pooled.test_metrics["top1_error"] == pytest.approx(1 - pooled.test_scores.mean())
+    assert pooled.fold_sizes == (100, 300)
     assert pooled.history[0]["train_loss"] == pytest.approx((small.history[0]["train_loss"] + large.history[0]["train_loss"]) / 2)
     assert pooled.seconds_per_epoch == pytest.approx((small.seconds_per_epoch + large.seconds_per_epoch) / 2)
     assert pool_folds([small]) is small
+
+
+def test_fold_sizes_must_match_the_folds_and_the_scores():
+    (record,) = fake_records({"learned": 0.5}, seeds=(0,), n_images=100)
+    with pytest.raises(ValueError, match=r"fold_sizes must hold a positive count for each of the 2 folds, got \(100,\)"):
+        dataclasses.replace(record, folds=2, fold_sizes=(100,))
+    with pytest.raises(ValueError, match=r"fold_sizes \(40, 50\) add up to 90, not to the 100 test scores"):
+        dataclasses.replace(record, folds=2, fold_sizes=(40, 50))
 
 
 @pytest.mark.parametrize(("change", "message"), [

@@ -70,7 +70,7 @@ def records_from_results(results: dict[str, Any], where: str = RESULTS_NAME) -> 
                 resizer_macs=int(run["resizer_macs"]), model_macs=int(run["model_macs"]),
                 seconds_per_epoch=float(run["seconds_per_epoch"]),
                 test_predictions=run.get("test_predictions"), test_targets=run.get("test_targets"),
-                folds=int(run.get("folds", 1)),
+                folds=int(run.get("folds", 1)), fold_sizes=run.get("fold_sizes"),
             ))
         except KeyError as error:
             raise ValueError(f"{where}: run {index} lacks the field {error}") from error

@@ -60,7 +60,8 @@ class RunRecord:
     Costs are per image at ``output_size``; ``panels`` is only meaningful for a learned run.
     Tasks judged by a correlation (image-quality assessment: PLCC, SRCC) also keep, per test
     image, the predicted value (``test_predictions``) and the true one (``test_targets``).
-    A record pooled over cross-validation folds holds every fold's test images, in fold order.
+    A record pooled over cross-validation folds holds every fold's test images, in fold order,
+    and how many each fold tested (``fold_sizes``), so the table can show each fold on its own.
     """
 
     resizer: str
@@ -79,11 +80,17 @@ class RunRecord:
     test_targets: np.ndarray | None = None
     #: cross-validation folds pooled into this record (1: one run on the dataset's test split)
     folds: int = 1
+    #: test images of each pooled fold, in the order of ``test_scores`` (``None``: not pooled)
+    fold_sizes: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         where = f"run ({self.resizer!r}, seed {self.seed})"
         if isinstance(self.folds, bool) or not isinstance(self.folds, int) or self.folds < 1:
             raise ValueError(f"{where}: folds must be a positive int, got {self.folds!r}")
+        if self.fold_sizes is not None:
+            self.fold_sizes = tuple(int(n) for n in self.fold_sizes)
+            if len(self.fold_sizes) != self.folds or min(self.fold_sizes) < 1:
+                raise ValueError(f"{where}: fold_sizes must hold a positive count for each of the {self.folds} folds, got {self.fold_sizes}")
         size = tuple(int(s) for s in self.output_size)
         if len(size) != 2 or min(size) < 1:
             raise ValueError(f"{where}: output_size must be (h, w) of positive ints, got {self.output_size}")
@@ -93,6 +100,9 @@ class RunRecord:
             raise ValueError(f"{where}: test_scores must be a non-empty 1-D array, got shape {self.test_scores.shape}")
         if not np.isfinite(self.test_scores).all():
             raise ValueError(f"{where}: test_scores contains NaN or infinite values")
+        if self.fold_sizes is not None and sum(self.fold_sizes) != self.test_scores.size:
+            raise ValueError(f"{where}: fold_sizes {self.fold_sizes} add up to {sum(self.fold_sizes)}, "
+                             f"not to the {self.test_scores.size} test scores")
         if not self.test_metrics:
             raise ValueError(f"{where}: test_metrics is empty")
         if (self.test_predictions is None) != (self.test_targets is None):

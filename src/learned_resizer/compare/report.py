@@ -132,6 +132,7 @@ def _results(title: str, records: Sequence[RunRecord], table: ComparisonTable, f
             "output_size": list(r.output_size),
             "n_test_images": int(r.test_scores.size),
             "folds": r.folds,
+            "fold_sizes": None if r.fold_sizes is None else list(r.fold_sizes),
             "mean_test_score": float(r.test_scores.mean()),
             "test_metrics": r.test_metrics,
             "history": r.history,

@@ -288,6 +288,7 @@ def pool_folds(runs: list[RunRecord]) -> RunRecord:
         test_scores=joined("test_scores"), test_predictions=joined("test_predictions"), test_targets=joined("test_targets"),
         test_metrics={key: float(sum(w * run.test_metrics[key] for w, run in zip(weights, runs))) for key in first.test_metrics},
         history=history, seconds_per_epoch=float(np.mean([run.seconds_per_epoch for run in runs])), folds=len(runs),
+        fold_sizes=tuple(int(n) for n in counts),
     )
 
 

@@ -96,6 +96,17 @@ class CorrelationRow:
 
 
 @dataclass(frozen=True)
+class FoldRow:
+    """One resizer at one output size, fold by fold of a cross-validation: the paired metric on
+    each fold's test images, mean over seeds (display units)."""
+
+    resizer: str
+    output_size: Size
+    fold_sizes: tuple[int, ...]
+    values: list[float]
+
+
+@dataclass(frozen=True)
 class ComparisonTable:
     #: the trainable resizers' keys (several when learned variants are compared), the first the main one
     learned: tuple[str, ...]
@@ -105,6 +116,7 @@ class ComparisonTable:
     comparisons: list[ComparisonRow]
     best_classical: dict[Size, str]
     correlation_comparisons: list[CorrelationRow] = field(default_factory=list)
+    fold_rows: list[FoldRow] = field(default_factory=list)
 
     def sections(self) -> list[tuple[str, list[str], list[list[str]]]]:
         """(title, headers, cells) of each part of the table, for every renderer."""
@@ -117,6 +129,12 @@ class ComparisonTable:
         if self.best_classical:
             rows = [[_size(size), name] for size, name in self.best_classical.items()]
             sections.append((f"Best classical resizer by {self.metrics[0].name}", ["output", "resizer"], rows))
+        if self.fold_rows:
+            spec = self.paired_metric
+            headers = ["resizer", "output", *(f"fold {k} ({n})" for k, n in enumerate(self.fold_rows[0].fold_sizes))]
+            cells = [[row.resizer, _size(row.output_size), *(spec.format(v) for v in row.values)] for row in self.fold_rows]
+            sections.append((f"{spec.name}{' %' if spec.percent else ''} per cross-validation fold (test images), mean over seeds",
+                             headers, cells))
         return sections
 
     def to_text(self) -> str:
@@ -172,6 +190,11 @@ class ComparisonTable:
                  "delta_ci_high": c.delta[2], "confidence_percent": c.result.confidence * 100,
                  "paired_difference": c.result.to_dict()}
                 for c in self.correlation_comparisons
+            ],
+            "folds": [
+                {"resizer": row.resizer, "output_size": list(row.output_size), "metric": self.paired_metric.name,
+                 "fold_sizes": list(row.fold_sizes), "values": row.values}
+                for row in self.fold_rows
             ],
         }
 
@@ -264,8 +287,25 @@ def build_table(
                             n_permutations=CORRELATION_RESAMPLES - 1, candidate=candidate, reference=row.resizer))
                         for name, method in CORRELATIONS.items()
                     ]
-    return ComparisonTable(learned, specs, metric_spec(paired_metric, lower_is_better=True, percent=paired_metric_is_fraction),
-                           rows, comparisons, best, correlations)
+    paired = metric_spec(paired_metric, lower_is_better=True, percent=paired_metric_is_fraction)
+    folds = [_fold_row(groups[(row.resizer, row.output_size)], paired) for row in rows]
+    return ComparisonTable(learned, specs, paired, rows, comparisons, best, correlations,
+                           [row for row in folds if row is not None])
+
+
+def _fold_row(runs: list[RunRecord], spec: MetricSpec) -> FoldRow | None:
+    """The paired metric (``1 − score``) on each fold's test images, mean over seeds; None when
+    the runs were not pooled over folds. Every run of a comparison tests the same folds."""
+    sizes = runs[0].fold_sizes
+    if sizes is None:
+        return None
+    for run in runs:
+        if run.fold_sizes != sizes:
+            raise ValueError(f"run ({run.resizer!r}, seed {run.seed}): folds of {run.fold_sizes} test images, "
+                             f"seed {runs[0].seed} has {sizes}: not the same folds")
+    bounds = np.cumsum((0, *sizes))
+    errors = np.stack([[1.0 - run.test_scores[a:b].mean() for a, b in zip(bounds[:-1], bounds[1:])] for run in runs])
+    return FoldRow(runs[0].resizer, runs[0].output_size, sizes, (errors.mean(axis=0) * spec.scale).tolist())
 
 
 def _shared_truth(records: Sequence[RunRecord]) -> np.ndarray | None:
