@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from learned_resizer.cli import main
+from learned_resizer.compare import build_table
 from learned_resizer.compare.runner import load_compare_config, pool_folds, run_comparison
 from learned_resizer.compare.statistics import paired_difference
 from tests.compare.conftest import fake_records
@@ -138,6 +139,13 @@ def test_fold_sizes_must_match_the_folds_and_the_scores():
         dataclasses.replace(record, folds=2, fold_sizes=(100,))
     with pytest.raises(ValueError, match=r"fold_sizes \(40, 50\) add up to 90, not to the 100 test scores"):
         dataclasses.replace(record, folds=2, fold_sizes=(40, 50))
+
+
+def test_resizers_on_different_folds_are_refused():
+    bilinear, learned = fake_records({"bilinear": 0.5, "learned": 0.5}, seeds=(0,), n_images=100)
+    records = [dataclasses.replace(bilinear, folds=2, fold_sizes=(50, 50)), dataclasses.replace(learned, folds=2, fold_sizes=(40, 60))]
+    with pytest.raises(ValueError, match=r"cross-validated on different folds: \[\(40, 60\), \(50, 50\)\]"):
+        build_table(records)
 
 
 @pytest.mark.parametrize(("change", "message"), [

@@ -288,9 +288,10 @@ def build_table(
                         for name, method in CORRELATIONS.items()
                     ]
     paired = metric_spec(paired_metric, lower_is_better=True, percent=paired_metric_is_fraction)
-    folds = [_fold_row(groups[(row.resizer, row.output_size)], paired) for row in rows]
-    return ComparisonTable(learned, specs, paired, rows, comparisons, best, correlations,
-                           [row for row in folds if row is not None])
+    folds = [row for row in (_fold_row(groups[(row.resizer, row.output_size)], paired) for row in rows) if row is not None]
+    if any(row.fold_sizes != folds[0].fold_sizes for row in folds):
+        raise ValueError(f"resizers were cross-validated on different folds: {sorted({row.fold_sizes for row in folds})} test images")
+    return ComparisonTable(learned, specs, paired, rows, comparisons, best, correlations, folds)
 
 
 def _fold_row(runs: list[RunRecord], spec: MetricSpec) -> FoldRow | None:
