@@ -288,9 +288,11 @@ def build_table(
                         for name, method in CORRELATIONS.items()
                     ]
     paired = metric_spec(paired_metric, lower_is_better=True, percent=paired_metric_is_fraction)
-    folds = [row for row in (_fold_row(groups[(row.resizer, row.output_size)], paired) for row in rows) if row is not None]
+    fold_rows = (_fold_row(groups[(row.resizer, row.output_size)], paired) for row in rows)
+    folds = [row for row in fold_rows if row is not None]
     if any(row.fold_sizes != folds[0].fold_sizes for row in folds):
-        raise ValueError(f"resizers were cross-validated on different folds: {sorted({row.fold_sizes for row in folds})} test images")
+        sizes = sorted({row.fold_sizes for row in folds})
+        raise ValueError(f"resizers were cross-validated on different folds: {sizes} test images")
     return ComparisonTable(learned, specs, paired, rows, comparisons, best, correlations, folds)
 
 
