@@ -13,11 +13,14 @@ forward + backward, timed alone and in its two halves (full-resolution and targe
 layout on CPU). On a GPU as well when one is present. By default freed memory stays in the
 process, as in training (``trainer.keep_freed_memory``); ``--malloc default`` measures glibc's
 default, which gives large blocks back to the OS and faults them in again at every step.
+``--precision bf16-mixed`` runs every forward pass under bfloat16 autocast, as Lightning's
+``trainer.precision: bf16-mixed`` does (backward outside it, weights in float32).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -38,6 +41,15 @@ from learned_resizer.training.memory import keep_freed_memory  # noqa: E402
 #: (model, input size, output size, CPU batch, GPU batch)
 CASES = (("resnet50", 448, 224, 8, 32), ("small_cnn", 128, 32, 64, 256))
 NUM_CLASSES = 10
+#: Lightning's names for the precisions this benchmark can run
+PRECISIONS = ("32-true", "bf16-mixed")
+
+
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    """What Lightning wraps each forward pass in for ``precision``."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    return torch.autocast(device.type, dtype=torch.bfloat16) if precision == "bf16-mixed" else contextlib.nullcontext()
 
 
 def make_pipeline(model_name: str, resizer_name: str, output_size: int, device: torch.device, channels_last: bool) -> ResizeThenModel:
@@ -49,7 +61,8 @@ def make_pipeline(model_name: str, resizer_name: str, output_size: int, device: 
     return pipeline.to(memory_format=torch.channels_last) if channels_last else pipeline
 
 
-def training_step(pipeline: ResizeThenModel, images: torch.Tensor, labels: torch.Tensor) -> Callable[[], None]:
+def training_step(pipeline: ResizeThenModel, images: torch.Tensor, labels: torch.Tensor,
+                  precision: str = "32-true") -> Callable[[], None]:
     """One SGD step of everything trainable (the paper's recipe: momentum 0.9, label smoothing 0.1)."""
     optimizer = torch.optim.SGD([p for p in pipeline.parameters() if p.requires_grad], lr=0.005, momentum=0.9)
     criterion = nn.CrossEntropyLoss(label_smoothing=0.1)
@@ -57,45 +70,56 @@ def training_step(pipeline: ResizeThenModel, images: torch.Tensor, labels: torch
     def step() -> None:
         optimizer.zero_grad(set_to_none=True)
         images.grad = None
-        criterion(pipeline(images), labels).backward()
+        with autocast(images.device, precision):
+            loss = criterion(pipeline(images), labels)
+        loss.backward()
         optimizer.step()
 
     return step
 
 
-def resizer_alone(pipeline: ResizeThenModel, images: torch.Tensor) -> Callable[[], None]:
+def resizer_alone(pipeline: ResizeThenModel, images: torch.Tensor, precision: str = "32-true") -> Callable[[], None]:
     """The learned resizer's forward and backward (weight gradients), with the gradient a model would send."""
     size = (images.shape[0], 3, *pipeline.output_size)
     upstream = torch.randn(size, device=images.device)
 
     def step() -> None:
         pipeline.resizer.zero_grad(set_to_none=True)
-        pipeline.resize(images).backward(upstream)
+        with autocast(images.device, precision):
+            resized = pipeline.resize(images)
+        resized.backward(upstream.to(resized.dtype))
 
     return step
 
 
-def resizer_stages(pipeline: ResizeThenModel, images: torch.Tensor) -> dict[str, Callable[[], None]]:
+def resizer_stages(pipeline: ResizeThenModel, images: torch.Tensor, precision: str = "32-true") -> dict[str, Callable[[], None]]:
     """The learned resizer's two halves, forward and backward each: the full-resolution stage
     (conv7x7, LeakyReLU, conv1x1, LeakyReLU, BatchNorm, resize) and the target-size rest."""
-    resizer, size = pipeline.resizer, pipeline.output_size
-    normalized = pipeline.normalize(images)
-    small = resize_image(resizer.full_resolution_stage(normalized), size, resizer.interpolation).detach().requires_grad_()
-    upstream_features, upstream_image = torch.randn_like(small), torch.randn((images.shape[0], 3, *size), device=images.device)
+    resizer, size, device = pipeline.resizer, pipeline.output_size, images.device
+
+    def full_resolution_forward() -> torch.Tensor:
+        with autocast(device, precision):
+            return resize_image(resizer.full_resolution_stage(pipeline.normalize(images)), size, resizer.interpolation)
+
+    small = full_resolution_forward().detach().requires_grad_()
+    upstream_features, upstream_image = torch.randn_like(small), torch.randn((images.shape[0], 3, *size), device=device)
 
     def full_resolution() -> None:
         resizer.zero_grad(set_to_none=True)
-        resize_image(resizer.full_resolution_stage(normalized), size, resizer.interpolation).backward(upstream_features)
+        features = full_resolution_forward()
+        features.backward(upstream_features.to(features.dtype))
 
     def target_size() -> None:
         resizer.zero_grad(set_to_none=True)
-        resizer.target_size_stage(small).backward(upstream_image)
+        with autocast(device, precision):
+            residual = resizer.target_size_stage(small)
+        residual.backward(upstream_image.to(residual.dtype))
 
     return {"full-resolution stage": full_resolution, "target-size stage": target_size}
 
 
 def case_rows(model_name: str, input_size: int, output_size: int, batch: int, device: torch.device,
-              rounds: int) -> list[dict[str, Any]]:
+              rounds: int, precision: str = "32-true") -> list[dict[str, Any]]:
     generator = torch.Generator().manual_seed(0)
     images = torch.rand(batch, 3, input_size, input_size, generator=generator).to(device)
     labels = torch.randint(0, NUM_CLASSES, (batch,), generator=generator).to(device)
@@ -105,14 +129,14 @@ def case_rows(model_name: str, input_size: int, output_size: int, batch: int, de
         x = images.contiguous(memory_format=torch.channels_last) if channels_last else images
         bilinear = make_pipeline(model_name, "bilinear", output_size, device, channels_last)
         joint = make_pipeline(model_name, "learned", output_size, device, channels_last)
-        candidates[f"bilinear baseline, {layout}"] = training_step(bilinear, x, labels)
+        candidates[f"bilinear baseline, {layout}"] = training_step(bilinear, x, labels, precision)
         # what joint training adds besides the resizer: the base model's backward into its input
-        candidates[f"bilinear + gradient into the images, {layout}"] = training_step(bilinear, x.clone().requires_grad_(), labels)
-        candidates[f"joint (learned n=16 r=1), {layout}"] = training_step(joint, x, labels)
-        candidates[f"learned resizer alone, fwd+bwd, {layout}"] = resizer_alone(joint, x)
-        for stage, step in resizer_stages(joint, x).items():
+        candidates[f"bilinear + gradient into the images, {layout}"] = training_step(bilinear, x.clone().requires_grad_(), labels, precision)
+        candidates[f"joint (learned n=16 r=1), {layout}"] = training_step(joint, x, labels, precision)
+        candidates[f"learned resizer alone, fwd+bwd, {layout}"] = resizer_alone(joint, x, precision)
+        for stage, step in resizer_stages(joint, x, precision).items():
             candidates[f"learned resizer, {stage}, fwd+bwd, {layout}"] = step
-    print(f"  {device.type} {model_name} {input_size} -> {output_size}, batch {batch} ...", file=sys.stderr, flush=True)
+    print(f"  {device.type} {model_name} {input_size} -> {output_size}, batch {batch}, {precision} ...", file=sys.stderr, flush=True)
     seconds = time_interleaved(candidates, rounds, synchronizer(device))
     rows = []
     for name, total in seconds.items():
@@ -125,7 +149,7 @@ def case_rows(model_name: str, input_size: int, output_size: int, batch: int, de
         else:
             relation = f"{total / joint:.0%} of the joint step"
         rows.append({"device": device.type, "model": model_name, "resize": f"{input_size} -> {output_size}", "batch": batch,
-                     "step": name, "s/step": f"{total:.3f}", "images/s": f"{batch / total:.1f}", "relative": relation})
+                     "precision": precision, "step": name, "s/step": f"{total:.3f}", "images/s": f"{batch / total:.1f}", "relative": relation})
     return rows
 
 
@@ -137,6 +161,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, help="torch (and onnxruntime) threads; 1 is faster when another process keeps a core busy")
     parser.add_argument("--malloc", choices=["keep", "default"], default="keep",
                         help="keep: freed memory stays in the process, as training does; default: glibc's default")
+    parser.add_argument("--precision", nargs="+", choices=PRECISIONS, default=["32-true"],
+                        help="Lightning's trainer.precision to measure, one table block each (bf16-mixed: bfloat16 autocast)")
     args = parser.parse_args()
     kept = args.malloc == "keep" and keep_freed_memory()
     if args.threads:
@@ -149,7 +175,8 @@ def main() -> None:
     for device in devices:
         for model_name, input_size, output_size, cpu_batch, gpu_batch in CASES:
             batch = gpu_batch if device.type == "cuda" else (min(cpu_batch, 4) if args.quick and model_name == "resnet50" else cpu_batch)
-            rows += case_rows(model_name, input_size, output_size, batch, device, rounds)
+            for precision in args.precision:
+                rows += case_rows(model_name, input_size, output_size, batch, device, rounds, precision)
     print("\n" + markdown(rows))
     print(f"\nload average at the end: {load_average()}")
 

@@ -184,3 +184,13 @@ def test_channels_last_module_keeps_weights_and_batches_in_that_layout(tiny_conf
     module.pipeline.resizer.conv_in.register_forward_pre_hook(lambda _, args: seen.append(args[0]))
     module.validation_step((torch.rand(2, 3, 24, 24), torch.tensor([0, 1])), 0)
     assert seen[0].is_contiguous(memory_format=torch.channels_last)
+
+
+def test_bf16_mixed_precision_trains_on_cpu_and_saves_float32_weights(tiny_config, tmp_path):
+    # CPUs with bfloat16 support train faster so (benchmarks/train_speed.py --precision bf16-mixed)
+    config = tiny_config("trainer.precision=bf16-mixed")
+    result = train_run(config, tmp_path)
+    before, after = initial_state(config), final_state(tmp_path)
+    assert {v.dtype for k, v in after.items() if k.endswith("weight")} == {torch.float32}
+    assert changed(before, after, "resizer.conv_in.weight") and changed(before, after, "model.classifier.weight")
+    assert math.isfinite(result["test"]["top1_error"])
