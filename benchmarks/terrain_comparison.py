@@ -13,8 +13,9 @@ Two settings, as the project's evidence for (or against) the learned resizer:
 A rerun resumes (finished runs are skipped). Options let you vary what may move the result:
 the resizer's ``--init`` (paper / identity), ``--resizer-lr``, ``--epochs`` of joint training,
 ``--warm-epochs``, the ``--schedule`` of the compared runs (the paper's step decay or cosine
-annealing to zero), their ``--optimizer`` (the paper's SGD or AdamW) and the ``--output`` size
-(shrink factor). ``--variants`` adds learned resizers that differ in one factor to the same
+annealing to zero), their ``--optimizer`` (the paper's SGD or AdamW), the ``--output`` size
+(shrink factor) and the ``--input`` size (the tiles shrunk to it, antialiased, before any resizer
+sees them: ``--input 128`` shrinks by 2 like the paper's 448 -> 224). ``--variants`` adds learned resizers that differ in one factor to the same
 comparison, so they share its warm starts and classical runs and each is tested against the
 classical resizers on the same images:
 
@@ -45,6 +46,8 @@ from learned_resizer.compare.runner import CompareConfig, ResizerEntry, ResizerS
 from learned_resizer.training.config import OPTIMIZERS, SCHEDULES
 
 
+#: side of the terrain set's tiles in px
+TILE_SIZE = 256
 #: resizer learning rates of the ``resizer-lr-x*`` variants, as multiples of the model's
 VARIANT_LR_FACTORS = (0.1, 10)
 #: the model's learning rate per setting and optimizer (SGD's as the paper fine-tunes; AdamW's
@@ -88,7 +91,7 @@ def build_config(args: argparse.Namespace) -> CompareConfig:
     lite0 = args.setting == "lite0"
     lr = args.lr if args.lr else DEFAULT_LRS[args.setting][args.optimizer]
     run = {
-        "input_size": [256, 256],
+        "input_size": [args.input, args.input],
         "output_size": [args.output, args.output],
         "model": {"name": "efficientnet_lite0", "pretrained": "default"} if lite0 else {"name": "small_cnn"},
         "data": {"name": "terrain", "root": str(args.root), "options": {"cache": True}},
@@ -105,13 +108,13 @@ def build_config(args: argparse.Namespace) -> CompareConfig:
         seeds=args.seeds,
         warm_start=WarmStart("bilinear", args.warm_epochs, lr=DEFAULT_LRS["lite0"]["sgd"], schedule="step", optimizer="sgd")
         if lite0 else None,
-        title=f"Terrain 256 -> {args.output} px, {args.setting}, init={args.init}",
+        title=f"Terrain {args.input} -> {args.output} px, {args.setting}, init={args.init}",
         panels=3,
         folds=args.folds,
     )
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--setting", choices=["lite0", "scratch"], default="lite0")
     parser.add_argument("--root", type=Path, default=Path("../shared/datasets/terrain-0ad"))
@@ -120,6 +123,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=4, help="epochs of every compared run (after the warm start)")
     parser.add_argument("--warm-epochs", type=int, default=2, help="lite0: epochs of the bilinear warm start")
     parser.add_argument("--output", type=int, default=64, help="output side in px (64 or less)")
+    parser.add_argument("--input", type=int, default=TILE_SIZE,
+                        help=f"input side in px: the {TILE_SIZE} px tiles shrunk to it (antialiased) before resizing")
     parser.add_argument("--init", choices=["paper", "identity"], default="identity")
     parser.add_argument("--lr", type=float, default=None)
     parser.add_argument("--resizer-lr", type=float, default=None)
@@ -143,7 +148,15 @@ def main() -> None:
     parser.add_argument("--folds", type=int, default=0,
                         help="K >= 2: K-fold cross-validation over source textures, so all 2,244 tiles are tested "
                              "(each by the runs of the fold that held it out) instead of the 312 of the test split")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    if not 0 < args.output < args.input <= TILE_SIZE:
+        parser.error(f"--input {args.input} --output {args.output}: expected 0 < output < input <= {TILE_SIZE} "
+                     f"(the tiles are {TILE_SIZE} px and the resizers shrink)")
+    return args
+
+
+def main() -> None:
+    args = parse_args()
     quiet_libraries()
     config = build_config(args)
     out = args.out or Path("runs") / f"bench-terrain-{args.setting}"

@@ -6,6 +6,8 @@ import argparse
 import importlib.util
 from pathlib import Path
 
+import pytest
+
 from learned_resizer.compare.runner import fold_config, resizer_stage_config, run_config_for, warm_start_config
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "terrain_comparison.py"
@@ -20,7 +22,7 @@ def load_script():
 
 def test_variants_change_one_factor_and_share_everything_else() -> None:
     script = load_script()
-    args = argparse.Namespace(setting="lite0", root=Path("terrain"), output=64, lr=None, resizer_lr=None, epochs=4,
+    args = argparse.Namespace(setting="lite0", root=Path("terrain"), input=256, output=64, lr=None, resizer_lr=None, epochs=4,
                               warm_epochs=2, init="identity", seeds=[0, 1, 2], variants=list(script.VARIANTS),
                               also_resizer_lrs=[], schedule="step", stage_epochs=3, stage_lr=0.001,
                               optimizer="sgd", folds=0)
@@ -49,7 +51,7 @@ def test_variants_change_one_factor_and_share_everything_else() -> None:
 
 def test_extra_resizer_rates_are_learned_runs_that_differ_in_their_rate_only() -> None:
     script = load_script()
-    args = argparse.Namespace(setting="lite0", root=Path("terrain"), output=64, lr=None, resizer_lr=0.0001, epochs=10,
+    args = argparse.Namespace(setting="lite0", root=Path("terrain"), input=256, output=64, lr=None, resizer_lr=0.0001, epochs=10,
                               warm_epochs=10, init="identity", seeds=[0, 1, 2], variants=[],
                               also_resizer_lrs=[0.00001, 0.000001], schedule="cosine", stage_epochs=2, stage_lr=None,
                               optimizer="sgd", folds=0)
@@ -72,7 +74,7 @@ def test_extra_resizer_rates_are_learned_runs_that_differ_in_their_rate_only() -
 
 def test_adamw_changes_the_compared_runs_but_not_the_warm_start() -> None:
     script = load_script()
-    common = dict(setting="lite0", root=Path("terrain"), output=64, lr=None, resizer_lr=0.0001, epochs=10,
+    common = dict(setting="lite0", root=Path("terrain"), input=256, output=64, lr=None, resizer_lr=0.0001, epochs=10,
                   warm_epochs=10, init="identity", seeds=[0], variants=[], also_resizer_lrs=[], schedule="cosine",
                   stage_epochs=2, stage_lr=None, folds=0)
     sgd, adamw = (script.build_config(argparse.Namespace(**common, optimizer=name)) for name in ("sgd", "adamw"))
@@ -85,7 +87,7 @@ def test_adamw_changes_the_compared_runs_but_not_the_warm_start() -> None:
 
 def test_folds_give_every_run_and_warm_start_its_fold_of_the_data() -> None:
     script = load_script()
-    args = argparse.Namespace(setting="lite0", root=Path("terrain"), output=64, lr=None, resizer_lr=0.0001, epochs=10,
+    args = argparse.Namespace(setting="lite0", root=Path("terrain"), input=256, output=64, lr=None, resizer_lr=0.0001, epochs=10,
                               warm_epochs=10, init="identity", seeds=[0], variants=[], also_resizer_lrs=[],
                               schedule="cosine", stage_epochs=2, stage_lr=None, optimizer="sgd", folds=5)
     config = script.build_config(args)
@@ -96,3 +98,20 @@ def test_folds_give_every_run_and_warm_start_its_fold_of_the_data() -> None:
         assert warm_start_config(per_fold, (64, 64), 0).data.options == expected
         assert all(run_config_for(per_fold, entry, (64, 64), 0, None).data.options == expected for entry in config.resizers)
     assert fold_config(config, None) is config
+
+
+def test_the_input_size_reaches_every_run_and_the_warm_start() -> None:
+    script = load_script()
+    args = script.parse_args(["--input", "128", "--output", "64", "--folds", "5", "--seeds", "0"])
+    config = script.build_config(args)
+    assert config.title.startswith("Terrain 128 -> 64 px")
+    assert warm_start_config(config, (64, 64), 0).input_size == (128, 128)
+    assert {run_config_for(config, entry, (64, 64), 0, 0).input_size for entry in config.resizers} == {(128, 128)}
+    assert script.parse_args([]).input == 256  # the tiles as they are by default
+
+
+@pytest.mark.parametrize("sizes", [["--input", "64"], ["--input", "320"], ["--input", "128", "--output", "128"]])
+def test_an_input_that_is_not_between_the_output_and_the_tile_is_refused(sizes, capsys) -> None:
+    with pytest.raises(SystemExit):
+        load_script().parse_args(sizes)
+    assert "expected 0 < output < input <= 256" in capsys.readouterr().err
