@@ -27,8 +27,8 @@ classical resizers on the same images:
 Seeds may run apart (one per session or machine) and be judged together afterwards:
 
     python benchmarks/terrain_comparison.py --setting lite0 --warm-epochs 10 --epochs 10 --resizer-lr 0.0001 \
-        --schedule cosine --folds 5 --seeds 3 --out runs/seed3
-    learned-resizer pool runs/seed3 benchmarks/results/terrain-lite0-warm10-cosine-folds5/seed2.json --out runs/pooled
+        --schedule cosine --folds 5 --seeds 4 --out runs/seed4
+    learned-resizer pool runs/seed4 benchmarks/results/terrain-lite0-warm10-cosine-folds5/seed*.json --out runs/pooled
 
 Record the printed table in benchmarks/RESULTS.md, and the study's ``results.json`` (every run's
 score per test image) under benchmarks/results/ so later seeds can be pooled with it.
