@@ -106,8 +106,7 @@ def resizer_stages(pipeline: ResizeThenModel, images: torch.Tensor, precision: s
 
     def full_resolution() -> None:
         resizer.zero_grad(set_to_none=True)
-        features = full_resolution_forward()
-        features.backward(upstream_features.to(features.dtype))
+        full_resolution_forward().backward(upstream_features)  # randn_like(small): already the forward's dtype
 
     def target_size() -> None:
         resizer.zero_grad(set_to_none=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 from pathlib import Path
 
@@ -11,6 +10,8 @@ import pytest
 from learned_resizer.compare.runner import fold_config, resizer_stage_config, run_config_for, warm_start_config
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "terrain_comparison.py"
+#: the recorded studies' recipe: 10 + 10 epochs, annealed, resizer lr 0.0001
+ANNEALED = ["--root", "terrain", "--resizer-lr", "0.0001", "--epochs", "10", "--warm-epochs", "10", "--schedule", "cosine"]
 
 
 def load_script():
@@ -22,10 +23,7 @@ def load_script():
 
 def test_variants_change_one_factor_and_share_everything_else() -> None:
     script = load_script()
-    args = argparse.Namespace(setting="lite0", root=Path("terrain"), input=256, output=64, lr=None, resizer_lr=None, epochs=4,
-                              warm_epochs=2, init="identity", seeds=[0, 1, 2], variants=list(script.VARIANTS),
-                              also_resizer_lrs=[], schedule="step", stage_epochs=3, stage_lr=0.001,
-                              optimizer="sgd", folds=0)
+    args = script.parse_args(["--root", "terrain", "--variants", *script.VARIANTS, "--stage-epochs", "3", "--stage-lr", "0.001"])
     config = script.build_config(args)
     entries = {entry.key: entry for entry in config.resizers}
     assert list(entries) == ["bilinear", "bicubic", "area", "learned", "learned-init-paper",
@@ -51,10 +49,7 @@ def test_variants_change_one_factor_and_share_everything_else() -> None:
 
 def test_extra_resizer_rates_are_learned_runs_that_differ_in_their_rate_only() -> None:
     script = load_script()
-    args = argparse.Namespace(setting="lite0", root=Path("terrain"), input=256, output=64, lr=None, resizer_lr=0.0001, epochs=10,
-                              warm_epochs=10, init="identity", seeds=[0, 1, 2], variants=[],
-                              also_resizer_lrs=[0.00001, 0.000001], schedule="cosine", stage_epochs=2, stage_lr=None,
-                              optimizer="sgd", folds=0)
+    args = script.parse_args([*ANNEALED, "--also-resizer-lrs", "0.00001", "0.000001"])
     config = script.build_config(args)
     entries = {entry.key: entry for entry in config.resizers}
     assert list(entries) == ["bilinear", "bicubic", "area", "learned", "learned-resizer-lr-1e-05",
@@ -74,10 +69,8 @@ def test_extra_resizer_rates_are_learned_runs_that_differ_in_their_rate_only() -
 
 def test_adamw_changes_the_compared_runs_but_not_the_warm_start() -> None:
     script = load_script()
-    common = dict(setting="lite0", root=Path("terrain"), input=256, output=64, lr=None, resizer_lr=0.0001, epochs=10,
-                  warm_epochs=10, init="identity", seeds=[0], variants=[], also_resizer_lrs=[], schedule="cosine",
-                  stage_epochs=2, stage_lr=None, folds=0)
-    sgd, adamw = (script.build_config(argparse.Namespace(**common, optimizer=name)) for name in ("sgd", "adamw"))
+    sgd, adamw = (script.build_config(script.parse_args([*ANNEALED, "--seeds", "0", "--optimizer", name]))
+                  for name in ("sgd", "adamw"))
     assert warm_start_config(adamw, (64, 64), 0) == warm_start_config(sgd, (64, 64), 0)  # shared warm starts
     assert warm_start_config(adamw, (64, 64), 0).optim.optimizer == "sgd"
     for entry in adamw.resizers:
@@ -87,10 +80,7 @@ def test_adamw_changes_the_compared_runs_but_not_the_warm_start() -> None:
 
 def test_folds_give_every_run_and_warm_start_its_fold_of_the_data() -> None:
     script = load_script()
-    args = argparse.Namespace(setting="lite0", root=Path("terrain"), input=256, output=64, lr=None, resizer_lr=0.0001, epochs=10,
-                              warm_epochs=10, init="identity", seeds=[0], variants=[], also_resizer_lrs=[],
-                              schedule="cosine", stage_epochs=2, stage_lr=None, optimizer="sgd", folds=5)
-    config = script.build_config(args)
+    config = script.build_config(script.parse_args([*ANNEALED, "--seeds", "0", "--folds", "5"]))
     assert config.folds == 5 and "folds" not in config.run["data"]["options"]
     for fold in (0, 4):
         per_fold = fold_config(config, fold)
