@@ -55,9 +55,9 @@ def synchronizer(device: torch.device) -> Callable[[], None]:
     return torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
 
 
-def time_interleaved(candidates: dict[str, Callable[[], Any]], rounds: int, sync: Callable[[], None] = lambda: None,
-                     warmup: int = 1) -> dict[str, float]:
-    """Median seconds per call of each candidate over ``rounds`` rounds; each round calls every
+def time_rounds(candidates: dict[str, Callable[[], Any]], rounds: int, sync: Callable[[], None] = lambda: None,
+                warmup: int = 1) -> dict[str, list[float]]:
+    """Seconds per call of each candidate in each of ``rounds`` rounds; each round calls every
     candidate once, so a burst of load from another process hits them alike."""
     for fn in candidates.values():
         for _ in range(warmup):
@@ -70,7 +70,13 @@ def time_interleaved(candidates: dict[str, Callable[[], Any]], rounds: int, sync
             fn()
             sync()
             seconds[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in seconds.items()}
+    return seconds
+
+
+def time_interleaved(candidates: dict[str, Callable[[], Any]], rounds: int, sync: Callable[[], None] = lambda: None,
+                     warmup: int = 1) -> dict[str, float]:
+    """Median seconds per call of each candidate over the rounds of :func:`time_rounds`."""
+    return {name: statistics.median(values) for name, values in time_rounds(candidates, rounds, sync, warmup).items()}
 
 
 MATMUL = "float32 matmul 4096x4096"

@@ -15,22 +15,29 @@ process, as in training (``trainer.keep_freed_memory``); ``--malloc default`` me
 default, which gives large blocks back to the OS and faults them in again at every step.
 ``--precision bf16-mixed`` runs every forward pass under bfloat16 autocast, as Lightning's
 ``trainer.precision: bf16-mixed`` does (backward outside it, weights in float32).
+
+A second table gives the joint step over the bilinear step as the median of per-round ratios
+(both timed in the same round) with a 95 % distribution-free interval, and for ResNet-50 whether
+issue #7's goal (at most 1.30x) holds over the whole interval; the interval needs 6 or more rounds.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import math
+import statistics
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
+from scipy.stats import quantile_test
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from resizer_speed import IMAGENET_MEAN, IMAGENET_STD, header, load_average, markdown, synchronizer, time_interleaved  # noqa: E402
+from resizer_speed import IMAGENET_MEAN, IMAGENET_STD, header, load_average, markdown, synchronizer, time_rounds  # noqa: E402
 
 from learned_resizer.models import create_model  # noqa: E402
 from learned_resizer.pipeline import ResizeThenModel  # noqa: E402
@@ -43,6 +50,8 @@ CASES = (("resnet50", 448, 224, 8, 32), ("small_cnn", 128, 32, 64, 256))
 NUM_CLASSES = 10
 #: Lightning's names for the precisions this benchmark can run
 PRECISIONS = ("32-true", "bf16-mixed")
+#: issue #7's goal: the joint ResNet-50 step at most this many times the bilinear one
+GOAL_MODEL, GOAL_RATIO = "resnet50", 1.30
 
 
 def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
@@ -118,7 +127,8 @@ def resizer_stages(pipeline: ResizeThenModel, images: torch.Tensor, precision: s
 
 
 def case_rows(model_name: str, input_size: int, output_size: int, batch: int, device: torch.device,
-              rounds: int, precision: str = "32-true") -> list[dict[str, Any]]:
+              rounds: int, precision: str = "32-true") -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+    """The table's rows (medians over rounds) and, per layout, the joint step's ratio to the bilinear one."""
     generator = torch.Generator().manual_seed(0)
     images = torch.rand(batch, 3, input_size, input_size, generator=generator).to(device)
     labels = torch.randint(0, NUM_CLASSES, (batch,), generator=generator).to(device)
@@ -136,8 +146,10 @@ def case_rows(model_name: str, input_size: int, output_size: int, batch: int, de
         for stage, step in resizer_stages(joint, x, precision).items():
             candidates[f"learned resizer, {stage}, fwd+bwd, {layout}"] = step
     print(f"  {device.type} {model_name} {input_size} -> {output_size}, batch {batch}, {precision} ...", file=sys.stderr, flush=True)
-    seconds = time_interleaved(candidates, rounds, synchronizer(device))
-    rows = []
+    rounds_seconds = time_rounds(candidates, rounds, synchronizer(device))
+    seconds = {name: statistics.median(values) for name, values in rounds_seconds.items()}
+    case = {"device": device.type, "model": model_name, "resize": f"{input_size} -> {output_size}", "batch": batch, "precision": precision}
+    rows, ratios = [], []
     for name, total in seconds.items():
         layout = name.rsplit(", ", 1)[1]
         base, joint = seconds[f"bilinear baseline, {layout}"], seconds[f"joint (learned n=16 r=1), {layout}"]
@@ -147,15 +159,40 @@ def case_rows(model_name: str, input_size: int, output_size: int, batch: int, de
             relation = f"{total / base:.2f}x bilinear"
         else:
             relation = f"{total / joint:.0%} of the joint step"
-        rows.append({"device": device.type, "model": model_name, "resize": f"{input_size} -> {output_size}", "batch": batch,
-                     "precision": precision, "step": name, "s/step": f"{total:.3f}", "images/s": f"{batch / total:.1f}", "relative": relation})
-    return rows
+        rows.append({**case, "step": name, "s/step": f"{total:.3f}", "images/s": f"{batch / total:.1f}", "relative": relation})
+        if name.startswith("joint"):
+            ratios.append({**case, "layout": layout, **ratio_summary(rounds_seconds[name], rounds_seconds[f"bilinear baseline, {layout}"],
+                                                                      model_name == GOAL_MODEL)})
+    return rows, ratios
+
+
+def paired_ratio(seconds: list[float], baseline: list[float], confidence: float = 0.95) -> tuple[float, float, float]:
+    """Median over rounds of ``seconds / baseline`` timed in the same round, and a distribution-free
+    confidence interval for that median (order statistics; NaN with fewer than 6 rounds at 95 %).
+    Pairing by round cancels load that comes and goes between rounds."""
+    ratios = [s / b for s, b in zip(seconds, baseline, strict=True)]
+    median = statistics.median(ratios)
+    interval = quantile_test(ratios, q=median, p=0.5).confidence_interval(confidence)
+    return median, float(interval.low), float(interval.high)
+
+
+def ratio_summary(seconds: list[float], baseline: list[float], judge_goal: bool) -> dict[str, str]:
+    """The joint step's per-round ratio to the bilinear step as table cells, with the goal's verdict:
+    met only when the whole interval is at or below :data:`GOAL_RATIO`."""
+    median, low, high = paired_ratio(seconds, baseline)
+    if math.isnan(low):
+        interval, verdict = "too few rounds (6 or more)", "undecided"
+    else:
+        interval = f"[{low:.2f}, {high:.2f}]"
+        verdict = "met" if high <= GOAL_RATIO else "missed" if low > GOAL_RATIO else "undecided"
+    return {"rounds": str(len(seconds)), "joint / bilinear, median per round": f"{median:.2f}x", "95% CI": interval,
+            f"goal <= {GOAL_RATIO:.2f}x": verdict if judge_goal else "-"}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="ResNet-50 batch 4 and two rounds")
-    parser.add_argument("--rounds", type=int, help="timed rounds (default 3; --quick: 2)")
+    parser.add_argument("--rounds", type=int, help="timed rounds (default 3; --quick: 2; 6 or more for the ratio's interval)")
     parser.add_argument("--devices", nargs="+", default=["cpu", "cuda"], help="devices to measure where present")
     parser.add_argument("--threads", type=int, help="torch (and onnxruntime) threads; 1 is faster when another process keeps a core busy")
     parser.add_argument("--malloc", choices=["keep", "default"], default="keep",
@@ -170,13 +207,16 @@ def main() -> None:
     devices = [torch.device(d) for d in args.devices if d == "cpu" or (d == "cuda" and torch.cuda.is_available())]
     print(header())
     print(f"malloc: {'freed memory kept in the process' if kept else 'default (large blocks returned to the OS)'}")
-    rows = []
+    rows, ratios = [], []
     for device in devices:
         for model_name, input_size, output_size, cpu_batch, gpu_batch in CASES:
             batch = gpu_batch if device.type == "cuda" else (min(cpu_batch, 4) if args.quick and model_name == "resnet50" else cpu_batch)
             for precision in args.precision:
-                rows += case_rows(model_name, input_size, output_size, batch, device, rounds, precision)
+                case_table, case_ratios = case_rows(model_name, input_size, output_size, batch, device, rounds, precision)
+                rows += case_table
+                ratios += case_ratios
     print("\n" + markdown(rows))
+    print("\nJoint step over bilinear step, timed in the same round:\n\n" + markdown(ratios))
     print(f"\nload average at the end: {load_average()}")
 
 

@@ -1,11 +1,14 @@
-"""benchmarks/train_speed.py: its split of the learned resizer covers every parameter once, and a
-tiny case yields every row."""
+"""benchmarks/train_speed.py: its split of the learned resizer covers every parameter once, a
+tiny case yields every row, and the joint/bilinear ratio's interval is the median's order-statistic one."""
 
 from __future__ import annotations
 
+import math
+import random
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -31,7 +34,9 @@ def test_the_two_stages_train_disjoint_parts_that_make_up_the_resizer():
 
 
 def test_a_tiny_case_times_every_step_in_both_layouts():
-    rows = train_speed.case_rows("small_cnn", 24, 8, 2, torch.device("cpu"), rounds=1)
+    rows, ratios = train_speed.case_rows("small_cnn", 24, 8, 2, torch.device("cpu"), rounds=1)
+    assert [r["layout"] for r in ratios] == ["contiguous", "channels-last"]
+    assert all(r["goal <= 1.30x"] == "-" for r in ratios)  # the goal is ResNet-50's, not small_cnn's
     steps = {row["step"] for row in rows}
     for layout in ("contiguous", "channels-last"):
         assert f"joint (learned n=16 r=1), {layout}" in steps
@@ -50,10 +55,45 @@ def test_bf16_mixed_runs_the_forward_in_bfloat16_and_keeps_float32_weights():
     assert seen == [torch.bfloat16]
     assert pipeline.resizer.conv_in.weight.dtype == torch.float32
     assert not torch.equal(pipeline.resizer.conv_in.weight, before)
-    rows = train_speed.case_rows("small_cnn", 24, 8, 2, torch.device("cpu"), rounds=1, precision="bf16-mixed")
+    rows, _ = train_speed.case_rows("small_cnn", 24, 8, 2, torch.device("cpu"), rounds=1, precision="bf16-mixed")
     assert {row["precision"] for row in rows} == {"bf16-mixed"} and all(float(row["s/step"]) > 0 for row in rows)
 
 
 def test_an_unknown_precision_is_refused_by_name():
     with pytest.raises(ValueError, match="precision must be one of .*'16-mixed'"):
         train_speed.autocast(torch.device("cpu"), "16-mixed")
+
+
+def median_interval_by_binomial(values: list[float], confidence: float = 0.95) -> tuple[float, float]:
+    """The textbook interval for a median: order statistics k and n + 1 - k, with k the largest
+    rank whose binomial(n, 1/2) tail below it stays within (1 - confidence) / 2."""
+    n, ordered = len(values), sorted(values)
+    k = max(j for j in range(1, n + 1) if sum(math.comb(n, i) for i in range(j)) / 2**n <= (1 - confidence) / 2)
+    return ordered[k - 1], ordered[n - k]
+
+
+@pytest.mark.parametrize("rounds", [6, 9, 15, 20])
+def test_the_ratio_interval_is_the_median_order_statistic_interval(rounds):
+    rng = random.Random(rounds)
+    baseline = [rng.uniform(0.7, 0.9) for _ in range(rounds)]
+    joint = [b * rng.uniform(1.1, 1.5) for b in baseline]
+    median, low, high = train_speed.paired_ratio(joint, baseline)
+    ratios = [j / b for j, b in zip(joint, baseline)]
+    assert median == pytest.approx(np.median(ratios))
+    assert (low, high) == pytest.approx(median_interval_by_binomial(ratios))
+
+
+def test_pairing_by_round_cancels_load_that_slows_both_steps():
+    baseline = [0.8, 1.6, 0.8, 2.4, 0.9, 0.8, 1.2, 0.8]  # another process comes and goes
+    median, low, high = train_speed.paired_ratio([1.25 * b for b in baseline], baseline)
+    assert (median, low, high) == pytest.approx((1.25, 1.25, 1.25))
+
+
+def test_the_goal_is_met_only_when_the_whole_interval_is_at_or_below_it():
+    baseline = [1.0] * 15
+    verdict = "goal <= 1.30x"
+    assert train_speed.ratio_summary([1.20 + 0.005 * i for i in range(15)], baseline, True)[verdict] == "met"
+    assert train_speed.ratio_summary([1.26 + 0.005 * i for i in range(15)], baseline, True)[verdict] == "undecided"
+    assert train_speed.ratio_summary([1.31 + 0.005 * i for i in range(15)], baseline, True)[verdict] == "missed"
+    few = train_speed.ratio_summary([1.1] * 5, [1.0] * 5, True)
+    assert few["95% CI"].startswith("too few rounds") and few[verdict] == "undecided"
