@@ -76,7 +76,12 @@ def time_rounds(candidates: dict[str, Callable[[], Any]], rounds: int, sync: Cal
 def time_interleaved(candidates: dict[str, Callable[[], Any]], rounds: int, sync: Callable[[], None] = lambda: None,
                      warmup: int = 1) -> dict[str, float]:
     """Median seconds per call of each candidate over the rounds of :func:`time_rounds`."""
-    return {name: statistics.median(values) for name, values in time_rounds(candidates, rounds, sync, warmup).items()}
+    return medians(time_rounds(candidates, rounds, sync, warmup))
+
+
+def medians(seconds: dict[str, list[float]]) -> dict[str, float]:
+    """Each candidate's median over its rounds."""
+    return {name: statistics.median(values) for name, values in seconds.items()}
 
 
 MATMUL = "float32 matmul 4096x4096"

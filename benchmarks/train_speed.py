@@ -37,7 +37,7 @@ from scipy.stats import quantile_test
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from resizer_speed import IMAGENET_MEAN, IMAGENET_STD, header, load_average, markdown, synchronizer, time_rounds  # noqa: E402
+from resizer_speed import IMAGENET_MEAN, IMAGENET_STD, header, load_average, markdown, medians, synchronizer, time_rounds  # noqa: E402
 
 from learned_resizer.models import create_model  # noqa: E402
 from learned_resizer.pipeline import ResizeThenModel  # noqa: E402
@@ -147,7 +147,7 @@ def case_rows(model_name: str, input_size: int, output_size: int, batch: int, de
             candidates[f"learned resizer, {stage}, fwd+bwd, {layout}"] = step
     print(f"  {device.type} {model_name} {input_size} -> {output_size}, batch {batch}, {precision} ...", file=sys.stderr, flush=True)
     rounds_seconds = time_rounds(candidates, rounds, synchronizer(device))
-    seconds = {name: statistics.median(values) for name, values in rounds_seconds.items()}
+    seconds = medians(rounds_seconds)
     case = {"device": device.type, "model": model_name, "resize": f"{input_size} -> {output_size}", "batch": batch, "precision": precision}
     rows, ratios = [], []
     for name, total in seconds.items():
