@@ -15,7 +15,8 @@ the resizer's ``--init`` (paper / identity), ``--resizer-lr``, ``--epochs`` of j
 ``--warm-epochs``, the ``--schedule`` of the compared runs (the paper's step decay or cosine
 annealing to zero), their ``--optimizer`` (the paper's SGD or AdamW), the ``--output`` size
 (shrink factor) and the ``--input`` size (the tiles shrunk to it, antialiased, before any resizer
-sees them: ``--input 128`` shrinks by 2 like the paper's 448 -> 224). ``--variants`` adds learned resizers that differ in one factor to the same
+sees them: ``--input 128`` shrinks by 2 like the paper's 448 -> 224) and ``--augment``, the
+symmetries every training image may get (warm start included; ``dihedral`` suits textures). ``--variants`` adds learned resizers that differ in one factor to the same
 comparison, so they share its warm starts and classical runs and each is tested against the
 classical resizers on the same images:
 
@@ -43,6 +44,7 @@ from pathlib import Path
 
 from learned_resizer.cli import quiet_libraries
 from learned_resizer.compare.runner import CompareConfig, ResizerEntry, ResizerStage, WarmStart, run_comparison
+from learned_resizer.data.augment import AUGMENTATIONS
 from learned_resizer.training.config import OPTIMIZERS, SCHEDULES
 
 
@@ -94,7 +96,7 @@ def build_config(args: argparse.Namespace) -> CompareConfig:
         "input_size": [args.input, args.input],
         "output_size": [args.output, args.output],
         "model": {"name": "efficientnet_lite0", "pretrained": "default"} if lite0 else {"name": "small_cnn"},
-        "data": {"name": "terrain", "root": str(args.root), "options": {"cache": True}},
+        "data": {"name": "terrain", "root": str(args.root), "augment": args.augment, "options": {"cache": True}},
         "optim": {"lr": lr, "resizer_lr": args.resizer_lr, "schedule": args.schedule, "optimizer": args.optimizer},
         "trainer": {"epochs": args.epochs, "batch_size": 32, "progress_bar": False},
     }
@@ -108,7 +110,8 @@ def build_config(args: argparse.Namespace) -> CompareConfig:
         seeds=args.seeds,
         warm_start=WarmStart("bilinear", args.warm_epochs, lr=DEFAULT_LRS["lite0"]["sgd"], schedule="step", optimizer="sgd")
         if lite0 else None,
-        title=f"Terrain {args.input} -> {args.output} px, {args.setting}, init={args.init}",
+        title=f"Terrain {args.input} -> {args.output} px, {args.setting}, init={args.init}"
+              + (f", augment={args.augment}" if args.augment != "none" else ""),
         panels=3,
         folds=args.folds,
     )
@@ -145,6 +148,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="resizer-stage: the resizer's rate in that stage (default: --resizer-lr)")
     parser.add_argument("--also-resizer-lrs", type=float, nargs="*", default=[], metavar="LR",
                         help="more learned resizers, each trained at one of these learning rates of its own")
+    parser.add_argument("--augment", choices=sorted(AUGMENTATIONS), default="none",
+                        help="symmetries of the training images, for every run and the warm start: flip (left-right) "
+                             "or dihedral (the 8 turns and mirrors of the square; textures have no up)")
     parser.add_argument("--folds", type=int, default=0,
                         help="K >= 2: K-fold cross-validation over source textures, so all 2,244 tiles are tested "
                              "(each by the runs of the fold that held it out) instead of the 312 of the test split")

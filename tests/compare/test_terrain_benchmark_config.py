@@ -100,6 +100,17 @@ def test_the_input_size_reaches_every_run_and_the_warm_start() -> None:
     assert script.parse_args([]).input == 256  # the tiles as they are by default
 
 
+def test_augmentation_reaches_every_run_and_the_warm_start_and_names_the_study() -> None:
+    script = load_script()
+    config = script.build_config(script.parse_args([*ANNEALED, "--augment", "dihedral", "--folds", "5", "--seeds", "0"]))
+    per_fold = fold_config(config, 2)
+    assert warm_start_config(per_fold, (64, 64), 0).data.augment == "dihedral"
+    assert {run_config_for(per_fold, entry, (64, 64), 0, None).data.augment for entry in config.resizers} == {"dihedral"}
+    assert config.title.endswith("augment=dihedral")
+    plain = script.build_config(script.parse_args(ANNEALED))
+    assert warm_start_config(plain, (64, 64), 0).data.augment == "none" and "augment" not in plain.title
+
+
 @pytest.mark.parametrize("sizes", [["--input", "64"], ["--input", "320"], ["--input", "128", "--output", "128"]])
 def test_an_input_that_is_not_between_the_output_and_the_tile_is_refused(sizes, capsys) -> None:
     with pytest.raises(SystemExit):

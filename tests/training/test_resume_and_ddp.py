@@ -17,8 +17,9 @@ from safetensors.torch import load_file
 from tests.training.conftest import TINY
 
 LONGER = [*TINY, "data.options={train_size: 480, val_size: 16, test_size: 16}", "trainer.epochs=4", "trainer.batch_size=8"]
-#: the resume test anneals per step, so a resumed run must also restore the scheduler's step count
-ANNEALED = [*LONGER, "optim.schedule=cosine"]
+#: the resume test anneals per step, so a resumed run must also restore the scheduler's step count,
+#: and augments, so it must also replay each epoch's symmetries
+ANNEALED = [*LONGER, "optim.schedule=cosine", "data.augment=dihedral"]
 
 
 def cli(*args: str) -> list[str]:

@@ -116,6 +116,18 @@ def test_resolved_config_reproduces_the_run(tiny_config, tmp_path):
         torch.testing.assert_close(a[key], b[key])
 
 
+def test_augmented_run_is_reproduced_from_its_config_and_learns_something_else(tiny_config, tmp_path):
+    train_run(tiny_config("data.augment=dihedral"), tmp_path / "a")
+    again = load_config(tmp_path / "a" / "config.yaml")
+    assert again.data.augment == "dihedral"
+    train_run(again, tmp_path / "b")
+    train_run(tiny_config(), tmp_path / "plain")
+    a, b, plain = final_state(tmp_path / "a"), final_state(tmp_path / "b"), final_state(tmp_path / "plain")
+    for key in a:
+        torch.testing.assert_close(a[key], b[key])
+    assert any(not torch.allclose(a[key], plain[key]) for key in a if a[key].is_floating_point())
+
+
 def test_run_starts_base_model_from_a_baseline(tiny_config, tmp_path):
     train_run(tiny_config("mode=baseline", "resizer.name=bilinear", "resizer.options={}"), tmp_path / "baseline")
     config = tiny_config(f"model.init_from={tmp_path / 'baseline'}", "mode=resizer_only")

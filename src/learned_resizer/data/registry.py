@@ -18,6 +18,8 @@ class DataConfig:
     root: str | None = None
     skip_bad_images: bool = False
     num_workers: int = 0
+    #: symmetries applied to training images: none, flip or dihedral (:mod:`learned_resizer.data.augment`)
+    augment: str = "none"
     options: dict[str, Any] = field(default_factory=dict)
 
 

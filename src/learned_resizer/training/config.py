@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from learned_resizer.data.augment import check_augmentation
 from learned_resizer.data.registry import DataConfig
 
 MODES = ("baseline", "joint", "resizer_only")
@@ -122,6 +123,7 @@ class RunConfig:
             size = getattr(self, name)
             if len(size) != 2 or any(s <= 0 for s in size):
                 raise ValueError(f"{name}: expected two positive ints (height, width), got {list(size)}")
+        check_augmentation(self.data.augment, self.input_size)
         if self.trainer.epochs <= 0:
             raise ValueError(f"trainer.epochs: expected a positive int, got {self.trainer.epochs}")
         if self.trainer.batch_size <= 0:

@@ -1,12 +1,14 @@
 """Data loaders for a run. Samplers are built here (not by Lightning) so that the order of every
 epoch depends only on (seed, epoch): a resumed run sees the same batches as an uninterrupted one,
-on one process or many."""
+on one process or many. Training-set augmentation (``data.augment``) is drawn from the same
+(seed, epoch) and the sample's index, so it replays too."""
 
 from __future__ import annotations
 
 import lightning as L
-from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
+from learned_resizer.data.augment import AugmentedDataset, EpochTaggedSampler
 from learned_resizer.data.registry import DataConfig, Splits, build_splits
 
 
@@ -21,15 +23,18 @@ class SplitsDataModule(L.LightningDataModule):
                     eval_batch_size: int | None, seed: int) -> SplitsDataModule:
         return cls(build_splits(config, input_size), config, batch_size, eval_batch_size, seed)
 
-    def _loader(self, dataset: Dataset, shuffle: bool, batch_size: int) -> DataLoader:
+    def _loader(self, dataset: Dataset, shuffle: bool, batch_size: int, augment: str = "none") -> DataLoader:
         world, rank = (self.trainer.world_size, self.trainer.global_rank) if self.trainer else (1, 0)
-        sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=shuffle, seed=self.seed, drop_last=False)
+        sampler: Sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=shuffle, seed=self.seed,
+                                              drop_last=False)
+        if augment != "none":
+            dataset, sampler = AugmentedDataset(dataset, augment, self.seed), EpochTaggedSampler(sampler)
         workers = self.config.num_workers
         return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers,
                           persistent_workers=workers > 0, drop_last=shuffle and len(dataset) > batch_size * world)
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self.splits.train, True, self.batch_size)
+        return self._loader(self.splits.train, True, self.batch_size, self.config.augment)
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.splits.val, False, self.eval_batch_size)

@@ -1,0 +1,96 @@
+"""Training-set augmentation that a resumed run replays exactly.
+
+Each training image gets one symmetry, drawn from ``(seed, epoch, index)`` alone instead of a
+global random state: the same run, resumed from a checkpoint, on one process or many, with or
+without loader workers, sees the same augmented batches as an uninterrupted one. Symmetries
+interpolate nothing, so every resizer still sees the image's own pixels, only turned.
+
+- ``none``: the images as they are (the default).
+- ``flip``: mirrored left-right with probability 1/2 (photos: a scene and its mirror image).
+- ``dihedral``: one of the 8 symmetries of the square (4 rotations by 90 degrees, each mirrored or
+  not), uniformly: for images without an up, such as textures, aerial views or micrographs.
+  Needs square images.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sized
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Sampler
+
+#: augmentation name -> how many symmetries it draws from
+AUGMENTATIONS: dict[str, int] = {"none": 1, "flip": 2, "dihedral": 8}
+
+
+def check_augmentation(name: str, input_size: tuple[int, int]) -> None:
+    """Raise ``ValueError`` naming ``data.augment`` if ``name`` cannot be used at ``input_size``."""
+    if name not in AUGMENTATIONS:
+        raise ValueError(f"data.augment: expected one of {sorted(AUGMENTATIONS)}, got {name!r}")
+    if name == "dihedral" and input_size[0] != input_size[1]:
+        raise ValueError(
+            f"data.augment: 'dihedral' turns images by 90 degrees and needs a square input_size, got {list(input_size)}; "
+            "use 'flip' for other shapes"
+        )
+
+
+def symmetry(image: torch.Tensor, k: int) -> torch.Tensor:
+    """The ``k``-th symmetry of the square (0 <= k < 8) of an image (..., H, W): a turn by
+    ``k % 4`` quarter turns counter-clockwise, mirrored left-right when ``k >= 4``. ``k = 0`` is
+    the identity and ``k = 4`` the left-right mirror, the two that ``flip`` draws from."""
+    if not 0 <= k < 8:
+        raise ValueError(f"symmetry index must be in [0, 8), got {k}")
+    turned = torch.rot90(image, k % 4, dims=(-2, -1)) if k % 4 else image
+    return torch.flip(turned, dims=(-1,)) if k >= 4 else turned
+
+
+def draw_symmetry(name: str, seed: int, epoch: int, index: int) -> int:
+    """The symmetry index that ``name`` gives sample ``index`` in ``epoch`` of a run seeded ``seed``."""
+    choices = AUGMENTATIONS[name]
+    draw = int(np.random.SeedSequence([seed, epoch, index]).generate_state(1)[0]) % choices
+    return draw * 4 if name == "flip" else draw
+
+
+class AugmentedDataset(Dataset):
+    """``dataset`` with each image turned or mirrored as ``name`` draws it.
+
+    Keys are ``(index, epoch)`` pairs, as :class:`EpochTaggedSampler` yields them; a plain
+    ``index`` is read as epoch 0. Targets pass through unchanged.
+    """
+
+    def __init__(self, dataset: Dataset, name: str, seed: int) -> None:
+        if name not in AUGMENTATIONS:
+            raise ValueError(f"data.augment: expected one of {sorted(AUGMENTATIONS)}, got {name!r}")
+        self.dataset, self.name, self.seed = dataset, name, seed
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, object]:
+        index, epoch = key if isinstance(key, tuple) else (key, 0)
+        image, target = self.dataset[index]
+        return symmetry(image, draw_symmetry(self.name, self.seed, epoch, index)), target
+
+
+class EpochTaggedSampler(Sampler):
+    """Yields ``(index, epoch)`` for each index of ``sampler``, so that an :class:`AugmentedDataset`
+    (in any loader worker) knows the epoch. Lightning's ``set_epoch`` reaches the inner sampler."""
+
+    def __init__(self, sampler: Sampler) -> None:
+        self.sampler = sampler
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+        if hasattr(self.sampler, "set_epoch"):
+            self.sampler.set_epoch(epoch)
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        epoch = self.epoch
+        return ((int(index), epoch) for index in self.sampler)
+
+    def __len__(self) -> int:
+        if not isinstance(self.sampler, Sized):
+            raise TypeError("the inner sampler has no length")
+        return len(self.sampler)
