@@ -14,7 +14,7 @@ interpolate nothing, so every resizer still sees the image's own pixels, only tu
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sized
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -24,11 +24,12 @@ from torch.utils.data import Dataset, Sampler
 AUGMENTATIONS: dict[str, int] = {"none": 1, "flip": 2, "dihedral": 8}
 
 
-def check_augmentation(name: str, input_size: tuple[int, int]) -> None:
-    """Raise ``ValueError`` naming ``data.augment`` if ``name`` cannot be used at ``input_size``."""
+def check_augmentation(name: str, input_size: tuple[int, int] | None = None) -> None:
+    """Raise ``ValueError`` naming ``data.augment`` if ``name`` is unknown or cannot be used at
+    ``input_size``."""
     if name not in AUGMENTATIONS:
         raise ValueError(f"data.augment: expected one of {sorted(AUGMENTATIONS)}, got {name!r}")
-    if name == "dihedral" and input_size[0] != input_size[1]:
+    if name == "dihedral" and input_size is not None and input_size[0] != input_size[1]:
         raise ValueError(
             f"data.augment: 'dihedral' turns images by 90 degrees and needs a square input_size, got {list(input_size)}; "
             "use 'flip' for other shapes"
@@ -60,8 +61,7 @@ class AugmentedDataset(Dataset):
     """
 
     def __init__(self, dataset: Dataset, name: str, seed: int) -> None:
-        if name not in AUGMENTATIONS:
-            raise ValueError(f"data.augment: expected one of {sorted(AUGMENTATIONS)}, got {name!r}")
+        check_augmentation(name)
         self.dataset, self.name, self.seed = dataset, name, seed
 
     def __len__(self) -> int:
@@ -91,6 +91,4 @@ class EpochTaggedSampler(Sampler):
         return ((int(index), epoch) for index in self.sampler)
 
     def __len__(self) -> int:
-        if not isinstance(self.sampler, Sized):
-            raise TypeError("the inner sampler has no length")
-        return len(self.sampler)
+        return len(self.sampler)  # type: ignore[arg-type]
