@@ -1,8 +1,8 @@
 """Training-set augmentation that a resumed run replays exactly.
 
 Each training image gets one symmetry, drawn from ``(seed, epoch, index)`` alone instead of a
-global random state: the same run, resumed from a checkpoint, on one process or many, with or
-without loader workers, sees the same augmented batches as an uninterrupted one. Symmetries
+global random state, so it does not depend on which process or loader worker reads the image,
+and a run resumed from a checkpoint sees the same augmented batches as an uninterrupted one. Symmetries
 interpolate nothing, so every resizer still sees the image's own pixels, only turned.
 
 - ``none``: the images as they are (the default).
