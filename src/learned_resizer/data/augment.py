@@ -20,8 +20,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-#: augmentation name -> how many symmetries it draws from
-AUGMENTATIONS: dict[str, int] = {"none": 1, "flip": 2, "dihedral": 8}
+#: augmentation name -> the symmetries (indices of :func:`symmetry`) it draws from, uniformly
+AUGMENTATIONS: dict[str, tuple[int, ...]] = {"none": (0,), "flip": (0, 4), "dihedral": tuple(range(8))}
 
 
 def check_augmentation(name: str, input_size: tuple[int, int] | None = None) -> None:
@@ -38,8 +38,8 @@ def check_augmentation(name: str, input_size: tuple[int, int] | None = None) -> 
 
 def symmetry(image: torch.Tensor, k: int) -> torch.Tensor:
     """The ``k``-th symmetry of the square (0 <= k < 8) of an image (..., H, W): a turn by
-    ``k % 4`` quarter turns counter-clockwise, mirrored left-right when ``k >= 4``. ``k = 0`` is
-    the identity and ``k = 4`` the left-right mirror, the two that ``flip`` draws from."""
+    ``k % 4`` quarter turns counter-clockwise, mirrored left-right when ``k >= 4``: ``k = 0`` is
+    the identity and ``k = 4`` the left-right mirror."""
     if not 0 <= k < 8:
         raise ValueError(f"symmetry index must be in [0, 8), got {k}")
     turned = torch.rot90(image, k % 4, dims=(-2, -1)) if k % 4 else image
@@ -49,8 +49,7 @@ def symmetry(image: torch.Tensor, k: int) -> torch.Tensor:
 def draw_symmetry(name: str, seed: int, epoch: int, index: int) -> int:
     """The symmetry index that ``name`` gives sample ``index`` in ``epoch`` of a run seeded ``seed``."""
     choices = AUGMENTATIONS[name]
-    draw = int(np.random.SeedSequence([seed, epoch, index]).generate_state(1)[0]) % choices
-    return draw * 4 if name == "flip" else draw
+    return choices[int(np.random.SeedSequence([seed, epoch, index]).generate_state(1)[0]) % len(choices)]
 
 
 class AugmentedDataset(Dataset):
