@@ -15,7 +15,8 @@ the resizer's ``--init`` (paper / identity), ``--resizer-lr``, ``--epochs`` of j
 ``--warm-epochs``, the ``--schedule`` of the compared runs (the paper's step decay or cosine
 annealing to zero), their ``--optimizer`` (the paper's SGD or AdamW), the ``--output`` size
 (shrink factor) and the ``--input`` size (the tiles shrunk to it, antialiased, before any resizer
-sees them: ``--input 128`` shrinks by 2 like the paper's 448 -> 224) and ``--augment``, the
+sees them: ``--input 128`` shrinks by 2 like the paper's 448 -> 224; ``--input 32`` makes every resizer
+enlarge 32 -> 64, like the paper's up-scaling study) and ``--augment``, the
 symmetries every training image may get (warm start included; ``dihedral`` suits textures). ``--variants`` adds learned resizers that differ in one factor to the same
 comparison, so they share its warm starts and classical runs and each is tested against the
 classical resizers on the same images:
@@ -125,9 +126,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=4, help="epochs of every compared run (after the warm start)")
     parser.add_argument("--warm-epochs", type=int, default=2, help="lite0: epochs of the bilinear warm start")
-    parser.add_argument("--output", type=int, default=64, help="output side in px (64 or less)")
+    parser.add_argument("--output", type=int, default=64, help="output side in px, the model's input (64 or less keeps it cheap)")
     parser.add_argument("--input", type=int, default=TILE_SIZE,
-                        help=f"input side in px: the {TILE_SIZE} px tiles shrunk to it (antialiased) before resizing")
+                        help=f"input side in px: the {TILE_SIZE} px tiles shrunk to it (antialiased) before resizing; "
+                             "below --output the resizers enlarge (the paper's up-scaling study)")
     parser.add_argument("--init", choices=["paper", "identity"], default="identity")
     parser.add_argument("--lr", type=float, default=None)
     parser.add_argument("--resizer-lr", type=float, default=None)
@@ -155,9 +157,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="K >= 2: K-fold cross-validation over source textures, so all 2,244 tiles are tested "
                              "(each by the runs of the fold that held it out) instead of the 312 of the test split")
     args = parser.parse_args(argv)
-    if not 0 < args.output < args.input <= TILE_SIZE:
-        parser.error(f"--input {args.input} --output {args.output}: expected 0 < output < input <= {TILE_SIZE} "
-                     f"(the tiles are {TILE_SIZE} px and the resizers shrink)")
+    if not (0 < args.input <= TILE_SIZE and 0 < args.output <= TILE_SIZE) or args.input == args.output:
+        parser.error(f"--input {args.input} --output {args.output}: expected sizes in 1..{TILE_SIZE} px that differ "
+                     f"(the tiles are {TILE_SIZE} px; the resizers shrink, or enlarge when --input is the smaller)")
     return args
 
 

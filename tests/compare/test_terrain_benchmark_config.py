@@ -111,8 +111,18 @@ def test_augmentation_reaches_every_run_and_the_warm_start_and_names_the_study()
     assert warm_start_config(plain, (64, 64), 0).data.augment == "none" and "augment" not in plain.title
 
 
-@pytest.mark.parametrize("sizes", [["--input", "64"], ["--input", "320"], ["--input", "128", "--output", "128"]])
-def test_an_input_that_is_not_between_the_output_and_the_tile_is_refused(sizes, capsys) -> None:
+def test_an_input_below_the_output_makes_every_resizer_enlarge() -> None:
+    script = load_script()
+    config = script.build_config(script.parse_args([*ANNEALED, "--input", "32", "--output", "64", "--folds", "5"]))
+    assert config.title.startswith("Terrain 32 -> 64 px")
+    per_fold = fold_config(config, 0)
+    assert warm_start_config(per_fold, (64, 64), 0).input_size == (32, 32)
+    assert {run_config_for(per_fold, entry, (64, 64), 0, 0).input_size for entry in config.resizers} == {(32, 32)}
+
+
+@pytest.mark.parametrize("sizes", [["--input", "64"], ["--input", "320"], ["--input", "128", "--output", "128"],
+                                   ["--input", "0"], ["--output", "300"]])
+def test_sizes_outside_the_tile_or_equal_to_each_other_are_refused(sizes, capsys) -> None:
     with pytest.raises(SystemExit):
         load_script().parse_args(sizes)
-    assert "expected 0 < output < input <= 256" in capsys.readouterr().err
+    assert "expected sizes in 1..256 px that differ" in capsys.readouterr().err
