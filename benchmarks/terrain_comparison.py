@@ -25,6 +25,7 @@ classical resizers on the same images:
     python benchmarks/terrain_comparison.py --setting lite0 --resizer-lr 0.0001 --also-resizer-lrs 0.00001
     python benchmarks/terrain_comparison.py --setting lite0 --variants resizer-stage --stage-epochs 2 --stage-lr 0.0001
     python benchmarks/terrain_comparison.py --setting lite0 --folds 5 --seeds 0   # every tile tested once
+    python benchmarks/terrain_comparison.py --setting lite0 --muller bilinear area   # MULLER too, on both resizes
 
 Seeds may run apart (one per session or machine) and be judged together afterwards:
 
@@ -58,6 +59,8 @@ VARIANT_LR_FACTORS = (0.1, 10)
 DEFAULT_LRS = {"lite0": {"sgd": 0.01, "adamw": 0.0001}, "scratch": {"sgd": 0.05, "adamw": 0.001}}
 #: interpolations that may replace bilinear inside the learned resizer (``<name>-inside`` variants)
 INSIDE_INTERPOLATIONS = ("bicubic", "area")
+#: classical resizes that MULLER may be built on (``--muller``)
+MULLER_INTERPOLATIONS = ("bilinear", "bicubic", "area")
 VARIANTS = ("other-init", *(f"resizer-lr-x{factor:g}" for factor in VARIANT_LR_FACTORS),
             *(f"{name}-inside" for name in INSIDE_INTERPOLATIONS), "resizer-stage")
 
@@ -90,6 +93,13 @@ def resizer_lr_variants(rates: list[float], learned: ResizerEntry) -> list[Resiz
     return [with_resizer_lr(learned, rate, label=f"learned-resizer-lr-{rate:g}") for rate in rates]
 
 
+def muller_entries(interpolations: list[str], rate: float) -> list[ResizerEntry]:
+    """MULLER (the paper's successor, four parameters) built on each of ``interpolations``, trained
+    at ``rate``: the learned CNN's small resizer rate would barely move two scalars per band."""
+    return [ResizerEntry("muller", {"layers": 2, "interpolation": name}, label=f"muller-{name}",
+                         overrides={"optim": {"resizer_lr": rate}}) for name in interpolations]
+
+
 def build_config(args: argparse.Namespace) -> CompareConfig:
     lite0 = args.setting == "lite0"
     lr = args.lr if args.lr else DEFAULT_LRS[args.setting][args.optimizer]
@@ -107,7 +117,8 @@ def build_config(args: argparse.Namespace) -> CompareConfig:
         run=run,
         resizers=[*classical, learned,
                   *learned_variants(args.variants, learned, lr, ResizerStage(args.stage_epochs, args.stage_lr)),
-                  *resizer_lr_variants(args.also_resizer_lrs, learned)],
+                  *resizer_lr_variants(args.also_resizer_lrs, learned),
+                  *muller_entries(args.muller, args.muller_lr or lr)],
         seeds=args.seeds,
         warm_start=WarmStart("bilinear", args.warm_epochs, lr=DEFAULT_LRS["lite0"]["sgd"], schedule="step", optimizer="sgd")
         if lite0 else None,
@@ -150,6 +161,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="resizer-stage: the resizer's rate in that stage (default: --resizer-lr)")
     parser.add_argument("--also-resizer-lrs", type=float, nargs="*", default=[], metavar="LR",
                         help="more learned resizers, each trained at one of these learning rates of its own")
+    parser.add_argument("--muller", nargs="*", default=[], choices=MULLER_INTERPOLATIONS, metavar="INTERPOLATION",
+                        help="also compare MULLER, the successor's four-parameter Laplacian resizer, built on each of "
+                             f"these interpolations ({', '.join(MULLER_INTERPOLATIONS)})")
+    parser.add_argument("--muller-lr", type=float, default=None,
+                        help="MULLER's learning rate (default: the model's, --lr)")
     parser.add_argument("--augment", choices=sorted(AUGMENTATIONS), default="none",
                         help="symmetries of the training images, for every run and the warm start: flip (left-right) "
                              "or dihedral (the 8 turns and mirrors of the square; textures have no up)")

@@ -4,6 +4,7 @@ from learned_resizer.complexity import count_kernel_weights, count_macs, count_t
 from learned_resizer.models import create_model, list_models
 from learned_resizer.resizers import (
     ClassicalResizer,
+    LaplacianResizer,
     LearnedResizer,
     Resizer,
     create_resizer,
@@ -15,6 +16,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ClassicalResizer",
+    "LaplacianResizer",
     "LearnedResizer",
     "Resizer",
     "__version__",

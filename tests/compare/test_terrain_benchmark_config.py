@@ -126,3 +126,19 @@ def test_sizes_outside_the_tile_or_equal_to_each_other_are_refused(sizes, capsys
     with pytest.raises(SystemExit):
         load_script().parse_args(sizes)
     assert "expected sizes in 1..256 px that differ" in capsys.readouterr().err
+
+
+def test_muller_entries_are_built_on_each_interpolation_and_trained_at_their_own_rate() -> None:
+    script = load_script()
+    config = script.build_config(script.parse_args([*ANNEALED, "--muller", "bilinear", "area"]))
+    entries = {entry.key: entry for entry in config.resizers}
+    assert list(entries) == ["bilinear", "bicubic", "area", "learned", "muller-bilinear", "muller-area"]
+    runs = {key: run_config_for(config, entry, (64, 64), 0, None) for key, entry in entries.items()}
+    for name in ("bilinear", "area"):
+        run = runs[f"muller-{name}"]
+        assert (run.mode, run.resizer.name, run.resizer.options) == ("joint", "muller", {"layers": 2, "interpolation": name})
+        assert run.optim.resizer_lr == run.optim.lr == 0.01  # the model's rate, not the CNN's 0.0001
+        assert run.trainer == runs["learned"].trainer and run.data == runs["learned"].data
+    assert runs["learned"].optim.resizer_lr == 0.0001
+    slower = script.build_config(script.parse_args([*ANNEALED, "--muller", "area", "--muller-lr", "0.001"]))
+    assert run_config_for(slower, slower.resizers[-1], (64, 64), 0, None).optim.resizer_lr == 0.001

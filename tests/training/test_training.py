@@ -61,6 +61,15 @@ def test_baseline_trains_model_with_classical_resizer(tiny_config, tmp_path):
     assert changed(before, after, "model.")
 
 
+def test_joint_training_moves_the_laplacian_resizers_bands(tiny_config, tmp_path):
+    config = tiny_config("resizer.name=muller", "resizer.options={layers: 2}")
+    result = train_run(config, tmp_path)
+    after = final_state(tmp_path)
+    assert torch.all(after["resizer.weight"] != 0) and torch.all(after["resizer.bias"] != 0)  # both start at zero
+    assert changed(initial_state(config), after, "model.classifier.weight")
+    assert result["trainable_parameters"] == 4 and result["kernel_weights"] == 0
+
+
 def test_nothing_to_train_is_a_clear_error(tiny_config, tmp_path):
     with pytest.raises(ValueError, match="leaves nothing to train"):
         train_run(tiny_config("mode=resizer_only", "resizer.name=bilinear", "resizer.options={}"), tmp_path)

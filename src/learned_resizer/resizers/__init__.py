@@ -1,15 +1,17 @@
-"""Resizers: the paper's learned CNN and the classical interpolations, built by name."""
+"""Resizers: the paper's learned CNN, its successor MULLER and the classical interpolations, built by name."""
 
 from learned_resizer.resizers import classical as _classical  # noqa: F401  (registers builders)
 from learned_resizer.resizers.base import Resizer
 from learned_resizer.resizers.classical import ClassicalResizer
 from learned_resizer.resizers.functional import INTERPOLATIONS, resize_image
+from learned_resizer.resizers.laplacian import LaplacianResizer
 from learned_resizer.resizers.learned import LearnedResizer, ResidualBlock
 from learned_resizer.resizers.registry import create_resizer, is_trainable_resizer, list_resizers, register_resizer
 
 __all__ = [
     "INTERPOLATIONS",
     "ClassicalResizer",
+    "LaplacianResizer",
     "LearnedResizer",
     "ResidualBlock",
     "Resizer",
