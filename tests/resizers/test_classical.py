@@ -14,7 +14,7 @@ CLASSICAL = list_resizers(trainable=False)
 
 def test_registry_lists_every_classical_and_learned():
     assert set(CLASSICAL) == set(INTERPOLATIONS)
-    assert list_resizers(trainable=True) == ["learned"]
+    assert list_resizers(trainable=True) == ["learned", "muller"]
 
 
 @pytest.mark.parametrize("name", list_resizers())
