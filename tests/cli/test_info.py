@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from learned_resizer.cli import main
 
 
@@ -26,3 +28,21 @@ def test_info_bad_option_is_one_line_error(capsys):
     assert main(["info", "--filters", "0"]) == 2
     err = capsys.readouterr().err
     assert "filters must be a positive int" in err and "Traceback" not in err
+
+
+def test_info_of_another_resizer(capsys):
+    assert main(["info", "--resizer", "muller", "--input-size", "64", "64", "--output-size", "32", "32",
+                 "--model", "small_cnn", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert (info["resizer"], info["kernel_weights"], info["trainable_parameters"]) == ("muller", 0, 4)
+    assert info["resizer_macs"] == 3 * 2 * 5 * 64 * 64 * 2  # two separable 5-tap Gaussian blurs per band
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--resizer", "muller", "--filters", "8"], "--filters and --blocks describe the learned resizer, not 'muller'"),
+    (["--resizer", "lanczos"], "unknown resizer 'lanczos'"),
+])
+def test_info_refuses_options_of_another_resizer(argv, message, capsys):
+    assert main(["info", *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
