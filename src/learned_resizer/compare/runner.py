@@ -30,7 +30,7 @@ from learned_resizer.pretrained import from_pretrained
 from learned_resizer.tasks import TASKS
 from learned_resizer.resizers import is_trainable_resizer, list_resizers, resize_image
 from learned_resizer.training.callbacks import read_metrics
-from learned_resizer.training.config import RunConfig, apply_overrides, config_from_dict, config_to_dict
+from learned_resizer.training.config import RunConfig, apply_overrides, config_from_dict, config_to_dict, load_yaml
 from learned_resizer.training.run import is_finished, load_per_image_results, load_result, train_run
 
 log = logging.getLogger(__name__)
@@ -101,7 +101,7 @@ def load_compare_config(path: str | Path | None, overrides: list[str] = ()) -> C
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"comparison config not found: {path}")
-        data = yaml.safe_load(path.read_text()) or {}
+        data = load_yaml(path.read_text(), str(path)) or {}
     data = apply_overrides(data, list(overrides))
     try:
         config = config_from_dict(data, CompareConfig)

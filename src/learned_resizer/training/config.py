@@ -7,6 +7,7 @@ back to ``learned-resizer train`` reproduces the run.
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -17,6 +18,24 @@ import yaml
 
 from learned_resizer.data.augment import check_augmentation
 from learned_resizer.data.registry import DataConfig
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's YAML 1.1 reads ``1e-4`` as a string (its floats need a dot, ``1.0e-4``); learning
+    rates are written that way, so exponent notation is read as a float here."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[eE][-+]?[0-9]+$"), list("-+.0123456789")
+)
+
+
+def load_yaml(text: str, source: str) -> Any:
+    """Safe YAML (no Python objects) with ``1e-4`` read as a number; errors name ``source``."""
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+    except yaml.YAMLError as error:
+        raise ValueError(f"{source}: not valid YAML ({error})") from error
+
 
 MODES = ("baseline", "joint", "resizer_only")
 TASKS = ("classification", "iqa")
@@ -213,7 +232,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 raise ValueError(f"override {override!r}: {part} is not a section")
-        node[parts[-1]] = yaml.safe_load(raw)
+        node[parts[-1]] = load_yaml(raw, f"override {override!r}")
     return data
 
 
@@ -224,10 +243,7 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> RunConfig
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"config file not found: {path}")
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as error:
-            raise ValueError(f"{path}: not valid YAML ({error})") from error
+        data = load_yaml(path.read_text(), str(path)) or {}
     data = apply_overrides(data, list(overrides))
     try:
         return config_from_dict(data).validate()
