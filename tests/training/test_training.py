@@ -70,6 +70,17 @@ def test_joint_training_moves_the_laplacian_resizers_bands(tiny_config, tmp_path
     assert result["trainable_parameters"] == 4 and result["kernel_weights"] == 0
 
 
+def test_a_joint_run_whose_resizer_cannot_move_is_the_classical_baseline_bit_for_bit(tiny_config, tmp_path):
+    """The comparison's fairness: joint training differs from a baseline run in the resizer alone
+    (same batches, same random state, same model updates), so any gap is the resizer's doing."""
+    baseline = tiny_config("mode=baseline", "resizer.name=bilinear", "resizer.options={}")
+    frozen = tiny_config("mode=joint", "resizer.name=muller", "resizer.options={}", "optim.resizer_lr=1e-30")
+    results = [train_run(config, tmp_path / name) for name, config in (("baseline", baseline), ("joint", frozen))]
+    before, after = final_state(tmp_path / "baseline"), final_state(tmp_path / "joint")
+    assert [k for k in before if not torch.equal(before[k], after[k])] == []
+    assert results[0]["test"] == results[1]["test"]
+
+
 def test_nothing_to_train_is_a_clear_error(tiny_config, tmp_path):
     with pytest.raises(ValueError, match="leaves nothing to train"):
         train_run(tiny_config("mode=resizer_only", "resizer.name=bilinear", "resizer.options={}"), tmp_path)
