@@ -97,3 +97,10 @@ def test_inconsistent_records_are_refused(make_records) -> None:
         build_table(records)
     with pytest.raises(ValueError, match="same seed"):
         build_table(make_records(ACCURACY) * 2)
+
+
+@pytest.mark.parametrize("render", ["to_text", "to_markdown"])
+def test_a_single_seed_comparison_says_what_its_interval_leaves_out(make_records, render: str) -> None:
+    note = "one seed: the interval and p cover the test images, not the spread between training runs"
+    assert note in getattr(build_table(make_records(ACCURACY, seeds=(0,)), n_boot=200), render)()
+    assert note not in getattr(build_table(make_records(ACCURACY, seeds=(0, 1)), n_boot=200), render)()
