@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 
 from learned_resizer.resizers.base import Resizer
-from learned_resizer.resizers.functional import INTERPOLATIONS, Size, resize_image
+from learned_resizer.resizers.functional import INTERPOLATIONS, Size, check_interpolation, resize_image
 from learned_resizer.resizers.registry import register_resizer
 
 
@@ -15,8 +15,7 @@ class ClassicalResizer(Resizer):
     """Fixed interpolation (``nearest``, ``bilinear``, ``bicubic``, ``area``, ``*_aa``)."""
 
     def __init__(self, interpolation: str, output_size: int | Sequence[int] | None = None) -> None:
-        if interpolation not in INTERPOLATIONS:
-            raise ValueError(f"unknown interpolation {interpolation!r}; expected one of {sorted(INTERPOLATIONS)}")
+        check_interpolation(interpolation)
         super().__init__(output_size)
         self.interpolation = interpolation
 

@@ -54,14 +54,19 @@ def check_image_batch(x: object, channels: int | None = 3) -> torch.Tensor:
     return x
 
 
+def check_interpolation(interpolation: str) -> None:
+    """Raise ``ValueError`` naming the known interpolations unless ``interpolation`` is one."""
+    if interpolation not in INTERPOLATIONS:
+        raise ValueError(f"unknown interpolation {interpolation!r}; expected one of {sorted(INTERPOLATIONS)}")
+
+
 def resize_image(x: torch.Tensor, size: Size, interpolation: str = "bilinear") -> torch.Tensor:
     """Resize a batch (N, C, H, W) to ``size`` = (h, w) with a classical interpolation.
 
     Pixel centres are aligned (``align_corners=False``), as in TensorFlow's ``tf.image.resize``
     that the paper used. ``*_aa`` names widen the kernel when shrinking (antialiasing).
     """
-    if interpolation not in INTERPOLATIONS:
-        raise ValueError(f"unknown interpolation {interpolation!r}; expected one of {sorted(INTERPOLATIONS)}")
+    check_interpolation(interpolation)
     if tuple(x.shape[-2:]) == tuple(size):
         return x
     mode, antialias = INTERPOLATIONS[interpolation]

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from learned_resizer.resizers.base import Resizer
-from learned_resizer.resizers.functional import INTERPOLATIONS, Size, resize_image
+from learned_resizer.resizers.functional import Size, check_interpolation, resize_image
 from learned_resizer.resizers.registry import register_resizer
 
 
@@ -60,8 +60,7 @@ class LaplacianResizer(Resizer):
             raise ValueError(f"kernel_size must be an odd int >= 3, got {kernel_size!r}")
         if not isinstance(sigma, (int, float)) or isinstance(sigma, bool) or not sigma > 0:
             raise ValueError(f"sigma must be a positive number, got {sigma!r}")
-        if interpolation not in INTERPOLATIONS:
-            raise ValueError(f"unknown interpolation {interpolation!r}; expected one of {sorted(INTERPOLATIONS)}")
+        check_interpolation(interpolation)
         self.layers, self.kernel_size, self.sigma, self.interpolation = layers, kernel_size, float(sigma), interpolation
         self.weight = nn.Parameter(torch.zeros(layers))
         self.bias = nn.Parameter(torch.zeros(layers))

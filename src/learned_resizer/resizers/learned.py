@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from learned_resizer.resizers.base import Resizer
-from learned_resizer.resizers.functional import INTERPOLATIONS, Size, resize_image
+from learned_resizer.resizers.functional import Size, check_interpolation, resize_image
 from learned_resizer.resizers.registry import register_resizer
 
 INITS = ("paper", "identity")
@@ -78,8 +78,7 @@ class LearnedResizer(Resizer):
             raise ValueError(f"filters must be a positive int, got {filters!r}")
         if not isinstance(blocks, int) or blocks < 0:
             raise ValueError(f"blocks must be a non-negative int, got {blocks!r}")
-        if interpolation not in INTERPOLATIONS:
-            raise ValueError(f"unknown interpolation {interpolation!r}; expected one of {sorted(INTERPOLATIONS)}")
+        check_interpolation(interpolation)
         if init not in INITS:
             raise ValueError(f"init must be one of {INITS}, got {init!r}")
         self.filters, self.blocks, self.interpolation, self.init = filters, blocks, interpolation, init

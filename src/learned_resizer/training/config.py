@@ -19,6 +19,7 @@ import yaml
 from learned_resizer.data.augment import check_augmentation
 from learned_resizer.data.registry import DataConfig
 
+
 class _Loader(yaml.SafeLoader):
     """PyYAML's YAML 1.1 reads ``1e-4`` as a string (its floats need a dot, ``1.0e-4``); learning
     rates are written that way, so exponent notation is read as a float here."""
