@@ -102,12 +102,16 @@ def muller_entries(interpolations: list[str], rate: float) -> list[ResizerEntry]
 
 def build_config(args: argparse.Namespace) -> CompareConfig:
     lite0 = args.setting == "lite0"
+    iqa = args.task == "iqa"
     lr = args.lr if args.lr else DEFAULT_LRS[args.setting][args.optimizer]
+    data = ({"name": "distorted_iqa", "options": {"source": "terrain", "cache": True}} if iqa
+            else {"name": "terrain", "options": {"cache": True}})
     run = {
+        **({"task": "iqa"} if iqa else {}),  # classification, the default, unwritten as in the recorded studies
         "input_size": [args.input, args.input],
         "output_size": [args.output, args.output],
         "model": {"name": "efficientnet_lite0", "pretrained": "default"} if lite0 else {"name": "small_cnn"},
-        "data": {"name": "terrain", "root": str(args.root), "augment": args.augment, "options": {"cache": True}},
+        "data": {**data, "root": str(args.root), "augment": args.augment},
         "optim": {"lr": lr, "resizer_lr": args.resizer_lr, "schedule": args.schedule, "optimizer": args.optimizer},
         "trainer": {"epochs": args.epochs, "batch_size": 32, "progress_bar": False},
     }
@@ -121,8 +125,9 @@ def build_config(args: argparse.Namespace) -> CompareConfig:
                   *muller_entries(args.muller, args.muller_lr or lr)],
         seeds=args.seeds,
         warm_start=WarmStart("bilinear", args.warm_epochs, lr=DEFAULT_LRS["lite0"]["sgd"], schedule="step", optimizer="sgd")
-        if lite0 else None,
-        title=f"Terrain {args.input} -> {args.output} px, {args.setting}, init={args.init}"
+        if lite0 and args.warm_epochs else None,
+        title=("IQA on distorted terrain tiles (synthetic scores), " if iqa else "Terrain ")
+              + f"{args.input} -> {args.output} px, {args.setting}, init={args.init}"
               + (f", augment={args.augment}" if args.augment != "none" else ""),
         panels=3,
         folds=args.folds,
@@ -136,7 +141,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=None, help="default runs/bench-terrain-<setting>")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=4, help="epochs of every compared run (after the warm start)")
-    parser.add_argument("--warm-epochs", type=int, default=2, help="lite0: epochs of the bilinear warm start")
+    parser.add_argument("--task", choices=["classification", "iqa"], default="classification",
+                        help="iqa: the tiles' labels replaced by graded blur, noise and JPEG distortions with synthetic "
+                             "scores (data.name distorted_iqa), trained with the EMD loss and judged by PLCC and SRCC")
+    parser.add_argument("--warm-epochs", type=int, default=2, help="lite0: epochs of the bilinear warm start (0: none)")
     parser.add_argument("--output", type=int, default=64, help="output side in px, the model's input (64 or less keeps it cheap)")
     parser.add_argument("--input", type=int, default=TILE_SIZE,
                         help=f"input side in px: the {TILE_SIZE} px tiles shrunk to it (antialiased) before resizing; "
@@ -173,6 +181,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="K >= 2: K-fold cross-validation over source textures, so all 2,244 tiles are tested "
                              "(each by the runs of the fold that held it out) instead of the 312 of the test split")
     args = parser.parse_args(argv)
+    if args.warm_epochs < 0:
+        parser.error(f"--warm-epochs {args.warm_epochs}: expected 0 (no warm start) or more epochs")
     if not (0 < args.input <= TILE_SIZE and 0 < args.output <= TILE_SIZE) or args.input == args.output:
         parser.error(f"--input {args.input} --output {args.output}: expected sizes in 1..{TILE_SIZE} px that differ "
                      f"(the tiles are {TILE_SIZE} px; the resizers shrink, or enlarge when --input is the smaller)")

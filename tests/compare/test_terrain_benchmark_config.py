@@ -142,3 +142,25 @@ def test_muller_entries_are_built_on_each_interpolation_and_trained_at_their_own
     assert runs["learned"].optim.resizer_lr == 0.0001
     slower = script.build_config(script.parse_args([*ANNEALED, "--muller", "area", "--muller-lr", "0.001"]))
     assert run_config_for(slower, slower.resizers[-1], (64, 64), 0, None).optim.resizer_lr == 0.001
+
+
+def test_the_iqa_task_distorts_the_tiles_in_every_run_and_the_warm_start() -> None:
+    script = load_script()
+    config = script.build_config(script.parse_args([*ANNEALED, "--task", "iqa", "--folds", "5", "--seeds", "0"]))
+    assert config.title.startswith("IQA on distorted terrain tiles (synthetic scores), 256 -> 64 px")
+    per_fold = fold_config(config, 3)
+    expected = {"source": "terrain", "cache": True, "folds": 5, "fold": 3}
+    for run in (warm_start_config(per_fold, (64, 64), 0),
+                *(run_config_for(per_fold, entry, (64, 64), 0, 3) for entry in config.resizers)):
+        assert (run.task, run.data.name, run.data.root, run.data.options) == ("iqa", "distorted_iqa", "terrain", expected)
+    classification = script.build_config(script.parse_args(ANNEALED))
+    assert "task" not in classification.run and classification.run["data"]["name"] == "terrain"  # as the recorded studies
+
+
+def test_no_warm_start_with_zero_warm_epochs_and_negative_ones_refused(capsys) -> None:
+    script = load_script()
+    assert script.build_config(script.parse_args(["--warm-epochs", "0"])).warm_start is None
+    assert script.build_config(script.parse_args([])).warm_start.epochs == 2
+    with pytest.raises(SystemExit):
+        script.parse_args(["--warm-epochs", "-1"])
+    assert "--warm-epochs -1: expected 0 (no warm start) or more epochs" in capsys.readouterr().err

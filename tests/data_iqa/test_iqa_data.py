@@ -7,7 +7,8 @@ import pytest
 import torch
 from PIL import Image
 
-from learned_resizer.data.iqa import DEMO_MEAN_SCORES, build_ava, build_demo_iqa, build_histogram_csv, read_ava
+from learned_resizer.data.distortions import MEAN_SCORES
+from learned_resizer.data.iqa import build_ava, build_demo_iqa, build_histogram_csv, read_ava
 from learned_resizer.data.registry import DataConfig, build_splits
 from learned_resizer.models import create_model
 from learned_resizer.tasks.iqa import IQATask, emd_loss, mean_score
@@ -146,7 +147,7 @@ def test_demo_iqa_mean_score_falls_with_level_and_is_deterministic(demo):
         if item.content == demo.train.items[0][1].content:
             by_level.setdefault(item.level, set()).add(round(mean_score(demo.train[index][1][None]).item(), 4))
     means = [by_level[level].pop() for level in range(5)]
-    assert means == sorted(means, reverse=True) and means[0] == pytest.approx(DEMO_MEAN_SCORES[0], abs=0.05)
+    assert means == sorted(means, reverse=True) and means[0] == pytest.approx(MEAN_SCORES[0], abs=0.05)
     again = build_splits(DataConfig(name="demo_iqa"), (32, 32))
     noisy = next(i for i, (_, item) in enumerate(demo.train.items) if item.kind == "noise")
     assert torch.equal(demo.train[noisy][0], again.train[noisy][0])

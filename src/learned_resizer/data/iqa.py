@@ -37,12 +37,13 @@ Datasets (``data.name``):
     JPEG re-compression at 4 levels. **Its scores are synthetic, not human**: the histogram is a
     discretised Gaussian whose mean falls with the distortion level (7.0, 5.9, 4.8, 3.7, 2.6). It
     exercises the whole IQA pipeline in seconds; it says nothing about real image quality.
+    The distortions and scores are those of :mod:`learned_resizer.data.distortions`, whose
+    ``distorted_iqa`` makes the same task from any classification set.
 """
 
 from __future__ import annotations
 
 import csv
-import io
 import logging
 import math
 import random
@@ -53,11 +54,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
 from torch.utils.data import Dataset
-from torchvision.transforms.v2 import functional as F
 
 from learned_resizer.data.dataset import ImageFileDataset
+from learned_resizer.data.distortions import BINS, DISTORTIONS, LEVELS, MEAN_SCORES, distort, synthetic_histogram
 from learned_resizer.data.images import load_rgb
 from learned_resizer.data.options import COMMON_OPTIONS, make_split, read_options, require_root
 from learned_resizer.data.registry import DataConfig, Splits, register_dataset
@@ -304,29 +304,13 @@ def build_histogram_csv(config: DataConfig, input_size: tuple[int, int]) -> Spli
 
 # --- demo_iqa: synthetic scores on real photos -------------------------------------------------
 
-DEMO_BINS = 10
-#: distortion levels 1..4 of each kind (level 0 is the pristine image)
-DEMO_DISTORTIONS: dict[str, tuple[float, ...]] = {
-    "blur": (0.6, 1.2, 2.0, 3.0),  # Gaussian sigma in pixels at the input size
-    "noise": (0.03, 0.06, 0.12, 0.24),  # Gaussian standard deviation on [0, 1] pixels
-    "jpeg": (50, 25, 12, 5),  # JPEG quality
-}
-DEMO_MEAN_SCORES = (7.0, 5.9, 4.8, 3.7, 2.6)  # by level 0..4
-DEMO_SCORE_SPREAD = 1.0  # standard deviation of the synthetic histogram, in score units
 _PHOTO_CROPS = 2  # per side: each photo gives a 2 x 2 grid of overlapping crops
-
-
-def synthetic_histogram(mean: float, spread: float = DEMO_SCORE_SPREAD, bins: int = DEMO_BINS) -> torch.Tensor:
-    """A Gaussian around ``mean`` sampled at scores 1..``bins`` and normalised to sum to 1."""
-    scores = torch.arange(1, bins + 1, dtype=torch.float64)
-    weights = torch.exp(-0.5 * ((scores - mean) / spread) ** 2)
-    return (weights / weights.sum()).float()
 
 
 @dataclass(frozen=True)
 class DemoItem:
     content: int
-    kind: str  # "pristine" or a key of DEMO_DISTORTIONS
+    kind: str  # "pristine" or a key of DISTORTIONS
     level: int  # 0 for pristine, else 1..4
 
 
@@ -345,22 +329,7 @@ class DemoIQADataset(Dataset):
         number, item = self.items[index]
         image = distort(fit_to_size(self.contents[item.content], self.input_size), item.kind, item.level,
                         torch.Generator().manual_seed(self.seed * 1_000_003 + number))
-        return image, synthetic_histogram(DEMO_MEAN_SCORES[item.level])
-
-
-def distort(image: torch.Tensor, kind: str, level: int, generator: torch.Generator) -> torch.Tensor:
-    """Apply distortion ``kind`` at ``level`` (0: none) to a float (3, h, w) image in [0, 1]."""
-    if level == 0:
-        return image
-    strength = DEMO_DISTORTIONS[kind][level - 1]
-    if kind == "blur":
-        size = 2 * math.ceil(3 * strength) + 1
-        return F.gaussian_blur(image, [size, size], [strength, strength])
-    if kind == "noise":
-        return (image + strength * torch.randn(image.shape, generator=generator)).clamp(0.0, 1.0)
-    encoded = io.BytesIO()
-    F.to_pil_image((image * 255).round().to(torch.uint8)).save(encoded, format="JPEG", quality=int(strength))
-    return F.to_dtype(F.pil_to_tensor(Image.open(encoded).convert("RGB")), torch.float32, scale=True)
+        return image, synthetic_histogram(MEAN_SCORES[item.level])
 
 
 def _demo_contents() -> list[torch.Tensor]:
@@ -391,7 +360,7 @@ def build_demo_iqa(config: DataConfig, input_size: tuple[int, int]) -> Splits:
         raise ValueError(f"data.root: demo_iqa is built in; leave root empty (got {config.root!r})")
     options = read_options(config, {"seed": 0})
     contents = _demo_contents()
-    variants = [("pristine", 0)] + [(kind, level) for kind in DEMO_DISTORTIONS for level in range(1, 5)]
+    variants = [("pristine", 0)] + [(kind, level) for kind in DISTORTIONS for level in range(1, LEVELS)]
     items = list(enumerate(DemoItem(c, kind, level) for c in range(len(contents)) for kind, level in variants))
     # 3 contents each for val and test, fixed: the split must not move with the noise seed
     order = list(range(len(contents)))
@@ -400,4 +369,4 @@ def build_demo_iqa(config: DataConfig, input_size: tuple[int, int]) -> Splits:
     made = {split: DemoIQADataset(contents, [(n, item) for n, item in items if split_of[item.content] == split],
                                   input_size, options["seed"])
             for split in SPLITS}
-    return Splits(train=made["train"], val=made["val"], test=made["test"], classes=_bin_names(DEMO_BINS))
+    return Splits(train=made["train"], val=made["val"], test=made["test"], classes=_bin_names(BINS))
