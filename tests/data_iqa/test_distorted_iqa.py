@@ -14,6 +14,7 @@ from scipy import ndimage
 from learned_resizer.data.distortions import DISTORTIONS, LEVELS, MEAN_SCORES, DistortedDataset, draw_distortion
 from learned_resizer.data.registry import DataConfig, build_splits
 from learned_resizer.tasks.iqa import mean_score
+from learned_resizer.training.datamodule import SplitsDataModule
 
 SIZE = (24, 24)
 SOURCE = {"source": "synthetic", "train_size": 40, "val_size": 20, "test_size": 30}
@@ -111,6 +112,7 @@ def test_options_reach_the_source_and_folds_keep_the_source_split():
     ({"source": "distorted_iqa"}, "data.options.source: expected a classification dataset"),
     ({"seed": -1}, "data.options.seed: expected a non-negative int"),
     ({"seed": "0"}, "data.options.seed: expected a non-negative int"),
+    ({"redraw": "yes"}, "data.options.redraw: expected true or false"),
     ({"sizes": 3}, "data.options: unknown option(s) ['sizes'] for dataset 'synthetic'"),
 ])
 def test_bad_options_are_named(options, message):
@@ -121,3 +123,38 @@ def test_bad_options_are_named(options, message):
 def test_an_iqa_source_is_refused():
     with pytest.raises(ValueError, match="data.options.source: 'demo_iqa' is not a classification set"):
         build_splits(DataConfig(name="distorted_iqa", options={"source": "demo_iqa"}), SIZE)
+
+
+def test_training_images_are_drawn_anew_each_epoch_and_val_test_keep_theirs():
+    splits = _splits()
+    assert splits.train.keyed_by_epoch and not splits.val.keyed_by_epoch and not splits.test.keyed_by_epoch
+    draws = [[splits.train.distortion((index, epoch)) for index in range(40)] for epoch in range(3)]
+    assert draws[0] != draws[1] != draws[2]
+    assert splits.train.distortion(5) == splits.train.distortion((5, 0))
+    assert torch.equal(splits.train[(5, 2)][0], splits.train[(5, 2)][0])
+    assert [splits.test.distortion((i, 0)) for i in range(30)] == [splits.test.distortion((i, 7)) for i in range(30)]
+    fixed = _splits(redraw=False)
+    assert not fixed.train.keyed_by_epoch
+    assert fixed.train.distortion((5, 0)) == fixed.train.distortion((5, 3)) == draw_distortion(0, "train", 5)[:2]
+
+
+def _epoch_targets(module, epoch: int) -> list[torch.Tensor]:
+    loader = module.train_dataloader()
+    loader.sampler.set_epoch(epoch)
+    return [targets for _, targets in loader]
+
+
+@pytest.mark.parametrize("augment", ["none", "dihedral"])
+def test_the_training_loader_passes_the_epoch_alone_or_through_augmentation(augment):
+    splits = _splits()
+    module = SplitsDataModule(splits, DataConfig(name="distorted_iqa", augment=augment), 8, 8, seed=3)
+    parallel = SplitsDataModule(splits, DataConfig(name="distorted_iqa", augment=augment, num_workers=2), 8, 8, seed=3)
+    for epoch in (0, 1):
+        loader = module.train_dataloader()
+        loader.sampler.set_epoch(epoch)
+        order = [int(index) for index, _ in loader.sampler]
+        expected = torch.stack([splits.train[(index, epoch)][1] for index in order])
+        torch.testing.assert_close(torch.cat(_epoch_targets(module, epoch)), expected[: len(expected) // 8 * 8])
+        for a, b in zip(_epoch_targets(module, epoch), _epoch_targets(parallel, epoch), strict=True):
+            torch.testing.assert_close(a, b)
+    assert not torch.equal(torch.cat(_epoch_targets(module, 0)), torch.cat(_epoch_targets(module, 1)))

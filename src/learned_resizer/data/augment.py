@@ -52,6 +52,11 @@ def draw_symmetry(name: str, seed: int, epoch: int, index: int) -> int:
     return choices[int(np.random.SeedSequence([seed, epoch, index]).generate_state(1)[0]) % len(choices)]
 
 
+def keyed_by_epoch(dataset: Dataset) -> bool:
+    """Whether ``dataset`` draws its items anew each epoch and so takes ``(index, epoch)`` keys."""
+    return bool(getattr(dataset, "keyed_by_epoch", False))
+
+
 class AugmentedDataset(Dataset):
     """``dataset`` with each image turned or mirrored as ``name`` draws it.
 
@@ -68,7 +73,7 @@ class AugmentedDataset(Dataset):
 
     def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, object]:
         index, epoch = key if isinstance(key, tuple) else (key, 0)
-        image, target = self.dataset[index]
+        image, target = self.dataset[(index, epoch) if keyed_by_epoch(self.dataset) else index]
         return symmetry(image, draw_symmetry(self.name, self.seed, epoch, index)), target
 
 

@@ -16,9 +16,13 @@ needs rather than what looks right.
            options: {source: terrain, seed: 0, cache: true}}
 
 Options: ``source``, the classification set (default ``terrain``); ``seed``, which draws each
-image's level and kind and its noise (uniform levels, uniform kinds); every other option goes to
-the source. An image's distortion depends on (seed, split, index) alone, never on the epoch, so
-every run and every resizer sees the same distorted images.
+image's level and kind and its noise (uniform levels, uniform kinds); ``redraw`` (default true):
+training images get a new distortion every epoch, drawn from (seed, epoch, index) as
+``data.augment`` draws its symmetries, so a model cannot learn each image's score by heart and
+must read the distortion (val and test images keep one distortion, drawn from (seed, split,
+index)); every other option goes to the source. Nothing depends on the process or loader worker
+that reads an image, so every run and every resizer sees the same distorted images, and a
+resumed run replays them.
 """
 
 from __future__ import annotations
@@ -46,7 +50,7 @@ DISTORTIONS: dict[str, tuple[float, ...]] = {
 MEAN_SCORES = (7.0, 5.9, 4.8, 3.7, 2.6)  # by level 0..4
 SCORE_SPREAD = 1.0  # standard deviation of the synthetic histogram, in score units
 SPLITS = ("train", "val", "test")
-_OWN_OPTIONS = {"source": "terrain", "seed": 0}
+_OWN_OPTIONS = {"source": "terrain", "seed": 0, "redraw": True}
 
 
 def synthetic_histogram(mean: float, spread: float = SCORE_SPREAD, bins: int = BINS) -> torch.Tensor:
@@ -71,32 +75,43 @@ def distort(image: torch.Tensor, kind: str, level: int, generator: torch.Generat
     return F.to_dtype(F.pil_to_tensor(Image.open(encoded).convert("RGB")), torch.float32, scale=True)
 
 
-def draw_distortion(seed: int, split: str, index: int) -> tuple[str, int, int]:
-    """``(kind, level, noise seed)`` of image ``index`` of ``split``: the level uniform over
-    0..4, the kind uniform over :data:`DISTORTIONS` (``"pristine"`` at level 0)."""
-    level_draw, kind_draw, noise_seed = np.random.SeedSequence([seed, SPLITS.index(split), index]).generate_state(3)
+def draw_distortion(seed: int, split: str, index: int, epoch: int | None = None) -> tuple[str, int, int]:
+    """``(kind, level, noise seed)`` of image ``index`` of ``split`` (in ``epoch``, for images
+    drawn anew each epoch): the level uniform over 0..4, the kind uniform over
+    :data:`DISTORTIONS` (``"pristine"`` at level 0)."""
+    entropy = [seed, SPLITS.index(split), index] + ([] if epoch is None else [epoch])
+    level_draw, kind_draw, noise_seed = np.random.SeedSequence(entropy).generate_state(3)
     level = int(level_draw) % LEVELS
     kind = sorted(DISTORTIONS)[int(kind_draw) % len(DISTORTIONS)] if level else "pristine"
     return kind, level, int(noise_seed)
 
 
 class DistortedDataset(Dataset):
-    """``(image, label)`` items of ``dataset`` as ``(distorted image, score histogram)``."""
+    """``(image, label)`` items of ``dataset`` as ``(distorted image, score histogram)``.
 
-    def __init__(self, dataset: Dataset, split: str, seed: int) -> None:
+    With ``redraw``, keys are ``(index, epoch)`` pairs (a plain ``index`` is read as epoch 0) and
+    each epoch draws anew; :attr:`keyed_by_epoch` tells the loader to pass the epoch.
+    """
+
+    def __init__(self, dataset: Dataset, split: str, seed: int, redraw: bool = False) -> None:
         self.dataset, self.split, self.seed = dataset, split, seed
+        self.keyed_by_epoch = redraw
 
     def __len__(self) -> int:
         return len(self.dataset)  # type: ignore[arg-type]
 
-    def distortion(self, index: int) -> tuple[str, int]:
-        """The kind and level of item ``index``."""
-        kind, level, _ = draw_distortion(self.seed, self.split, index)
+    def _draw(self, key: int | tuple[int, int]) -> tuple[int, tuple[str, int, int]]:
+        index, epoch = key if isinstance(key, tuple) else (key, 0)
+        return index, draw_distortion(self.seed, self.split, index, epoch if self.keyed_by_epoch else None)
+
+    def distortion(self, key: int | tuple[int, int]) -> tuple[str, int]:
+        """The kind and level of item ``key``."""
+        _, (kind, level, _) = self._draw(key)
         return kind, level
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        index, (kind, level, noise_seed) = self._draw(key)
         image, _ = self.dataset[index]
-        kind, level, noise_seed = draw_distortion(self.seed, self.split, index)
         return distort(image, kind, level, torch.Generator().manual_seed(noise_seed)), synthetic_histogram(MEAN_SCORES[level])
 
 
@@ -106,6 +121,8 @@ def build_distorted_iqa(config: DataConfig, input_size: tuple[int, int]) -> Spli
     own = {**_OWN_OPTIONS, **{key: config.options[key] for key in _OWN_OPTIONS.keys() & config.options.keys()}}
     if not isinstance(own["seed"], int) or isinstance(own["seed"], bool) or own["seed"] < 0:
         raise ValueError(f"data.options.seed: expected a non-negative int, got {own['seed']!r}")
+    if not isinstance(own["redraw"], bool):
+        raise ValueError(f"data.options.redraw: expected true or false, got {own['redraw']!r}")
     if own["source"] == "distorted_iqa" or own["source"] not in list_datasets():
         raise ValueError(f"data.options.source: expected a classification dataset, one of "
                          f"{[name for name in list_datasets() if name != 'distorted_iqa']}, got {own['source']!r}")
@@ -115,5 +132,6 @@ def build_distorted_iqa(config: DataConfig, input_size: tuple[int, int]) -> Spli
     if not isinstance(label, int):
         raise ValueError(f"data.options.source: {own['source']!r} is not a classification set "
                          f"(its targets are {type(label).__name__}, expected int labels)")
-    made = {split: DistortedDataset(getattr(source, split), split, own["seed"]) for split in SPLITS}
+    made = {split: DistortedDataset(getattr(source, split), split, own["seed"], own["redraw"] and split == "train")
+            for split in SPLITS}
     return Splits(**made, classes=[str(score) for score in range(1, BINS + 1)])
