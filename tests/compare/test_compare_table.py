@@ -57,6 +57,20 @@ def test_higher_is_better_metrics_pick_the_highest(make_records) -> None:
     assert "0.665 ± 0.007" in table.to_text()
 
 
+def test_the_headline_metric_comes_first_and_picks_the_best_classical(make_records) -> None:
+    records = make_records({"bilinear": 0.5, "bicubic": 0.5, "learned": 0.5})
+    accuracy, plcc = {"bilinear": 0.80, "bicubic": 0.70, "learned": 0.75}, {"bilinear": 0.60, "bicubic": 0.66, "learned": 0.69}
+    for record in records:
+        record.test_metrics = {"binary_accuracy": accuracy[record.resizer], "plcc": plcc[record.resizer]}
+    first_listed = build_table(records, paired_metric="score_shortfall", n_boot=200)
+    assert first_listed.metrics[0].name == "binary_accuracy" and first_listed.best_classical == {(32, 32): "bilinear"}
+    headline = build_table(records, paired_metric="score_shortfall", headline_metric="plcc", n_boot=200)
+    assert [spec.name for spec in headline.metrics] == ["plcc", "binary_accuracy"]
+    assert headline.best_classical == {(32, 32): "bicubic"}
+    with pytest.raises(ValueError, match="headline_metric 'srcc' is not among the runs' test metrics"):
+        build_table(records, paired_metric="score_shortfall", headline_metric="srcc", n_boot=200)
+
+
 def test_lower_is_better_can_be_overridden(make_records) -> None:
     table = build_table(make_records(ACCURACY), lower_is_better={"top1_error": False}, n_boot=200)
     assert table.best_classical == {(32, 32): "bilinear"}

@@ -32,6 +32,8 @@ def test_iqa_comparison_reports_correlations_and_paired_mean_score_error(tmp_pat
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     text = report.table.to_text()
     assert "plcc" in text and "srcc" in text and "emd" in text
+    assert [spec.name for spec in report.table.metrics] == ["plcc", "binary_accuracy", "emd", "srcc"]  # the paper's headline first
+    assert "Best classical resizer by plcc" in text
     (comparison,) = report.table.comparisons
     assert comparison.result.reference == "bicubic"
     # the paired metric is |predicted - human| mean score, recomputed here from the saved outputs

@@ -129,6 +129,7 @@ def pool_comparisons(paths: Sequence[str | Path], out_dir: str | Path, title: st
     table = build_table(
         records, learned=table_spec["learned"], paired_metric=paired["name"], paired_metric_is_fraction=paired["percent"],
         lower_is_better={spec["name"]: spec["lower_is_better"] for spec in table_spec["metrics"]},
+        headline_metric=table_spec["metrics"][0]["name"],
     )
     seeds = sorted({r.seed for r in records})
     pooled_setup = None if setup is None else copy.deepcopy(setup) | {"seeds": seeds}

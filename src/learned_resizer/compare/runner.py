@@ -261,7 +261,7 @@ def run_comparison(config: CompareConfig, out_dir: str | Path, progress: bool = 
     task = TASKS[base.task]
     table = build_table(records, learned=learned, paired_metric=task.paired_metric,
                         paired_metric_is_fraction=task.paired_metric_is_fraction,
-                        lower_is_better={name: True for name in task.lower_is_better})
+                        lower_is_better={name: True for name in task.lower_is_better}, headline_metric=task.headline_metric)
     title = config.title + (f" ({config.folds}-fold cross-validation)" if config.folds else "")
     return write_report(records, out_dir, title, table=table, setup=setup)
 

@@ -247,6 +247,7 @@ def build_table(
     paired_metric: str = "top1_error",
     paired_metric_is_fraction: bool = True,
     lower_is_better: Mapping[str, bool] | None = None,
+    headline_metric: str | None = None,
     n_boot: int = 10000,
     seed: int = 0,
     confidence: float = 0.95,
@@ -255,7 +256,8 @@ def build_table(
     """Summarise ``records`` and compare each ``learned`` resizer (a key, or several: variants of
     the learned resizer) with every other, classical, resizer.
 
-    Metric columns follow the first record's ``test_metrics`` order; the first one picks the best
+    Metric columns follow the first record's ``test_metrics`` order, ``headline_metric`` (the
+    task's, e.g. PLCC for image quality) moved first when given; the first one picks the best
     classical resizer. ``paired_metric`` names the error that ``1 − test_scores`` measures (shown
     in % when it is a fraction, like top-1 error; an absolute error of a score is not); paired
     differences are reported in it, learned minus classical. Runs are paired by equal seed. Where
@@ -266,7 +268,12 @@ def build_table(
         raise ValueError("build_table needs at least one RunRecord")
     learned = (learned,) if isinstance(learned, str) else tuple(learned)
     overrides = dict(lower_is_better or {})
-    specs = [metric_spec(name, overrides.get(name)) for name in records[0].test_metrics]
+    names = list(records[0].test_metrics)
+    if headline_metric is not None:
+        if headline_metric not in names:
+            raise ValueError(f"headline_metric {headline_metric!r} is not among the runs' test metrics {names}")
+        names = [headline_metric] + [name for name in names if name != headline_metric]
+    specs = [metric_spec(name, overrides.get(name)) for name in names]
     groups = _group(records, [spec.name for spec in specs])
     rows = [_summarize_group(runs, specs) for _, runs in sorted(groups.items(), key=lambda item: _order(item[0], learned))]
 

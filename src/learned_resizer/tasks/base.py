@@ -17,6 +17,8 @@ class Task(ABC):
     monitor_mode: str
     #: metrics where lower is better (the others are higher-is-better)
     lower_is_better: frozenset[str] = frozenset()
+    #: the metric a comparison shows first and picks the best classical resizer by
+    headline_metric: str
     #: what ``1 - per_example_scores`` measures, the metric of paired comparisons
     paired_metric: str
     #: whether that metric is a fraction (top-1 error: shown in %, differences in percentage points)

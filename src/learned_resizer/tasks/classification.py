@@ -36,6 +36,7 @@ class ClassificationTask(Task):
     monitor_mode = "min"
     lower_is_better = frozenset({"top1_error", "top5_error"})
     paired_metric = "top1_error"
+    headline_metric = "top1_error"
 
     def __init__(self, num_classes: int, label_smoothing: float = 0.1) -> None:
         if num_classes < 2:

@@ -199,6 +199,7 @@ class IQATask(Task):
     lower_is_better = frozenset({"emd"})
     #: paired comparisons use the absolute error of the predicted mean score (see per_example_scores)
     paired_metric = "mean_score_abs_error"
+    headline_metric = "plcc"  # the paper's Table 1 for AVA
     paired_metric_is_fraction = False  # in units of the score (1 to K)
 
     def __init__(self, num_bins: int = 10, emd_exponent: float = 2, binary_threshold: float = 5.0) -> None:
