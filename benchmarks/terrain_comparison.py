@@ -17,7 +17,8 @@ annealing to zero), their ``--optimizer`` (the paper's SGD or AdamW), the ``--ou
 (shrink factor) and the ``--input`` size (the tiles shrunk to it, antialiased, before any resizer
 sees them: ``--input 128`` shrinks by 2 like the paper's 448 -> 224; ``--input 32`` makes every resizer
 enlarge 32 -> 64, like the paper's up-scaling study) and ``--augment``, the
-symmetries every training image may get (warm start included; ``dihedral`` suits textures). ``--variants`` adds learned resizers that differ in one factor to the same
+symmetries every training image may get (warm start included; the default ``flip_hv``
+mirrors left-right and upside down, ``dihedral`` also turns by 90 degrees). ``--variants`` adds learned resizers that differ in one factor to the same
 comparison, so they share its warm starts and classical runs and each is tested against the
 classical resizers on the same images:
 
@@ -59,6 +60,9 @@ VARIANT_LR_FACTORS = (0.1, 10)
 DEFAULT_LRS = {"lite0": {"sgd": 0.01, "adamw": 0.0001}, "scratch": {"sgd": 0.05, "adamw": 0.001}}
 #: interpolations that may replace bilinear inside the learned resizer (``<name>-inside`` variants)
 INSIDE_INTERPOLATIONS = ("bicubic", "area")
+#: the training images' symmetries unless ``--augment`` says otherwise: what every recorded study
+#: trained with (until 2026-12-01 the training step applied these flips itself, unlisted)
+DEFAULT_AUGMENT = "flip_hv"
 #: classical resizes that MULLER may be built on (``--muller``)
 MULLER_INTERPOLATIONS = ("bilinear", "bicubic", "area")
 VARIANTS = ("other-init", *(f"resizer-lr-x{factor:g}" for factor in VARIANT_LR_FACTORS),
@@ -128,7 +132,7 @@ def build_config(args: argparse.Namespace) -> CompareConfig:
         if lite0 and args.warm_epochs else None,
         title=("IQA on distorted terrain tiles (synthetic scores), " if iqa else "Terrain ")
               + f"{args.input} -> {args.output} px, {args.setting}, init={args.init}"
-              + (f", augment={args.augment}" if args.augment != "none" else ""),
+              + (f", augment={args.augment}" if args.augment != DEFAULT_AUGMENT else ""),
         panels=3,
         folds=args.folds,
     )
@@ -174,9 +178,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              f"these interpolations ({', '.join(MULLER_INTERPOLATIONS)})")
     parser.add_argument("--muller-lr", type=float, default=None,
                         help="MULLER's learning rate (default: the model's, --lr)")
-    parser.add_argument("--augment", choices=sorted(AUGMENTATIONS), default="none",
-                        help="symmetries of the training images, for every run and the warm start: flip (left-right) "
-                             "or dihedral (the 8 turns and mirrors of the square; textures have no up)")
+    parser.add_argument("--augment", choices=sorted(AUGMENTATIONS), default=DEFAULT_AUGMENT,
+                        help="symmetries of the training images, for every run and the warm start: flip_hv (left-right "
+                             "and upside down, the default and that of every recorded study), dihedral (the 8 turns and "
+                             "mirrors of the square; textures have no up), flip (left-right) or none")
     parser.add_argument("--folds", type=int, default=0,
                         help="K >= 2: K-fold cross-validation over source textures, so all 2,244 tiles are tested "
                              "(each by the runs of the fold that held it out) instead of the 312 of the test split")

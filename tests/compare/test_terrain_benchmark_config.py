@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
 import pytest
 
+from learned_resizer.compare.pooling import _differences, _what_runs_compute
 from learned_resizer.compare.runner import fold_config, resizer_stage_config, run_config_for, warm_start_config
+from learned_resizer.training.config import config_to_dict
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "terrain_comparison.py"
 #: the recorded studies' recipe: 10 + 10 epochs, annealed, resizer lr 0.0001
@@ -108,7 +111,9 @@ def test_augmentation_reaches_every_run_and_the_warm_start_and_names_the_study()
     assert {run_config_for(per_fold, entry, (64, 64), 0, None).data.augment for entry in config.resizers} == {"dihedral"}
     assert config.title.endswith("augment=dihedral")
     plain = script.build_config(script.parse_args(ANNEALED))
-    assert warm_start_config(plain, (64, 64), 0).data.augment == "none" and "augment" not in plain.title
+    assert warm_start_config(plain, (64, 64), 0).data.augment == "flip_hv" and "augment" not in plain.title  # the recorded studies'
+    unflipped = script.build_config(script.parse_args([*ANNEALED, "--augment", "none"]))
+    assert unflipped.title.endswith("augment=none") and unflipped.run["data"]["augment"] == "none"
 
 
 def test_an_input_below_the_output_makes_every_resizer_enlarge() -> None:
@@ -164,3 +169,24 @@ def test_no_warm_start_with_zero_warm_epochs_and_negative_ones_refused(capsys) -
     with pytest.raises(SystemExit):
         script.parse_args(["--warm-epochs", "-1"])
     assert "--warm-epochs -1: expected 0 (no warm start) or more epochs" in capsys.readouterr().err
+
+
+RESULTS = SCRIPT.parent / "results"
+#: each kept study and the benchmark arguments of its next seed (benchmarks/results/README.md)
+KEPT_STUDIES = {
+    "terrain-lite0-warm10-cosine-folds5/seed2.json": [],
+    "terrain-lite0-128to64-warm10-cosine-folds5/seed0.json": ["--input", "128"],
+    "terrain-lite0-32to64-warm10-cosine-folds5/seed0.json": ["--input", "32", "--output", "64"],
+    "terrain-lite0-warm10-cosine-folds5-dihedral/seed0.json": ["--augment", "dihedral"],
+    "terrain-lite0-warm10-cosine-folds5-muller/seed2.json": ["--muller", "bilinear", "area"],
+}
+
+
+@pytest.mark.parametrize(("kept", "arguments"), KEPT_STUDIES.items())
+def test_a_next_seed_of_every_kept_study_has_its_setup_so_pool_accepts_it(kept, arguments) -> None:
+    script = load_script()
+    argv = ["--root", "../shared/datasets/terrain-0ad", "--warm-epochs", "10", "--epochs", "10", "--resizer-lr", "0.0001",
+            "--schedule", "cosine", "--folds", "5", "--seeds", "5", *arguments]
+    setup = config_to_dict(script.build_config(script.parse_args(argv)))
+    recorded = json.loads((RESULTS / kept).read_text())["setup"]
+    assert _differences(_what_runs_compute(recorded), _what_runs_compute(setup)) == []

@@ -7,6 +7,9 @@ interpolate nothing, so every resizer still sees the image's own pixels, only tu
 
 - ``none``: the images as they are (the default).
 - ``flip``: mirrored left-right with probability 1/2 (photos: a scene and its mirror image).
+- ``flip_hv``: mirrored left-right and, independently, upside down, each with probability 1/2
+  (the identity, the two mirrors and the half turn, uniformly): for images without an up, of any
+  shape. The recorded terrain studies trained with it.
 - ``dihedral``: one of the 8 symmetries of the square (4 rotations by 90 degrees, each mirrored or
   not), uniformly: for images without an up, such as textures, aerial views or micrographs.
   Needs square images.
@@ -21,7 +24,7 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 #: augmentation name -> the symmetries (indices of :func:`symmetry`) it draws from, uniformly
-AUGMENTATIONS: dict[str, tuple[int, ...]] = {"none": (0,), "flip": (0, 4), "dihedral": tuple(range(8))}
+AUGMENTATIONS: dict[str, tuple[int, ...]] = {"none": (0,), "flip": (0, 4), "flip_hv": (0, 4, 6, 2), "dihedral": tuple(range(8))}
 
 
 def check_augmentation(name: str, input_size: tuple[int, int] | None = None) -> None:
@@ -32,7 +35,7 @@ def check_augmentation(name: str, input_size: tuple[int, int] | None = None) -> 
     if name == "dihedral" and input_size is not None and input_size[0] != input_size[1]:
         raise ValueError(
             f"data.augment: 'dihedral' turns images by 90 degrees and needs a square input_size, got {list(input_size)}; "
-            "use 'flip' for other shapes"
+            "use 'flip' or 'flip_hv' for other shapes"
         )
 
 

@@ -9,19 +9,9 @@ from typing import Any
 import lightning as L
 import torch
 
-
 from learned_resizer.pipeline import ResizeThenModel
 from learned_resizer.tasks.base import Task
 from learned_resizer.training.config import OptimConfig
-
-
-def random_flips(images: torch.Tensor) -> torch.Tensor:
-    """Flip each image horizontally and/or vertically with probability 1/2 (textures have no up)."""
-    n = images.shape[0]
-    flip_h = torch.rand(n) < 0.5
-    flip_v = torch.rand(n) < 0.5
-    images = torch.where(flip_h.view(n, 1, 1, 1).to(images.device), images.flip(-1), images)
-    return torch.where(flip_v.view(n, 1, 1, 1).to(images.device), images.flip(-2), images)
 
 
 class ResizerTrainingModule(L.LightningModule):
@@ -69,7 +59,7 @@ class ResizerTrainingModule(L.LightningModule):
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         images, targets = batch
-        images = random_flips(images).contiguous(memory_format=self.memory_format)
+        images = images.contiguous(memory_format=self.memory_format)
         outputs = self.pipeline(images)
         loss = self.task.loss(outputs, targets)
         self.train_metrics.update(outputs.detach(), targets)
