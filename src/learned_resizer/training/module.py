@@ -54,7 +54,7 @@ class ResizerTrainingModule(L.LightningModule):
 
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
         # Reseed per (epoch, batch): a run resumed from a checkpoint then draws exactly the same
-        # augmentations and dropout masks as an uninterrupted run, whatever else used the RNG.
+        # dropout masks as an uninterrupted run, whatever else used the RNG (augmentation is drawn by the data).
         torch.manual_seed((self.seed * 1_000_003 + self.current_epoch) * 1_000_003 + batch_idx)
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
