@@ -172,21 +172,25 @@ def test_no_warm_start_with_zero_warm_epochs_and_negative_ones_refused(capsys) -
 
 
 RESULTS = SCRIPT.parent / "results"
+#: the recipe of the 5-fold classification studies, which most kept studies vary
+FOLDS_RECIPE = ["--warm-epochs", "10", "--epochs", "10", "--resizer-lr", "0.0001", "--schedule", "cosine", "--folds", "5"]
 #: each kept study and the benchmark arguments of its next seed (benchmarks/results/README.md)
 KEPT_STUDIES = {
-    "terrain-lite0-warm10-cosine-folds5/seed2.json": [],
-    "terrain-lite0-128to64-warm10-cosine-folds5/seed0.json": ["--input", "128"],
-    "terrain-lite0-32to64-warm10-cosine-folds5/seed0.json": ["--input", "32", "--output", "64"],
-    "terrain-lite0-warm10-cosine-folds5-dihedral/seed0.json": ["--augment", "dihedral"],
-    "terrain-lite0-warm10-cosine-folds5-muller/seed2.json": ["--muller", "bilinear", "area"],
+    "terrain-lite0-warm10-cosine-folds5/seed2.json": FOLDS_RECIPE,
+    "terrain-lite0-128to64-warm10-cosine-folds5/seed0.json": [*FOLDS_RECIPE, "--input", "128"],
+    "terrain-lite0-32to64-warm10-cosine-folds5/seed0.json": [*FOLDS_RECIPE, "--input", "32", "--output", "64"],
+    "terrain-lite0-warm10-cosine-folds5-dihedral/seed0.json": [*FOLDS_RECIPE, "--augment", "dihedral"],
+    "terrain-lite0-warm10-cosine-folds5-muller/seed2.json": [*FOLDS_RECIPE, "--muller", "bilinear", "area"],
+    "terrain-lite0-iqa-adamw/seeds0-2.json": ["--task", "iqa", "--warm-epochs", "0", "--epochs", "10", "--optimizer", "adamw",
+                                              "--lr", "0.0003", "--schedule", "cosine", "--resizer-lr", "0.00001",
+                                              "--also-resizer-lrs", "0.0001"],
 }
 
 
 @pytest.mark.parametrize(("kept", "arguments"), KEPT_STUDIES.items())
 def test_a_next_seed_of_every_kept_study_has_its_setup_so_pool_accepts_it(kept, arguments) -> None:
     script = load_script()
-    argv = ["--root", "../shared/datasets/terrain-0ad", "--warm-epochs", "10", "--epochs", "10", "--resizer-lr", "0.0001",
-            "--schedule", "cosine", "--folds", "5", "--seeds", "5", *arguments]
+    argv = ["--root", "../shared/datasets/terrain-0ad", *arguments, "--seeds", "5"]
     setup = config_to_dict(script.build_config(script.parse_args(argv)))
     recorded = json.loads((RESULTS / kept).read_text())["setup"]
     assert _differences(_what_runs_compute(recorded), _what_runs_compute(setup)) == []
