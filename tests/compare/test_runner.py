@@ -97,6 +97,21 @@ def test_restarted_comparison_trains_only_unfinished_runs(compared, tmp_path, ca
     assert set(load_file(unfinished / "model" / "model.safetensors")) == set(before)
 
 
+def test_a_rerun_with_another_recipe_is_refused_before_mixing_runs(compared, tmp_path):
+    out, _ = compared
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    stamps = {p.name: (p / "result.json").stat().st_mtime_ns for p in (copy / "runs").iterdir()}
+    changed = {**TINY, "run": {**TINY["run"], "trainer": {**TINY["run"]["trainer"], "epochs": 3}}}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(changed))
+    with pytest.raises(ValueError, match=r"bilinear_12x12_seed0 holds a run started with another config "
+                                         r"\(trainer.epochs: the run's 2, now 3\)"):
+        run_comparison(load_compare_config(tmp_path / "c.yaml"), copy, progress=False)
+    assert {p.name: (p / "result.json").stat().st_mtime_ns for p in (copy / "runs").iterdir()} == stamps
+
+
 def test_a_seed_compared_later_pools_with_the_earlier_ones(compared, tmp_path):
     out, _ = compared
     (tmp_path / "c.yaml").write_text(yaml.safe_dump({**TINY, "seeds": [2], "panels": 0}))

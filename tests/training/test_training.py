@@ -177,8 +177,25 @@ def test_checkpoint_is_safetensors_and_refuses_other_architecture(tiny_config, t
 
 def test_resume_with_another_config_names_the_difference(tiny_config, tmp_path):
     train_run(tiny_config(), tmp_path)
-    with pytest.raises(ValueError, match="model: checkpoint 'small_cnn', config 'resnet18'"):
+    with pytest.raises(ValueError, match="model.name: the run's 'small_cnn', now 'resnet18'"):
         train_run(tiny_config("trainer.epochs=3", "model.name=resnet18"), tmp_path, resume=True)
+
+
+def test_resume_refuses_a_changed_recipe_and_keeps_the_recorded_config(tiny_config, tmp_path):
+    train_run(tiny_config(), tmp_path)
+    recorded = (tmp_path / "config.yaml").read_text()
+    with pytest.raises(ValueError, match=r"holds a run started with another config \(optim.lr: the run's 0.05, now 0.1\)"):
+        train_run(tiny_config("trainer.epochs=3", "optim.lr=0.1"), tmp_path, resume=True)
+    assert (tmp_path / "config.yaml").read_text() == recorded
+
+
+def test_resume_accepts_more_epochs_and_other_execution_settings(tiny_config, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()  # the synthetic set reads no files; the root is spelt two ways
+    train_run(tiny_config("data.root=data"), tmp_path)
+    train_run(tiny_config("trainer.epochs=3", "trainer.log_every_n_steps=1", "trainer.channels_last=false",
+                          f"data.root={tmp_path / 'data'}"), tmp_path, resume=True)
+    assert [int(r["epoch"]) for r in csv.DictReader(open(tmp_path / "metrics.csv"))] == [0, 1, 2]
 
 
 def test_result_records_cost(tiny_config, tmp_path):

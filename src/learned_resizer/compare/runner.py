@@ -31,7 +31,7 @@ from learned_resizer.tasks import TASKS
 from learned_resizer.resizers import is_trainable_resizer, list_resizers, resize_image
 from learned_resizer.training.callbacks import read_metrics
 from learned_resizer.training.config import RunConfig, apply_overrides, config_from_dict, config_to_dict, load_yaml
-from learned_resizer.training.run import is_finished, load_per_image_results, load_result, train_run
+from learned_resizer.training.run import check_same_config, is_finished, load_per_image_results, load_result, train_run
 
 log = logging.getLogger(__name__)
 
@@ -297,6 +297,9 @@ def _learned_keys(config: CompareConfig) -> list[str]:
 
 
 def _train_if_needed(run_config: RunConfig, run_dir: Path, splits, description: str, progress: bool = True) -> None:
+    # init_from names the warm start or resizer stage of this same folder, itself checked first;
+    # in a moved or copied comparison it names the old place
+    check_same_config(run_config, run_dir, allowed=("model.init_from",))
     if is_finished(run_dir):
         print(f"{description}: finished earlier, skipped ({run_dir})")
         return

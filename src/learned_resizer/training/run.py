@@ -37,18 +37,57 @@ from learned_resizer.resizers import create_resizer
 from learned_resizer.tasks import Task, create_task
 from learned_resizer.training.callbacks import EpochMetricsFile, read_metrics
 from learned_resizer.training.checkpoint_io import SafetensorsCheckpointIO
-from learned_resizer.training.config import RunConfig, config_to_dict, save_config
+from learned_resizer.training.config import RunConfig, config_to_dict, load_config, save_config
 from learned_resizer.training.datamodule import SplitsDataModule
 from learned_resizer.training.memory import keep_freed_memory
-from learned_resizer.training.module import ResizerTrainingModule
+from learned_resizer.training.module import ResizerTrainingModule, describe_differences
 
 log = logging.getLogger(__name__)
 RESULT_NAME = "result.json"
 LAST_CHECKPOINT = "checkpoints/last.ckpt"
 
 
+#: config fields that change how a run executes, not what it computes (up to rounding): a run
+#: may be resumed, or a finished one reused, under other values of these
+EXECUTION_ONLY = ("trainer.progress_bar", "trainer.accelerator", "trainer.devices", "trainer.num_nodes",
+                  "trainer.strategy", "trainer.log_every_n_steps", "trainer.eval_batch_size",
+                  "trainer.channels_last", "trainer.keep_freed_memory", "data.num_workers")
+#: fields naming files: equal when they name the same file, however spelt
+PATH_FIELDS = ("data.root", "model.init_from", "model.pretrained")
+
+
 def is_finished(run_dir: str | Path) -> bool:
     return (Path(run_dir) / RESULT_NAME).is_file()
+
+
+def _what_it_computes(config: RunConfig, allowed: tuple[str, ...]) -> dict[str, Any]:
+    data = config_to_dict(config)
+    for dotted in EXECUTION_ONLY + allowed:
+        section, key = dotted.split(".")
+        data[section].pop(key)
+    for dotted in PATH_FIELDS:
+        section, key = dotted.split(".")
+        value = data[section].get(key)
+        if value is not None and Path(value).exists():
+            data[section][key] = str(Path(value).resolve())
+    return data
+
+
+def check_same_config(config: RunConfig, run_dir: str | Path, allowed: tuple[str, ...] = ()) -> None:
+    """Refuse to resume a run folder, or reuse its finished run, under a config other than the
+    one it started with (``allowed`` fields aside): a resumed run would silently mix two setups,
+    and a comparison would put runs of two setups into one table."""
+    saved = Path(run_dir) / "config.yaml"
+    if not saved.is_file():
+        return
+    try:
+        started = load_config(saved)
+    except ValueError as error:
+        raise ValueError(f"{saved}: cannot read the config this run started with ({error})") from error
+    differences = describe_differences(_what_it_computes(started, allowed), _what_it_computes(config, allowed), labels=("the run's", "now"))
+    if differences:
+        raise ValueError(f"{run_dir} holds a run started with another config ({'; '.join(differences)}): "
+                         "rerun it with the config it started with, or choose another folder")
 
 
 def pipeline_config(config: RunConfig, task: Task, classes: list[str]) -> dict[str, Any]:
@@ -109,6 +148,8 @@ def train_run(config: RunConfig, run_dir: str | Path, resume: bool = False, spli
     last = run_dir / LAST_CHECKPOINT
     if last.exists() and not resume:
         raise ValueError(f"{run_dir} already holds checkpoints of a run; pass --resume to continue it or choose another folder")
+    if last.exists():  # for more (or fewer) epochs; the weights come from the checkpoint, not from init_from
+        check_same_config(config, run_dir, allowed=("trainer.epochs", "model.init_from"))
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(config, run_dir / "config.yaml")
 
