@@ -184,6 +184,8 @@ KEPT_STUDIES = {
     "terrain-lite0-iqa-adamw/seeds0-2.json": ["--task", "iqa", "--warm-epochs", "0", "--epochs", "10", "--optimizer", "adamw",
                                               "--lr", "0.0003", "--schedule", "cosine", "--resizer-lr", "0.00001",
                                               "--also-resizer-lrs", "0.0001"],
+    "terrain-scratch-iqa-32/seeds0-4.json": ["--setting", "scratch", "--task", "iqa", "--output", "32", "--optimizer", "adamw",
+                                             "--lr", "0.001", "--schedule", "cosine", "--epochs", "10"],
 }
 
 
