@@ -69,7 +69,8 @@ def test_setups_that_differ_in_more_than_seeds_are_refused(records, tmp_path: Pa
     first = write_seeds(records, (0,), tmp_path / "a")
     other = SETUP | {"run": {"output_size": [32, 32], "trainer": {"epochs": 5}}}
     second = write_seeds(records, (1,), tmp_path / "b", setup=other)
-    with pytest.raises(ValueError, match=r"setups differ in run\.trainer\.epochs; only seeds, panels, title may differ"):
+    with pytest.raises(ValueError, match=r"setups differ: run\.trainer\.epochs: \S+a/results\.json 4, \S+b/results\.json 5; "
+                                         r"only seeds, panels, title may differ"):
         pool_comparisons([first, second], tmp_path / "pooled")
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from learned_resizer.compare.pooling import _differences, _what_runs_compute
+from learned_resizer.compare.pooling import _what_runs_compute
+from learned_resizer.training.config import describe_differences
 from learned_resizer.compare.runner import fold_config, resizer_stage_config, run_config_for, warm_start_config
 from learned_resizer.training.config import config_to_dict
 
@@ -195,4 +196,4 @@ def test_a_next_seed_of_every_kept_study_has_its_setup_so_pool_accepts_it(kept, 
     argv = ["--root", "../shared/datasets/terrain-0ad", *arguments, "--seeds", "5"]
     setup = config_to_dict(script.build_config(script.parse_args(argv)))
     recorded = json.loads((RESULTS / kept).read_text())["setup"]
-    assert _differences(_what_runs_compute(recorded), _what_runs_compute(setup)) == []
+    assert describe_differences(_what_runs_compute(recorded), _what_runs_compute(setup)) == []

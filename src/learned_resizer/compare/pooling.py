@@ -21,6 +21,7 @@ import numpy as np
 from learned_resizer.compare.records import RunRecord
 from learned_resizer.compare.report import Report, write_report
 from learned_resizer.compare.table import build_table
+from learned_resizer.training.config import describe_differences
 
 RESULTS_NAME = "results.json"
 #: setup keys that may differ between pooled comparisons: they do not change what a run computes
@@ -83,14 +84,6 @@ def _what_runs_compute(setup: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in setup.items() if key not in FREE_KEYS}
 
 
-def _differences(a: Any, b: Any, prefix: str = "") -> list[str]:
-    """Dotted keys where two setups differ."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        return [key for name in sorted(set(a) | set(b), key=str)
-                for key in _differences(a.get(name), b.get(name), f"{prefix}{name}.")]
-    return [] if a == b else [prefix.rstrip(".") or "(the whole setup)"]
-
-
 def pool_comparisons(paths: Sequence[str | Path], out_dir: str | Path, title: str | None = None) -> Report:
     """One table and report over the runs of several comparisons with the same setup."""
     if len(paths) < 2:
@@ -102,10 +95,10 @@ def pool_comparisons(paths: Sequence[str | Path], out_dir: str | Path, title: st
         if (setup is None) != (results.get("setup") is None):
             raise ValueError(f"{file} and {first_file}: only one of them records its setup, so they cannot be checked to agree")
         if setup is not None:
-            differing = _differences(_what_runs_compute(setup), _what_runs_compute(results["setup"]))
+            differing = describe_differences(_what_runs_compute(setup), _what_runs_compute(results["setup"]),
+                                             labels=(str(first_file), str(file)))
             if differing:
-                raise ValueError(f"{file} and {first_file}: setups differ in {', '.join(differing)}; "
-                                 f"only {', '.join(FREE_KEYS)} may differ")
+                raise ValueError(f"setups differ: {'; '.join(differing)}; only {', '.join(FREE_KEYS)} may differ")
         for key in ("learned", "paired_metric"):
             if results["table"].get(key) != first["table"].get(key):
                 raise ValueError(f"{file} and {first_file}: tables differ in {key!r}")

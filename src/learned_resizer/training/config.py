@@ -254,3 +254,17 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> RunConfig
 
 def save_config(config: RunConfig, path: str | Path) -> None:
     Path(path).write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False))
+
+
+def describe_differences(stored: dict[str, Any], current: dict[str, Any], prefix: str = "",
+                         labels: tuple[str, str] = ("checkpoint", "config")) -> list[str]:
+    """Human-readable differences between two nested dicts: ``resizer.options.filters: checkpoint 16, config 32``."""
+    out = []
+    for key in sorted(set(stored) | set(current), key=str):
+        a, b = stored.get(key, "<absent>"), current.get(key, "<absent>")
+        name = f"{prefix}{key}"
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += describe_differences(a, b, f"{name}.", labels)
+        elif a != b:
+            out.append(f"{name}: {labels[0]} {a!r}, {labels[1]} {b!r}")
+    return out

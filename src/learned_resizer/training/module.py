@@ -11,7 +11,7 @@ import torch
 
 from learned_resizer.pipeline import ResizeThenModel
 from learned_resizer.tasks.base import Task
-from learned_resizer.training.config import OptimConfig
+from learned_resizer.training.config import OptimConfig, describe_differences
 
 
 class ResizerTrainingModule(L.LightningModule):
@@ -114,19 +114,3 @@ class ResizerTrainingModule(L.LightningModule):
         differences = describe_differences(stored or {}, self.architecture)
         if differences:
             raise ValueError("checkpoint architecture does not match the config: " + "; ".join(differences))
-
-
-def describe_differences(stored: dict[str, Any], current: dict[str, Any], prefix: str = "",
-                         labels: tuple[str, str] = ("checkpoint", "config")) -> list[str]:
-    """Human-readable differences between two nested dicts: ``resizer.options.filters: checkpoint 16, config 32``."""
-    out = []
-    for key in sorted(set(stored) | set(current)):
-        a, b = stored.get(key, "<absent>"), current.get(key, "<absent>")
-        name = f"{prefix}{key}"
-        if isinstance(a, dict) and isinstance(b, dict):
-            out += describe_differences(a, b, f"{name}.", labels)
-        elif a != b:
-            out.append(f"{name}: {labels[0]} {a!r}, {labels[1]} {b!r}")
-    return out
-
-

@@ -37,10 +37,10 @@ from learned_resizer.resizers import create_resizer
 from learned_resizer.tasks import Task, create_task
 from learned_resizer.training.callbacks import EpochMetricsFile, read_metrics
 from learned_resizer.training.checkpoint_io import SafetensorsCheckpointIO
-from learned_resizer.training.config import RunConfig, config_to_dict, load_config, save_config
+from learned_resizer.training.config import RunConfig, config_to_dict, describe_differences, load_config, save_config
 from learned_resizer.training.datamodule import SplitsDataModule
 from learned_resizer.training.memory import keep_freed_memory
-from learned_resizer.training.module import ResizerTrainingModule, describe_differences
+from learned_resizer.training.module import ResizerTrainingModule
 
 log = logging.getLogger(__name__)
 RESULT_NAME = "result.json"
