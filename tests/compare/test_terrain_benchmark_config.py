@@ -175,6 +175,9 @@ def test_no_warm_start_with_zero_warm_epochs_and_negative_ones_refused(capsys) -
 RESULTS = SCRIPT.parent / "results"
 #: the recipe of the 5-fold classification studies, which most kept studies vary
 FOLDS_RECIPE = ["--warm-epochs", "10", "--epochs", "10", "--resizer-lr", "0.0001", "--schedule", "cosine", "--folds", "5"]
+#: the recipe of the IQA studies from scratch at 32 px
+SCRATCH_IQA_32 = ["--setting", "scratch", "--task", "iqa", "--output", "32", "--optimizer", "adamw",
+                  "--lr", "0.001", "--schedule", "cosine", "--epochs", "10"]
 #: each kept study and the benchmark arguments of its next seed (benchmarks/results/README.md)
 KEPT_STUDIES = {
     "terrain-lite0-warm10-cosine-folds5/seed2.json": FOLDS_RECIPE,
@@ -185,8 +188,8 @@ KEPT_STUDIES = {
     "terrain-lite0-iqa-adamw/seeds0-2.json": ["--task", "iqa", "--warm-epochs", "0", "--epochs", "10", "--optimizer", "adamw",
                                               "--lr", "0.0003", "--schedule", "cosine", "--resizer-lr", "0.00001",
                                               "--also-resizer-lrs", "0.0001"],
-    "terrain-scratch-iqa-32/seeds0-4.json": ["--setting", "scratch", "--task", "iqa", "--output", "32", "--optimizer", "adamw",
-                                             "--lr", "0.001", "--schedule", "cosine", "--epochs", "10"],
+    "terrain-scratch-iqa-32/seeds0-4.json": SCRATCH_IQA_32,
+    "terrain-scratch-iqa-32-rlr/seeds0-9.json": [*SCRATCH_IQA_32, "--also-resizer-lrs", "0.0003"],
 }
 
 
