@@ -190,6 +190,7 @@ KEPT_STUDIES = {
                                               "--also-resizer-lrs", "0.0001"],
     "terrain-scratch-iqa-32/seeds0-4.json": SCRATCH_IQA_32,
     "terrain-scratch-iqa-32-rlr/seeds0-9.json": [*SCRATCH_IQA_32, "--also-resizer-lrs", "0.0003"],
+    "terrain-scratch-iqa-32-rlr-confirm/seeds10-14.json": [*SCRATCH_IQA_32, "--resizer-lr", "0.0003"],
 }
 
 
