@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 
 from learned_resizer.compare.pooling import _what_runs_compute
-from learned_resizer.training.config import describe_differences
 from learned_resizer.compare.runner import fold_config, resizer_stage_config, run_config_for, warm_start_config
-from learned_resizer.training.config import config_to_dict
+from learned_resizer.training.config import config_to_dict, describe_differences
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "terrain_comparison.py"
 #: the recorded studies' recipe: 10 + 10 epochs, annealed, resizer lr 0.0001
