@@ -10,7 +10,9 @@ scale). For each, the step with bilinear resizing (base model trained) and with 
 resizer n=16, r=1 (both trained), the bilinear step with the gradient carried back into the
 images (what joint training adds to the base model's work), and the learned resizer's own
 forward + backward, timed alone and in its two halves (full-resolution and target-size stage): its share of the joint step. Both memory formats are measured (channels-last is oneDNN's fast
-layout on CPU). On a GPU as well when one is present. By default freed memory stays in the
+layout on CPU). In float32 on a CPU the resizer's full-resolution stage runs as one compiled kernel
+(``learned_resizer.resizers.fused``); the joint step and the resizer alone are also timed with it
+turned off ("plain PyTorch ops"), in the same rounds, so the kernel's gain is a ratio of one run. On a GPU as well when one is present. By default freed memory stays in the
 process, as in training (``trainer.keep_freed_memory``); ``--malloc default`` measures glibc's
 default, which gives large blocks back to the OS and faults them in again at every step.
 ``--precision bf16-mixed`` runs every forward pass under bfloat16 autocast, as Lightning's
@@ -41,8 +43,7 @@ from resizer_speed import IMAGENET_MEAN, IMAGENET_STD, header, load_average, mar
 
 from learned_resizer.models import create_model  # noqa: E402
 from learned_resizer.pipeline import ResizeThenModel  # noqa: E402
-from learned_resizer.resizers import create_resizer  # noqa: E402
-from learned_resizer.resizers.functional import resize_image  # noqa: E402
+from learned_resizer.resizers import create_resizer, fused  # noqa: E402
 from learned_resizer.training.memory import keep_freed_memory  # noqa: E402
 
 #: (model, input size, output size, CPU batch, GPU batch)
@@ -101,6 +102,15 @@ def resizer_alone(pipeline: ResizeThenModel, images: torch.Tensor, precision: st
     return step
 
 
+def without_fused_kernel(step: Callable[[], None]) -> Callable[[], None]:
+    """``step`` with the resizer's plain PyTorch ops instead of its fused CPU kernel."""
+    def plain() -> None:
+        with fused.fused_kernels(False):
+            step()
+
+    return plain
+
+
 def resizer_stages(pipeline: ResizeThenModel, images: torch.Tensor, precision: str = "32-true") -> dict[str, Callable[[], None]]:
     """The learned resizer's two halves, forward and backward each: the full-resolution stage
     (conv7x7, LeakyReLU, conv1x1, LeakyReLU, BatchNorm, resize) and the target-size rest."""
@@ -108,7 +118,7 @@ def resizer_stages(pipeline: ResizeThenModel, images: torch.Tensor, precision: s
 
     def full_resolution_forward() -> torch.Tensor:
         with autocast(device, precision):
-            return resize_image(resizer.full_resolution_stage(pipeline.normalize(images)), size, resizer.interpolation)
+            return resizer.resized_features(pipeline.normalize(images), size)
 
     small = full_resolution_forward().detach().requires_grad_()
     upstream_features, upstream_image = torch.randn_like(small), torch.randn((images.shape[0], 3, *size), device=device)
@@ -133,6 +143,7 @@ def case_rows(model_name: str, input_size: int, output_size: int, batch: int, de
     images = torch.rand(batch, 3, input_size, input_size, generator=generator).to(device)
     labels = torch.randint(0, NUM_CLASSES, (batch,), generator=generator).to(device)
     candidates: dict[str, Callable[[], Any]] = {}
+    kernel_runs = precision == "32-true" and fused.usable(images, 16)
     for channels_last in (False, True):
         layout = "channels-last" if channels_last else "contiguous"
         x = images.contiguous(memory_format=torch.channels_last) if channels_last else images
@@ -143,6 +154,9 @@ def case_rows(model_name: str, input_size: int, output_size: int, batch: int, de
         candidates[f"bilinear + gradient into the images, {layout}"] = training_step(bilinear, x.clone().requires_grad_(), labels, precision)
         candidates[f"joint (learned n=16 r=1), {layout}"] = training_step(joint, x, labels, precision)
         candidates[f"learned resizer alone, fwd+bwd, {layout}"] = resizer_alone(joint, x, precision)
+        if kernel_runs:
+            candidates[f"joint, plain PyTorch ops, {layout}"] = without_fused_kernel(training_step(joint, x, labels, precision))
+            candidates[f"learned resizer alone, plain PyTorch ops, fwd+bwd, {layout}"] = without_fused_kernel(resizer_alone(joint, x, precision))
         for stage, step in resizer_stages(joint, x, precision).items():
             candidates[f"learned resizer, {stage}, fwd+bwd, {layout}"] = step
     print(f"  {device.type} {model_name} {input_size} -> {output_size}, batch {batch}, {precision} ...", file=sys.stderr, flush=True)
@@ -152,7 +166,9 @@ def case_rows(model_name: str, input_size: int, output_size: int, batch: int, de
     rows, ratios = [], []
     for name, total in seconds.items():
         layout = name.rsplit(", ", 1)[1]
-        base, joint = seconds[f"bilinear baseline, {layout}"], seconds[f"joint (learned n=16 r=1), {layout}"]
+        plain = "plain PyTorch" in name
+        base = seconds[f"bilinear baseline, {layout}"]
+        joint = seconds[f"joint, plain PyTorch ops, {layout}" if plain else f"joint (learned n=16 r=1), {layout}"]
         if name.startswith("bilinear baseline"):
             relation = "1.00x bilinear"
         elif not name.startswith("learned"):
@@ -161,7 +177,8 @@ def case_rows(model_name: str, input_size: int, output_size: int, batch: int, de
             relation = f"{total / joint:.0%} of the joint step"
         rows.append({**case, "step": name, "s/step": f"{total:.3f}", "images/s": f"{batch / total:.1f}", "relative": relation})
         if name.startswith("joint"):
-            ratios.append({**case, "layout": layout, **ratio_summary(rounds_seconds[name], rounds_seconds[f"bilinear baseline, {layout}"],
+            ops = "plain PyTorch" if plain or not kernel_runs else "fused kernel"
+            ratios.append({**case, "layout": layout, "resizer ops": ops, **ratio_summary(rounds_seconds[name], rounds_seconds[f"bilinear baseline, {layout}"],
                                                                       model_name == GOAL_MODEL)})
     return rows, ratios
 

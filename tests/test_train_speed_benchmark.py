@@ -15,6 +15,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import train_speed  # noqa: E402
 
+from learned_resizer.resizers import fused  # noqa: E402
+
 
 def parameters_with_gradients(module: torch.nn.Module) -> set[str]:
     return {name for name, p in module.named_parameters() if p.grad is not None}
@@ -35,13 +37,16 @@ def test_the_two_stages_train_disjoint_parts_that_make_up_the_resizer():
 
 def test_a_tiny_case_times_every_step_in_both_layouts():
     rows, ratios = train_speed.case_rows("small_cnn", 24, 8, 2, torch.device("cpu"), rounds=1)
-    assert [r["layout"] for r in ratios] == ["contiguous", "channels-last"]
+    kernel = fused.usable(torch.rand(1, 3, 8, 8), 16)
+    ops = ["fused kernel", "plain PyTorch"] if kernel else ["plain PyTorch"]
+    assert [(r["layout"], r["resizer ops"]) for r in ratios] == [(layout, op) for layout in ("contiguous", "channels-last") for op in ops]
     assert all(r["goal <= 1.30x"] == "-" for r in ratios)  # the goal is ResNet-50's, not small_cnn's
     steps = {row["step"] for row in rows}
     for layout in ("contiguous", "channels-last"):
         assert f"joint (learned n=16 r=1), {layout}" in steps
         assert f"learned resizer, full-resolution stage, fwd+bwd, {layout}" in steps
         assert f"learned resizer, target-size stage, fwd+bwd, {layout}" in steps
+        assert (f"joint, plain PyTorch ops, {layout}" in steps) == kernel
     assert all(float(row["s/step"]) > 0 for row in rows)
 
 

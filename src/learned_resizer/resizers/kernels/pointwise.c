@@ -1,0 +1,116 @@
+/* The learned resizer's full-resolution pointwise block, forward and backward, in one pass each.
+
+   Rows are pixels of a channels-last float32 tensor viewed as (pixels, C), C = 16 * NV. Forward:
+       x = LeakyReLU_in(h + b_in)          (h: the 7x7 convolution's output before its bias)
+       a = LeakyReLU_pw(x W^T + b)         (the 1x1 convolution)
+       sums[0:C] += sum over rows of a,  sums[C:2C] += sum over rows of a^2   (BatchNorm's statistics)
+   Backward, given da (the gradient of a) and g1, g2 (the gradients of the two sums):
+       dy = (da + g1 + 2 g2 a) * LeakyReLU_pw'(a)
+       dW += dy^T x,  db += sum of dy,  dh = (dy W) * LeakyReLU_in'(x),  db_in += sum of dh
+   The slopes are positive, so the sign of an activation's output is the sign of its input.
+   Each call handles rows [begin, end): Python runs one call per thread. NV is set at build time. */
+#include <stddef.h>
+#include <string.h>
+
+#ifndef NV
+#define NV 1
+#endif
+#define C (16 * NV)
+
+typedef float vf __attribute__((vector_size(64)));
+typedef int vi __attribute__((vector_size(64)));
+
+static inline vf load(const float *p) { vf v; memcpy(&v, p, sizeof v); return v; }
+static inline void store(float *p, vf v) { memcpy(p, &v, sizeof v); }
+
+/* where(key > 0, v, v * slope) */
+static inline vf scale_negative(vf key, vf v, float slope) {
+    const vf zero = {0};
+    vi positive = key > zero;
+    return (vf)(((vi)v & positive) | ((vi)(v * slope) & ~positive));
+}
+
+void pointwise_forward(const float *restrict h, float *restrict x, float *restrict a, const float *restrict b_in,
+                       const float *restrict wt, const float *restrict b, float slope_in, float slope_pw,
+                       double *restrict sums, ptrdiff_t begin, ptrdiff_t end) {
+    /* wt is W transposed: wt[j * C + o] = W[o][j] */
+    vf bias_in[NV], bias[NV];
+    for (int q = 0; q < NV; q++) {
+        bias_in[q] = load(b_in + 16 * q);
+        bias[q] = load(b + 16 * q);
+    }
+    for (ptrdiff_t block = begin; block < end; block += 256) {
+        ptrdiff_t stop = block + 256 < end ? block + 256 : end;
+        vf s1[NV] = {0}, s2[NV] = {0}; /* float partial sums of at most 256 rows, then double */
+        for (ptrdiff_t i = block; i < stop; i++) {
+            float *restrict xi = x + i * C;
+            vf y[NV];
+            for (int q = 0; q < NV; q++) {
+                vf v = load(h + i * C + 16 * q) + bias_in[q];
+                store(xi + 16 * q, scale_negative(v, v, slope_in));
+                y[q] = bias[q];
+            }
+            for (int j = 0; j < C; j++)
+                for (int q = 0; q < NV; q++) y[q] += load(wt + j * C + 16 * q) * xi[j];
+            for (int q = 0; q < NV; q++) {
+                vf v = scale_negative(y[q], y[q], slope_pw);
+                store(a + i * C + 16 * q, v);
+                s1[q] += v;
+                s2[q] += v * v;
+            }
+        }
+        for (int q = 0; q < NV; q++)
+            for (int k = 0; k < 16; k++) {
+                sums[16 * q + k] += s1[q][k];
+                sums[C + 16 * q + k] += s2[q][k];
+            }
+    }
+}
+
+void pointwise_backward(const float *restrict da, const float *restrict a, const float *restrict x,
+                        const float *restrict w, const float *restrict g1, const float *restrict g2,
+                        float slope_in, float slope_pw, float *restrict dh, double *restrict dw,
+                        double *restrict db, double *restrict db_in, ptrdiff_t begin, ptrdiff_t end) {
+    /* w is W itself: w[o * C + j]; dw has the same layout */
+    vf c1[NV], c2[NV];
+    for (int q = 0; q < NV; q++) {
+        c1[q] = load(g1 + 16 * q);
+        c2[q] = load(g2 + 16 * q) * 2.0f;
+    }
+    for (ptrdiff_t block = begin; block < end; block += 1024) {
+        ptrdiff_t stop = block + 1024 < end ? block + 1024 : end;
+        vf tw[C][NV], tb[NV], tb_in[NV]; /* tw[j][q][k] accumulates dW[16 q + k][j] over at most 1024 rows */
+        memset(tw, 0, sizeof tw);
+        memset(tb, 0, sizeof tb);
+        memset(tb_in, 0, sizeof tb_in);
+        for (ptrdiff_t i = block; i < stop; i++) {
+            const float *restrict ai = a + i * C, *restrict xi = x + i * C;
+            float dy[C];
+            vf dx[NV];
+            for (int q = 0; q < NV; q++) {
+                vf av = load(ai + 16 * q);
+                vf v = scale_negative(av, load(da + i * C + 16 * q) + c1[q] + c2[q] * av, slope_pw);
+                store(dy + 16 * q, v);
+                tb[q] += v;
+                dx[q] = (vf){0};
+            }
+            for (int o = 0; o < C; o++)
+                for (int q = 0; q < NV; q++) dx[q] += load(w + o * C + 16 * q) * dy[o];
+            for (int j = 0; j < C; j++)
+                for (int q = 0; q < NV; q++) tw[j][q] += load(dy + 16 * q) * xi[j];
+            for (int q = 0; q < NV; q++) {
+                vf v = scale_negative(load(xi + 16 * q), dx[q], slope_in);
+                store(dh + i * C + 16 * q, v);
+                tb_in[q] += v;
+            }
+        }
+        for (int j = 0; j < C; j++)
+            for (int q = 0; q < NV; q++)
+                for (int k = 0; k < 16; k++) dw[(16 * q + k) * C + j] += tw[j][q][k];
+        for (int q = 0; q < NV; q++)
+            for (int k = 0; k < 16; k++) {
+                db[16 * q + k] += tb[q][k];
+                db_in[16 * q + k] += tb_in[q][k];
+            }
+    }
+}
