@@ -30,12 +30,12 @@ def block_in_float64(h, bias_in, weight, bias, slope_in, slope_pw):
 @pytest.mark.parametrize("channels", [16, 32])
 def test_pointwise_block_equals_torch_ops_forward_and_backward(channels):
     generator = torch.Generator().manual_seed(channels)
-    h = torch.randn(2, channels, 9, 13, generator=generator).contiguous(memory_format=torch.channels_last)
+    h = torch.randn(2, channels, 66, 63, generator=generator).contiguous(memory_format=torch.channels_last)  # 2 threads' rows
     bias_in, bias = torch.randn(channels, generator=generator) * 0.3, torch.randn(channels, generator=generator) * 0.3
     weight = torch.randn(channels, channels, 1, 1, generator=generator) / channels ** 0.5
     inputs = [t.clone().requires_grad_() for t in (h, bias_in, weight, bias)]
     reference_inputs = [t.clone().double().requires_grad_() for t in (h, bias_in, weight, bias)]
-    upstream = [torch.randn(2, channels, 9, 13, generator=generator), torch.randn(channels, generator=generator),
+    upstream = [torch.randn(2, channels, 66, 63, generator=generator), torch.randn(channels, generator=generator),
                 torch.randn(channels, generator=generator) * 0.1]
 
     outputs = pointwise_block(*inputs, 0.2, 0.1)
@@ -48,6 +48,28 @@ def test_pointwise_block_equals_torch_ops_forward_and_backward(channels):
     torch.autograd.backward(expected, [u.double() for u in upstream])
     for name, got, ref in zip(("h", "bias_in", "weight", "bias"), inputs, reference_inputs, strict=True):
         torch.testing.assert_close(got.grad.double(), ref.grad, rtol=1e-4, atol=1e-4, msg=f"gradient of {name}")
+
+
+def test_pointwise_block_pools_to_half_size_in_the_same_pass():
+    """With ``pool`` the block returns F.avg_pool2d(a, 2), and its gradient flows as through it."""
+    generator = torch.Generator().manual_seed(3)
+    h = torch.randn(3, 16, 58, 50, generator=generator).contiguous(memory_format=torch.channels_last)  # split at row 44
+    bias_in, bias = torch.randn(16, generator=generator), torch.randn(16, generator=generator)
+    weight = torch.randn(16, 16, 1, 1, generator=generator) / 4
+    inputs = [t.clone().requires_grad_() for t in (h, bias_in, weight, bias)]
+    reference_inputs = [t.clone().double().requires_grad_() for t in (h, bias_in, weight, bias)]
+    pooled, total, total_squares = pointwise_block(*inputs, 0.2, 0.2, pool=True)
+    a, expected_total, expected_squares = block_in_float64(*reference_inputs, 0.2, 0.2)
+    expected = F.avg_pool2d(a, 2)
+    torch.testing.assert_close(pooled.double(), expected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(total, expected_total, rtol=1e-5, atol=1e-5)
+    upstream = [torch.randn(3, 16, 29, 25, generator=generator), torch.randn(16, generator=generator), torch.randn(16, generator=generator)]
+    torch.autograd.backward((pooled, total, total_squares), upstream)
+    torch.autograd.backward((expected, expected_total, expected_squares), [u.double() for u in upstream])
+    for name, got, ref in zip(("h", "bias_in", "weight", "bias"), inputs, reference_inputs, strict=True):
+        torch.testing.assert_close(got.grad.double(), ref.grad, rtol=1e-4, atol=1e-4, msg=f"gradient of {name}")
+    with pytest.raises(ValueError, match=r"even height and width, got \(5, 50\)"):
+        pointwise_block(h[:, :, :5], bias_in, weight, bias, 0.2, 0.2, pool=True)
 
 
 @pytest.mark.parametrize(("channels", "shape"), [(16, (3, 7, 11)), (32, (2, 9, 4)), (16, (1, 1, 2))])
@@ -95,8 +117,9 @@ def test_batch_norm_resized_equals_batch_norm_then_resize():
 
 
 @pytest.mark.parametrize(("filters", "interpolation", "in_hw", "out_hw", "channels_last"), [
-    (16, "bilinear", (40, 48), (20, 24), True),
+    (16, "bilinear", (40, 48), (20, 24), True),  # exactly half: pooled inside the kernel
     (16, "area", (32, 32), (8, 8), False),
+    (16, "area", (32, 30), (16, 15), False),  # exactly half: pooled inside the kernel
     (32, "bicubic_aa", (33, 29), (16, 40), True),
     (16, "bilinear", (12, 14), (30, 22), True),  # enlarging
 ])
@@ -138,7 +161,7 @@ def test_kernel_runs_only_where_it_applies(monkeypatch):
     with fused_kernels(False):
         assert not fused.usable(x, 16)
     calls = []
-    monkeypatch.setattr(fused, "pointwise_block", lambda *args: calls.append(args) or pointwise_block(*args))
+    monkeypatch.setattr(fused, "pointwise_block", lambda *args, **kwargs: calls.append(args) or pointwise_block(*args, **kwargs))
     resizer = LearnedResizer(4, filters=16)
     resizer(x)
     assert len(calls) == 1

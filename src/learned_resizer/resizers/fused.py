@@ -99,8 +99,8 @@ def _library(vectors: int) -> ctypes.CDLL | None:
         return None
     pointer, size = ctypes.c_void_p, ctypes.c_ssize_t
     slope = ctypes.c_float
-    library.pointwise_forward.argtypes = [pointer] * 6 + [slope, slope, pointer, size, size]
-    library.pointwise_backward.argtypes = [pointer] * 6 + [slope, slope] + [pointer] * 4 + [size, size]
+    library.pointwise_forward.argtypes = [pointer] * 6 + [slope, slope, pointer, pointer] + [size] * 3
+    library.pointwise_backward.argtypes = [pointer] * 6 + [slope, slope] + [pointer] * 4 + [ctypes.c_int] + [size] * 3
     library.to_image_forward.argtypes = [pointer] * 4 + [size] * 4
     library.to_image_input_grad.argtypes = [pointer] * 3 + [size] * 4
     library.to_image_weight_grad.argtypes = [pointer] * 3 + [size] * 4
@@ -127,11 +127,12 @@ def _workers(threads: int) -> ThreadPoolExecutor:
 
 
 def _run_in_threads(kernel: Callable[..., int | None], rows: int, per_thread: Callable[[int], tuple],
-                    rows_per_thread: int = 4096) -> int:
+                    rows_per_thread: int = 4096, align: int = 1) -> int:
     """Call ``kernel(*per_thread(k), begin, end)`` on contiguous row ranges, one per torch thread
-    (ctypes releases the GIL, so they run in parallel). Returns the number of ranges."""
-    threads = max(1, min(torch.get_num_threads(), rows // rows_per_thread or 1))
-    step = -(-rows // threads)
+    (ctypes releases the GIL, so they run in parallel), each starting at a multiple of ``align``.
+    Returns the number of ranges."""
+    threads = max(1, min(torch.get_num_threads(), rows // max(rows_per_thread, align) or 1))
+    step = -(-rows // threads // align) * align
     ranges = [(k, k * step, min(rows, (k + 1) * step)) for k in range(threads)]
     jobs = [_workers(threads).submit(kernel, *per_thread(k), begin, end) for k, begin, end in ranges]
     if any(job.result() for job in jobs):  # the to_image kernels return 1 when their scratch band cannot be allocated
@@ -150,23 +151,24 @@ def _address(t: torch.Tensor) -> ctypes.c_void_p:
 
 class _PointwiseBlock(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, h, bias_in, weight, bias, slope_in, slope_pw):  # type: ignore[override]
-        channels = h.shape[1]
+    def forward(ctx, h, bias_in, weight, bias, slope_in, slope_pw, pool):  # type: ignore[override]
+        n, channels, height, width = h.shape
         library = _library(channels // LANES)
         h = h.contiguous(memory_format=torch.channels_last)
         x, a = torch.empty_like(h), torch.empty_like(h)
         w = weight.detach().reshape(channels, channels).contiguous()
         wt, b, b_in = w.t().contiguous(), bias.detach().contiguous(), bias_in.detach().contiguous()
         sums = torch.zeros(torch.get_num_threads(), 2 * channels, dtype=torch.float64)
+        pooled = torch.empty(n, channels, height // 2, width // 2).contiguous(memory_format=torch.channels_last) if pool else None
         pixels_h, pixels_x, pixels_a = _pixels(h), _pixels(x), _pixels(a)
         threads = _run_in_threads(library.pointwise_forward, pixels_h.shape[0], lambda k: (
             _address(pixels_h), _address(pixels_x), _address(pixels_a), _address(b_in), _address(wt), _address(b),
-            slope_in, slope_pw, _address(sums[k])))
+            slope_in, slope_pw, _address(sums[k]), None if pooled is None else _address(pooled), width), align=2 * width if pool else 1)
         total = sums[:threads].sum(0)
         ctx.save_for_backward(x, a, w)
-        ctx.slopes = (slope_in, slope_pw)
+        ctx.slopes, ctx.pool = (slope_in, slope_pw), pool
         ctx.weight_shape = weight.shape
-        return a, total[:channels], total[channels:]
+        return a if pooled is None else pooled, total[:channels], total[channels:]
 
     @staticmethod
     @once_differentiable
@@ -174,7 +176,10 @@ class _PointwiseBlock(torch.autograd.Function):
         x, a, w = ctx.saved_tensors
         channels = a.shape[1]
         library = _library(channels // LANES)
-        grad_a = torch.zeros_like(a) if grad_a is None else grad_a.float().contiguous(memory_format=torch.channels_last)
+        width = a.shape[3]
+        if grad_a is None:
+            grad_a = torch.zeros_like(a[:, :, ::2, ::2] if ctx.pool else a, memory_format=torch.channels_last)
+        grad_a = grad_a.float().contiguous(memory_format=torch.channels_last)
         g1 = torch.zeros(channels) if grad_sum is None else grad_sum.float().contiguous()
         g2 = torch.zeros(channels) if grad_sum_squares is None else grad_sum_squares.float().contiguous()
         grad_h = torch.empty_like(a)
@@ -183,18 +188,23 @@ class _PointwiseBlock(torch.autograd.Function):
         pixels_da, pixels_a, pixels_x, pixels_dh = _pixels(grad_a), _pixels(a), _pixels(x), _pixels(grad_h)
         threads = _run_in_threads(library.pointwise_backward, pixels_a.shape[0], lambda k: (
             _address(pixels_da), _address(pixels_a), _address(pixels_x), _address(w), _address(g1), _address(g2),
-            *ctx.slopes, _address(pixels_dh), _address(grad_w[k]), _address(grad_b[k, 0]), _address(grad_b[k, 1])))
+            *ctx.slopes, _address(pixels_dh), _address(grad_w[k]), _address(grad_b[k, 0]), _address(grad_b[k, 1]),
+            int(ctx.pool), width), align=2 * width if ctx.pool else 1)
         grad_weight = grad_w[:threads].sum(0).float().reshape(ctx.weight_shape)
         grad_bias, grad_bias_in = grad_b[:threads].sum(0).float()
-        return grad_h, grad_bias_in, grad_weight, grad_bias, None, None
+        return grad_h, grad_bias_in, grad_weight, grad_bias, None, None, None
 
 
 def pointwise_block(h: torch.Tensor, bias_in: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, slope_in: float,
-                    slope_pw: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                    slope_pw: float, pool: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``a = LeakyReLU(conv1x1(LeakyReLU(h + bias_in)))`` with the per-channel sums of ``a`` and
     ``a²`` (float64), differentiable in every tensor. ``h`` is the 7x7 convolution's output without
-    its bias (adding it here spares the convolution's backward a pass). Call only where :func:`usable`."""
-    return _PointwiseBlock.apply(h, bias_in, weight, bias, float(slope_in), float(slope_pw))
+    its bias (adding it here spares the convolution's backward a pass). With ``pool``, ``a``'s 2x2
+    average comes back instead of ``a``: the bilinear and the area resize to half of an even size,
+    done in the same pass. Call only where :func:`usable`."""
+    if pool and (h.shape[2] % 2 or h.shape[3] % 2):
+        raise ValueError(f"pool needs an even height and width, got {tuple(h.shape[2:])}")
+    return _PointwiseBlock.apply(h, bias_in, weight, bias, float(slope_in), float(slope_pw), pool)
 
 
 class _ToImage(torch.autograd.Function):

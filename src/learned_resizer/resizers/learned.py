@@ -37,6 +37,8 @@ from learned_resizer.resizers.functional import Size, check_interpolation, resiz
 from learned_resizer.resizers.registry import register_resizer
 
 INITS = ("paper", "identity")
+#: interpolations that, to exactly half the size, are the 2x2 average (pixel centres aligned)
+HALVED_BY_AVERAGING = ("bilinear", "area")
 
 
 def _conv(in_channels: int, out_channels: int, kernel_size: int, bias: bool) -> nn.Conv2d:
@@ -125,9 +127,11 @@ class LearnedResizer(Resizer):
             return resize_image(self.bn_in(features), size, self.interpolation)
         conv_in = self.conv_in
         h = F.conv2d(x, conv_in.weight, None, conv_in.stride, conv_in.padding)  # its bias joins the kernel
+        halving = self.interpolation in HALVED_BY_AVERAGING and tuple(x.shape[2:]) == (2 * size[0], 2 * size[1])
         a, total, total_squares = fused.pointwise_block(h, conv_in.bias, self.conv_pointwise.weight, self.conv_pointwise.bias,
-                                                        self.act_in.negative_slope, self.act_pointwise.negative_slope)
-        return batch_norm_resized(self.bn_in, resize_image(a, size, self.interpolation), total, total_squares, a.numel() // a.shape[1])
+                                                        self.act_in.negative_slope, self.act_pointwise.negative_slope, pool=halving)
+        resized = a if halving else resize_image(a, size, self.interpolation)
+        return batch_norm_resized(self.bn_in, resized, total, total_squares, h.numel() // h.shape[1])
 
     def target_size_stage(self, y: torch.Tensor) -> torch.Tensor:
         """Resized features to the image residual: residual blocks, Conv3x3 + BN + skip, Conv7x7."""

@@ -4,11 +4,14 @@
        x = LeakyReLU_in(h + b_in)          (h: the 7x7 convolution's output before its bias)
        a = LeakyReLU_pw(x W^T + b)         (the 1x1 convolution)
        sums[0:C] += sum over rows of a,  sums[C:2C] += sum over rows of a^2   (BatchNorm's statistics)
-   Backward, given da (the gradient of a) and g1, g2 (the gradients of the two sums):
+       pooled = the 2x2 average of a, where pooled is not NULL (images `width` pixels wide and of
+                an even height and width: the bilinear or area resize to half the size)
+   Backward, given da (the gradient of a, or of pooled) and g1, g2 (the gradients of the two sums):
        dy = (da + g1 + 2 g2 a) * LeakyReLU_pw'(a)
        dW += dy^T x,  db += sum of dy,  dh = (dy W) * LeakyReLU_in'(x),  db_in += sum of dh
    The slopes are positive, so the sign of an activation's output is the sign of its input.
-   Each call handles rows [begin, end): Python runs one call per thread. NV is set at build time. */
+   Each call handles rows [begin, end): Python runs one call per thread, on whole pairs of image
+   rows where pooling. NV is set at build time. */
 #include <stddef.h>
 #include <string.h>
 
@@ -32,8 +35,9 @@ static inline vf scale_negative(vf key, vf v, float slope) {
 
 void pointwise_forward(const float *restrict h, float *restrict x, float *restrict a, const float *restrict b_in,
                        const float *restrict wt, const float *restrict b, float slope_in, float slope_pw,
-                       double *restrict sums, ptrdiff_t begin, ptrdiff_t end) {
+                       double *restrict sums, float *restrict pooled, ptrdiff_t width, ptrdiff_t begin, ptrdiff_t end) {
     /* wt is W transposed: wt[j * C + o] = W[o][j] */
+    ptrdiff_t row = begin / width, column = begin % width; /* of pixel i, kept up to date below */
     vf bias_in[NV], bias[NV];
     for (int q = 0; q < NV; q++) {
         bias_in[q] = load(b_in + 16 * q);
@@ -58,6 +62,18 @@ void pointwise_forward(const float *restrict h, float *restrict x, float *restri
                 s1[q] += v;
                 s2[q] += v * v;
             }
+            if (pooled) {
+                float *restrict p = pooled + ((row >> 1) * (width >> 1) + (column >> 1)) * C;
+                int first = !(row & 1) && !(column & 1);
+                for (int q = 0; q < NV; q++) {
+                    vf v = load(a + i * C + 16 * q) * 0.25f;
+                    store(p + 16 * q, first ? v : load(p + 16 * q) + v);
+                }
+            }
+            if (++column == width) {
+                column = 0;
+                row++;
+            }
         }
         for (int q = 0; q < NV; q++)
             for (int k = 0; k < 16; k++) {
@@ -70,8 +86,10 @@ void pointwise_forward(const float *restrict h, float *restrict x, float *restri
 void pointwise_backward(const float *restrict da, const float *restrict a, const float *restrict x,
                         const float *restrict w, const float *restrict g1, const float *restrict g2,
                         float slope_in, float slope_pw, float *restrict dh, double *restrict dw,
-                        double *restrict db, double *restrict db_in, ptrdiff_t begin, ptrdiff_t end) {
+                        double *restrict db, double *restrict db_in, int pooled, ptrdiff_t width,
+                        ptrdiff_t begin, ptrdiff_t end) {
     /* w is W itself: w[o * C + j]; dw has the same layout */
+    ptrdiff_t row = begin / width, column = begin % width; /* of pixel i, kept up to date below */
     vf c1[NV], c2[NV];
     for (int q = 0; q < NV; q++) {
         c1[q] = load(g1 + 16 * q);
@@ -87,9 +105,15 @@ void pointwise_backward(const float *restrict da, const float *restrict a, const
             const float *restrict ai = a + i * C, *restrict xi = x + i * C;
             float dy[C];
             vf dx[NV];
+            const float *restrict dai = pooled ? da + ((row >> 1) * (width >> 1) + (column >> 1)) * C : da + i * C;
+            const float share = pooled ? 0.25f : 1.0f;
+            if (++column == width) {
+                column = 0;
+                row++;
+            }
             for (int q = 0; q < NV; q++) {
                 vf av = load(ai + 16 * q);
-                vf v = scale_negative(av, load(da + i * C + 16 * q) + c1[q] + c2[q] * av, slope_pw);
+                vf v = scale_negative(av, load(dai + 16 * q) * share + c1[q] + c2[q] * av, slope_pw);
                 store(dy + 16 * q, v);
                 tb[q] += v;
                 dx[q] = (vf){0};
