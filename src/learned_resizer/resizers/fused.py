@@ -50,7 +50,7 @@ _enabled = os.environ.get("LEARNED_RESIZER_FUSED", "1") != "0"
 
 @contextlib.contextmanager
 def fused_kernels(enabled: bool) -> Iterator[None]:
-    """Turn the compiled kernel on or off inside a ``with`` block (the benchmarks time both)."""
+    """Turn the compiled kernels on or off inside a ``with`` block (the benchmarks time both)."""
     global _enabled
     previous, _enabled = _enabled, enabled
     try:
@@ -122,7 +122,9 @@ def usable(x: torch.Tensor, channels: int) -> bool:
 
 
 @functools.lru_cache(maxsize=4)
-def _workers(threads: int) -> ThreadPoolExecutor:
+def _workers(threads: int, process: int) -> ThreadPoolExecutor:
+    """The helper threads of ``process``: a forked child (``ddp_fork``) gets its own, as the
+    parent's threads do not exist there."""
     return ThreadPoolExecutor(max(1, threads - 1), thread_name_prefix="learned-resizer-kernel")
 
 
@@ -134,7 +136,7 @@ def _run_in_threads(kernel: Callable[..., int | None], rows: int, per_thread: Ca
     threads = max(1, min(torch.get_num_threads(), rows // max(rows_per_thread, align) or 1))
     step = -(-rows // threads // align) * align
     ranges = [(k, k * step, min(rows, (k + 1) * step)) for k in range(threads)]
-    jobs = [_workers(threads).submit(kernel, *per_thread(k), begin, end) for k, begin, end in ranges[1:]]
+    jobs = [_workers(threads, os.getpid()).submit(kernel, *per_thread(k), begin, end) for k, begin, end in ranges[1:]]
     first = kernel(*per_thread(0), ranges[0][1], ranges[0][2])  # the calling thread takes a share too
     if first or any(job.result() for job in jobs):  # the to_image kernels return 1 when their scratch band cannot be allocated
         raise MemoryError("the learned resizer's CPU kernel could not allocate its scratch memory")
