@@ -100,7 +100,7 @@ def _library(vectors: int) -> ctypes.CDLL | None:
     pointer, size = ctypes.c_void_p, ctypes.c_ssize_t
     slope = ctypes.c_float
     library.pointwise_forward.argtypes = [pointer] * 6 + [slope, slope, pointer, pointer] + [size] * 3
-    library.pointwise_backward.argtypes = [pointer] * 6 + [slope, slope] + [pointer] * 4 + [ctypes.c_int] + [size] * 3
+    library.pointwise_backward.argtypes = [pointer] * 8 + [slope, slope] + [pointer] * 4 + [ctypes.c_int] + [size] * 3
     library.to_image_forward.argtypes = [pointer] * 4 + [size] * 4
     library.to_image_input_grad.argtypes = [pointer] * 3 + [size] * 4
     library.to_image_weight_grad.argtypes = [pointer] * 3 + [size] * 4
@@ -158,17 +158,18 @@ class _PointwiseBlock(torch.autograd.Function):
         n, channels, height, width = h.shape
         library = _library(channels // LANES)
         h = h.contiguous(memory_format=torch.channels_last)
-        x, a = torch.empty_like(h), torch.empty_like(h)
+        x = torch.empty_like(h)
+        a = None if pool else torch.empty_like(h)  # pooled: recomputed from x in the backward pass
         w = weight.detach().reshape(channels, channels).contiguous()
         wt, b, b_in = w.t().contiguous(), bias.detach().contiguous(), bias_in.detach().contiguous()
         sums = torch.zeros(torch.get_num_threads(), 2 * channels, dtype=torch.float64)
         pooled = torch.empty(n, channels, height // 2, width // 2).contiguous(memory_format=torch.channels_last) if pool else None
-        pixels_h, pixels_x, pixels_a = _pixels(h), _pixels(x), _pixels(a)
+        pixels_h, pixels_x = _pixels(h), _pixels(x)
         threads = _run_in_threads(library.pointwise_forward, pixels_h.shape[0], lambda k: (
-            _address(pixels_h), _address(pixels_x), _address(pixels_a), _address(b_in), _address(wt), _address(b),
+            _address(pixels_h), _address(pixels_x), None if a is None else _address(a), _address(b_in), _address(wt), _address(b),
             slope_in, slope_pw, _address(sums[k]), None if pooled is None else _address(pooled), width), align=2 * width if pool else 1)
         total = sums[:threads].sum(0)
-        ctx.save_for_backward(x, a, w)
+        ctx.save_for_backward(x, a, w, wt, b)
         ctx.slopes, ctx.pool = (slope_in, slope_pw), pool
         ctx.weight_shape = weight.shape
         return a if pooled is None else pooled, total[:channels], total[channels:]
@@ -176,21 +177,21 @@ class _PointwiseBlock(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_a, grad_sum, grad_sum_squares):  # type: ignore[override]
-        x, a, w = ctx.saved_tensors
-        channels = a.shape[1]
+        x, a, w, wt, b = ctx.saved_tensors
+        channels, width = x.shape[1], x.shape[3]
         library = _library(channels // LANES)
-        width = a.shape[3]
         if grad_a is None:
-            grad_a = torch.zeros_like(a[:, :, ::2, ::2] if ctx.pool else a, memory_format=torch.channels_last)
+            grad_a = torch.zeros_like(x[:, :, ::2, ::2] if ctx.pool else x, memory_format=torch.channels_last)
         grad_a = grad_a.float().contiguous(memory_format=torch.channels_last)
         g1 = torch.zeros(channels) if grad_sum is None else grad_sum.float().contiguous()
         g2 = torch.zeros(channels) if grad_sum_squares is None else grad_sum_squares.float().contiguous()
-        grad_h = torch.empty_like(a)
+        grad_h = torch.empty_like(x)
         grad_w = torch.zeros(torch.get_num_threads(), channels * channels, dtype=torch.float64)
         grad_b = torch.zeros(torch.get_num_threads(), 2, channels, dtype=torch.float64)  # the 1x1's bias, then b_in
-        pixels_da, pixels_a, pixels_x, pixels_dh = _pixels(grad_a), _pixels(a), _pixels(x), _pixels(grad_h)
-        threads = _run_in_threads(library.pointwise_backward, pixels_a.shape[0], lambda k: (
-            _address(pixels_da), _address(pixels_a), _address(pixels_x), _address(w), _address(g1), _address(g2),
+        pixels_da, pixels_x, pixels_dh = _pixels(grad_a), _pixels(x), _pixels(grad_h)
+        threads = _run_in_threads(library.pointwise_backward, pixels_x.shape[0], lambda k: (
+            _address(pixels_da), None if a is None else _address(a), _address(pixels_x), _address(w), _address(wt), _address(b),
+            _address(g1), _address(g2),
             *ctx.slopes, _address(pixels_dh), _address(grad_w[k]), _address(grad_b[k, 0]), _address(grad_b[k, 1]),
             int(ctx.pool), width), align=2 * width if ctx.pool else 1)
         grad_weight = grad_w[:threads].sum(0).float().reshape(ctx.weight_shape)

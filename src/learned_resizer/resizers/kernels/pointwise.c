@@ -5,7 +5,8 @@
        a = LeakyReLU_pw(x W^T + b)         (the 1x1 convolution)
        sums[0:C] += sum over rows of a,  sums[C:2C] += sum over rows of a^2   (BatchNorm's statistics)
        pooled = the 2x2 average of a, where pooled is not NULL (images `width` pixels wide and of
-                an even height and width: the bilinear or area resize to half the size)
+                an even height and width: the bilinear or area resize to half the size); a is
+                then not stored (a is NULL)
    Backward, given da (the gradient of a, or of pooled) and g1, g2 (the gradients of the two sums):
        dy = (da + g1 + 2 g2 a) * LeakyReLU_pw'(a)
        dW += dy^T x,  db += sum of dy,  dh = (dy W) * LeakyReLU_in'(x),  db_in += sum of dh
@@ -57,18 +58,16 @@ void pointwise_forward(const float *restrict h, float *restrict x, float *restri
             for (int j = 0; j < C; j++)
                 for (int q = 0; q < NV; q++) y[q] += load(wt + j * C + 16 * q) * xi[j];
             for (int q = 0; q < NV; q++) {
-                vf v = scale_negative(y[q], y[q], slope_pw);
-                store(a + i * C + 16 * q, v);
-                s1[q] += v;
-                s2[q] += v * v;
+                y[q] = scale_negative(y[q], y[q], slope_pw);
+                s1[q] += y[q];
+                s2[q] += y[q] * y[q];
             }
             if (pooled) {
                 float *restrict p = pooled + ((row >> 1) * (width >> 1) + (column >> 1)) * C;
                 int first = !(row & 1) && !(column & 1);
-                for (int q = 0; q < NV; q++) {
-                    vf v = load(a + i * C + 16 * q) * 0.25f;
-                    store(p + 16 * q, first ? v : load(p + 16 * q) + v);
-                }
+                for (int q = 0; q < NV; q++) store(p + 16 * q, first ? y[q] * 0.25f : load(p + 16 * q) + y[q] * 0.25f);
+            } else {
+                for (int q = 0; q < NV; q++) store(a + i * C + 16 * q, y[q]);
             }
             if (++column == width) {
                 column = 0;
@@ -84,11 +83,14 @@ void pointwise_forward(const float *restrict h, float *restrict x, float *restri
 }
 
 void pointwise_backward(const float *restrict da, const float *restrict a, const float *restrict x,
-                        const float *restrict w, const float *restrict g1, const float *restrict g2,
+                        const float *restrict w, const float *restrict wt, const float *restrict b,
+                        const float *restrict g1, const float *restrict g2,
                         float slope_in, float slope_pw, float *restrict dh, double *restrict dw,
                         double *restrict db, double *restrict db_in, int pooled, ptrdiff_t width,
                         ptrdiff_t begin, ptrdiff_t end) {
-    /* w is W itself: w[o * C + j]; dw has the same layout */
+    /* w is W itself: w[o * C + j]; dw has the same layout. Where pooled, a is NULL and recomputed
+       from x (wt, b as in the forward): 256 multiply-adds a pixel cost less than storing and
+       reading back a full-resolution buffer */
     ptrdiff_t row = begin / width, column = begin % width; /* of pixel i, kept up to date below */
     vf c1[NV], c2[NV];
     for (int q = 0; q < NV; q++) {
@@ -102,9 +104,17 @@ void pointwise_backward(const float *restrict da, const float *restrict a, const
         memset(tb, 0, sizeof tb);
         memset(tb_in, 0, sizeof tb_in);
         for (ptrdiff_t i = block; i < stop; i++) {
-            const float *restrict ai = a + i * C, *restrict xi = x + i * C;
+            const float *restrict xi = x + i * C;
             float dy[C];
-            vf dx[NV];
+            vf dx[NV], av[NV];
+            if (a) {
+                for (int q = 0; q < NV; q++) av[q] = load(a + i * C + 16 * q);
+            } else {
+                for (int q = 0; q < NV; q++) av[q] = load(b + 16 * q);
+                for (int j = 0; j < C; j++)
+                    for (int q = 0; q < NV; q++) av[q] += load(wt + j * C + 16 * q) * xi[j];
+                for (int q = 0; q < NV; q++) av[q] = scale_negative(av[q], av[q], slope_pw);
+            }
             const float *restrict dai = pooled ? da + ((row >> 1) * (width >> 1) + (column >> 1)) * C : da + i * C;
             const float share = pooled ? 0.25f : 1.0f;
             if (++column == width) {
@@ -112,8 +122,7 @@ void pointwise_backward(const float *restrict da, const float *restrict a, const
                 row++;
             }
             for (int q = 0; q < NV; q++) {
-                vf av = load(ai + 16 * q);
-                vf v = scale_negative(av, load(dai + 16 * q) * share + c1[q] + c2[q] * av, slope_pw);
+                vf v = scale_negative(av[q], load(dai + 16 * q) * share + c1[q] + c2[q] * av[q], slope_pw);
                 store(dy + 16 * q, v);
                 tb[q] += v;
                 dx[q] = (vf){0};
