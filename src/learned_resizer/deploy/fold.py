@@ -22,7 +22,7 @@ import copy
 import torch
 from torch import nn
 
-from learned_resizer.resizers.learned import LearnedResizer, ResidualBlock
+from learned_resizer.resizers.learned import LearnedResizer, ResidualBlock, batch_norm_scale_shift
 
 
 @torch.no_grad()
@@ -30,11 +30,7 @@ def batchnorm_affine(bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
     """``(scale, shift)`` per channel such that ``bn(x) = x * scale + shift`` in eval mode."""
     if bn.running_mean is None or bn.running_var is None:
         raise ValueError(f"{bn}: no running statistics (track_running_stats=False), nothing to fold")
-    scale = torch.rsqrt(bn.running_var + bn.eps)
-    shift = -bn.running_mean * scale
-    if bn.affine:
-        scale, shift = scale * bn.weight, shift * bn.weight + bn.bias
-    return scale, shift
+    return batch_norm_scale_shift(bn, bn.running_mean, bn.running_var)
 
 
 @torch.no_grad()

@@ -161,14 +161,19 @@ def batch_norm_resized(bn: nn.BatchNorm2d, resized: torch.Tensor, total: torch.T
             factor = 1.0 / float(bn.num_batches_tracked) if bn.momentum is None else bn.momentum
             bn.running_mean.lerp_(mean.to(bn.running_mean.dtype), factor)
             bn.running_var.lerp_((var * count / max(count - 1, 1)).to(bn.running_var.dtype), factor)
-    scale = torch.rsqrt(var + bn.eps)
-    if bn.affine:
-        scale = scale * bn.weight
-    shift = -mean * scale
-    if bn.affine:
-        shift = shift + bn.bias
+    scale, shift = batch_norm_scale_shift(bn, mean, var)
     shape = (1, -1, 1, 1)
     return torch.addcmul(shift.to(resized.dtype).view(shape), resized, scale.to(resized.dtype).view(shape))
+
+
+def batch_norm_scale_shift(bn: nn.BatchNorm2d, mean: torch.Tensor, var: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(scale, shift)`` per channel such that ``bn`` normalising with ``mean`` and ``var`` is
+    ``x * scale + shift`` (differentiable in ``bn``'s weight and bias and in the statistics)."""
+    scale = torch.rsqrt(var + bn.eps)
+    shift = -mean * scale
+    if bn.affine:
+        scale, shift = scale * bn.weight, shift * bn.weight + bn.bias
+    return scale, shift
 
 
 register_resizer("learned", trainable=True)(LearnedResizer)
