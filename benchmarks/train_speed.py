@@ -9,10 +9,12 @@ model → label-smoothed cross-entropy → backward → SGD with momentum. Two c
 scale). For each, the step with bilinear resizing (base model trained) and with the learned
 resizer n=16, r=1 (both trained), the bilinear step with the gradient carried back into the
 images (what joint training adds to the base model's work), and the learned resizer's own
-forward + backward, timed alone and in its two halves (full-resolution and target-size stage): its share of the joint step. Both memory formats are measured (channels-last is oneDNN's fast
-layout on CPU). In float32 on a CPU the resizer's full-resolution stage runs as one compiled kernel
-(``learned_resizer.resizers.fused``); the joint step and the resizer alone are also timed with it
-turned off ("plain PyTorch ops"), in the same rounds, so the kernel's gain is a ratio of one run. On a GPU as well when one is present. By default freed memory stays in the
+forward + backward, timed alone and in its two halves (full-resolution and target-size stage): its
+share of the joint step. Both memory formats are measured (channels-last is oneDNN's fast layout
+on CPU). In float32 on a CPU parts of the resizer run as compiled kernels
+(``learned_resizer.resizers.fused``); the joint step and the resizer alone are also timed with
+them turned off ("plain PyTorch ops"), in the same rounds, so their gain is a ratio of one run.
+On a GPU as well when one is present. By default freed memory stays in the
 process, as in training (``trainer.keep_freed_memory``); ``--malloc default`` measures glibc's
 default, which gives large blocks back to the OS and faults them in again at every step.
 ``--precision bf16-mixed`` runs every forward pass under bfloat16 autocast, as Lightning's
@@ -103,7 +105,7 @@ def resizer_alone(pipeline: ResizeThenModel, images: torch.Tensor, precision: st
 
 
 def without_fused_kernel(step: Callable[[], None]) -> Callable[[], None]:
-    """``step`` with the resizer's plain PyTorch ops instead of its fused CPU kernel."""
+    """``step`` with the resizer's plain PyTorch ops instead of its compiled CPU kernels."""
     def plain() -> None:
         with fused.fused_kernels(False):
             step()
