@@ -1,4 +1,4 @@
-"""The fused CPU kernel of the learned resizer's full-resolution stage against plain PyTorch.
+"""The learned resizer's compiled CPU kernels against plain PyTorch.
 
 References are independent of the kernel: the same block written with torch ops in float64, and
 the resizer with the kernel turned off (``fused_kernels(False)``), whose ops are PyTorch's own.
@@ -14,62 +14,68 @@ from torch import nn
 
 from learned_resizer import LearnedResizer
 from learned_resizer.resizers import fused
-from learned_resizer.resizers.fused import fused_kernels, pointwise_block, to_image
+from learned_resizer.resizers.fused import fused_kernels, to_image
 from learned_resizer.resizers.functional import resize_image
 from learned_resizer.resizers.learned import batch_norm_resized
 
 pytestmark = pytest.mark.skipif(fused._library(1) is None, reason="no C compiler to build the fused kernel")
 
 
-def block_in_float64(h, bias_in, weight, bias, slope_in, slope_pw):
-    x = F.leaky_relu(h.double() + bias_in.double().view(1, -1, 1, 1), slope_in)
-    a = F.leaky_relu(F.conv2d(x, weight.double(), bias.double()), slope_pw)
+def stem_in_float64(image, weight_in, bias_in, weight, bias, slope_in, slope_pw):
+    u = F.leaky_relu(F.conv2d(image.double(), weight_in.double(), bias_in.double(), padding=3), slope_in)
+    a = F.leaky_relu(F.conv2d(u, weight.double(), bias.double()), slope_pw)
     return a, a.sum((0, 2, 3)), (a * a).sum((0, 2, 3))
 
 
-@pytest.mark.parametrize("channels", [16, 32])
-def test_pointwise_block_equals_torch_ops_forward_and_backward(channels):
-    generator = torch.Generator().manual_seed(channels)
-    h = torch.randn(2, channels, 66, 63, generator=generator).contiguous(memory_format=torch.channels_last)  # 2 threads' rows
+def stem_inputs(channels, shape, generator):
+    n, height, width = shape
+    image = torch.rand(n, 3, height, width, generator=generator).contiguous(memory_format=torch.channels_last)
+    weight_in = torch.randn(channels, 3, 7, 7, generator=generator) / 12
     bias_in, bias = torch.randn(channels, generator=generator) * 0.3, torch.randn(channels, generator=generator) * 0.3
     weight = torch.randn(channels, channels, 1, 1, generator=generator) / channels ** 0.5
-    inputs = [t.clone().requires_grad_() for t in (h, bias_in, weight, bias)]
-    reference_inputs = [t.clone().double().requires_grad_() for t in (h, bias_in, weight, bias)]
-    upstream = [torch.randn(2, channels, 66, 63, generator=generator), torch.randn(channels, generator=generator),
+    return image, weight_in, bias_in, weight, bias
+
+
+STEM_NAMES = ("image", "weight_in", "bias_in", "weight", "bias")
+
+
+@pytest.mark.parametrize(("channels", "shape", "pool"), [
+    (16, (2, 10, 63), False),  # 2 threads' rows, a width that is no multiple of the kernel's 16-pixel blocks
+    (32, (2, 10, 63), False),
+    (16, (3, 10, 50), True),   # pooled, threads split at an image's 6th row pair
+    (32, (1, 4, 1030), True),  # rows wider than the kernel's 512-pixel chunks
+    (16, (1, 2, 2), True),     # an image smaller than the kernel: all zero border
+])
+def test_stem_equals_torch_ops_forward_and_backward(channels, shape, pool):
+    """The full-resolution stage against the same ops in float64: outputs, BatchNorm's sums, and
+    the gradients of every input, with the image's and without it."""
+    generator = torch.Generator().manual_seed(channels + shape[2])
+    tensors = stem_inputs(channels, shape, generator)
+    reference_inputs = [t.clone().double().requires_grad_() for t in tensors]
+    a, *sums = stem_in_float64(*reference_inputs, 0.2, 0.1)
+    expected = (F.avg_pool2d(a, 2) if pool else a, *sums)
+    upstream = [torch.randn(expected[0].shape, generator=generator), torch.randn(channels, generator=generator),
                 torch.randn(channels, generator=generator) * 0.1]
-
-    outputs = pointwise_block(*inputs, 0.2, 0.1)
-    expected = block_in_float64(*reference_inputs, 0.2, 0.1)
-    for out, ref in zip(outputs, expected, strict=True):
-        torch.testing.assert_close(out.double(), ref, rtol=1e-5, atol=1e-5)
-    assert outputs[1].dtype == torch.float64  # BatchNorm's statistics keep double sums
-
-    torch.autograd.backward(outputs, upstream)
     torch.autograd.backward(expected, [u.double() for u in upstream])
-    for name, got, ref in zip(("h", "bias_in", "weight", "bias"), inputs, reference_inputs, strict=True):
-        torch.testing.assert_close(got.grad.double(), ref.grad, rtol=1e-4, atol=1e-4, msg=f"gradient of {name}")
+    for image_grad in (True, False):
+        inputs = [t.clone().requires_grad_(image_grad if name == "image" else True) for name, t in zip(STEM_NAMES, tensors)]
+        outputs = fused.stem(*inputs, 0.2, 0.1, pool=pool)
+        for out, ref in zip(outputs, expected, strict=True):
+            torch.testing.assert_close(out.double(), ref, rtol=1e-5, atol=1e-5)
+        assert outputs[1].dtype == torch.float64  # BatchNorm's statistics keep double sums
+        torch.autograd.backward(outputs, upstream)
+        for name, got, ref in zip(STEM_NAMES, inputs, reference_inputs, strict=True):
+            if got.requires_grad:
+                torch.testing.assert_close(got.grad.double(), ref.grad, rtol=1e-4, atol=1e-4, msg=f"gradient of {name}")
+        assert image_grad or inputs[0].grad is None
 
 
-def test_pointwise_block_pools_to_half_size_in_the_same_pass():
-    """With ``pool`` the block returns F.avg_pool2d(a, 2), and its gradient flows as through it."""
-    generator = torch.Generator().manual_seed(3)
-    h = torch.randn(3, 16, 58, 50, generator=generator).contiguous(memory_format=torch.channels_last)  # split at row 44
-    bias_in, bias = torch.randn(16, generator=generator), torch.randn(16, generator=generator)
-    weight = torch.randn(16, 16, 1, 1, generator=generator) / 4
-    inputs = [t.clone().requires_grad_() for t in (h, bias_in, weight, bias)]
-    reference_inputs = [t.clone().double().requires_grad_() for t in (h, bias_in, weight, bias)]
-    pooled, total, total_squares = pointwise_block(*inputs, 0.2, 0.2, pool=True)
-    a, expected_total, expected_squares = block_in_float64(*reference_inputs, 0.2, 0.2)
-    expected = F.avg_pool2d(a, 2)
-    torch.testing.assert_close(pooled.double(), expected, rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(total, expected_total, rtol=1e-5, atol=1e-5)
-    upstream = [torch.randn(3, 16, 29, 25, generator=generator), torch.randn(16, generator=generator), torch.randn(16, generator=generator)]
-    torch.autograd.backward((pooled, total, total_squares), upstream)
-    torch.autograd.backward((expected, expected_total, expected_squares), [u.double() for u in upstream])
-    for name, got, ref in zip(("h", "bias_in", "weight", "bias"), inputs, reference_inputs, strict=True):
-        torch.testing.assert_close(got.grad.double(), ref.grad, rtol=1e-4, atol=1e-4, msg=f"gradient of {name}")
-    with pytest.raises(ValueError, match=r"even height and width, got \(5, 50\)"):
-        pointwise_block(h[:, :, :5], bias_in, weight, bias, 0.2, 0.2, pool=True)
+def test_stem_refuses_what_it_cannot_compute():
+    tensors = stem_inputs(16, (1, 6, 6), torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match=r"even height and width, got \(5, 6\)"):
+        fused.stem(tensors[0][:, :, :5], *tensors[1:], 0.2, 0.2, pool=True)
+    with pytest.raises(ValueError, match=r"weight_in must be \(C, 3, 7, 7\), got \(16, 3, 5, 5\)"):
+        fused.stem(tensors[0], tensors[1][:, :, :5, :5], *tensors[2:], 0.2, 0.2)
 
 
 @pytest.mark.parametrize(("channels", "shape"), [(16, (3, 7, 11)), (32, (2, 9, 4)), (16, (1, 1, 2))])
@@ -161,7 +167,8 @@ def test_kernel_runs_only_where_it_applies(monkeypatch):
     with fused_kernels(False):
         assert not fused.usable(x, 16)
     calls = []
-    monkeypatch.setattr(fused, "pointwise_block", lambda *args, **kwargs: calls.append(args) or pointwise_block(*args, **kwargs))
+    stem = fused.stem
+    monkeypatch.setattr(fused, "stem", lambda *args, **kwargs: calls.append(args) or stem(*args, **kwargs))
     resizer = LearnedResizer(4, filters=16)
     resizer(x)
     assert len(calls) == 1

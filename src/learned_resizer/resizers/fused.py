@@ -32,15 +32,21 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 from torch.utils._python_dispatch import is_in_torch_dispatch_mode
 
-SOURCES = (Path(__file__).with_name("kernels") / "pointwise.c", Path(__file__).with_name("kernels") / "to_image.c")
-FLAGS = ("-O3", "-march=native", "-shared", "-fPIC")
+KERNELS = Path(__file__).with_name("kernels")
+SOURCES = (KERNELS / "stem.c", KERNELS / "to_image.c")
+HEADERS = (KERNELS / "vector.h", KERNELS / "conv3.h", KERNELS / "parallel.h")
+#: PyTorch's own OpenMP runtime (libgomp, already loaded) then runs the kernels' threads
+OPENMP = "-fopenmp"
+FLAGS = ("-O3", "-march=native", "-shared", "-fPIC", f"-I{KERNELS}")
+#: the resizer's first convolution is 7x7 with zero padding 3
+STEM_PADDING = 3
 #: channels per AVX-512 register of float32: the kernel handles multiples of it
 LANES = 16
 
@@ -82,16 +88,11 @@ def _library(vectors: int) -> ctypes.CDLL | None:
     flags = [*FLAGS, f"-DNV={vectors}"]
     try:
         version = subprocess.run([compiler, "--version"], capture_output=True, text=True, timeout=30).stdout
-        texts = [source.read_text() for source in SOURCES]
-        key = hashlib.sha256("\n".join([*texts, compiler, version, " ".join(flags), _cpu_flags()]).encode()).hexdigest()[:16]
+        texts = [source.read_text() for source in (*SOURCES, *HEADERS)]
+        key = hashlib.sha256("\n".join([*texts, compiler, version, " ".join([*flags, OPENMP]), _cpu_flags()]).encode()).hexdigest()[:16]
         target = cache_dir() / f"resizer-kernels-{key}.so"
         if not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
-                built = Path(scratch) / target.name
-                command = [compiler, *flags, "-o", str(built), *map(str, SOURCES)]
-                subprocess.run(command, check=True, capture_output=True, text=True, timeout=120)
-                os.replace(built, target)  # atomic: a concurrent process sees no half-written library
+            _build(compiler, flags, target)
         library = ctypes.CDLL(str(target))
     except (OSError, subprocess.SubprocessError) as error:
         detail = getattr(error, "stderr", "") or error
@@ -99,13 +100,27 @@ def _library(vectors: int) -> ctypes.CDLL | None:
         return None
     pointer, size = ctypes.c_void_p, ctypes.c_ssize_t
     slope = ctypes.c_float
-    library.pointwise_forward.argtypes = [pointer] * 6 + [slope, slope, pointer, pointer] + [size] * 3
-    library.pointwise_backward.argtypes = [pointer] * 8 + [slope, slope] + [pointer] * 4 + [ctypes.c_int] + [size] * 3
-    library.to_image_forward.argtypes = [pointer] * 4 + [size] * 4
-    library.to_image_input_grad.argtypes = [pointer] * 3 + [size] * 4
-    library.to_image_weight_grad.argtypes = [pointer] * 3 + [size] * 4
-    library.pointwise_forward.restype = library.pointwise_backward.restype = None
+    shape = [size] * 3 + [ctypes.c_int]  # (n, height, width) and the threads
+    library.stem_forward.argtypes = [pointer] * 5 + [slope, slope] + [pointer] * 4 + shape
+    library.stem_backward.argtypes = [pointer] * 8 + [slope, slope, ctypes.c_int] + [pointer] * 5 + shape
+    library.to_image_forward.argtypes = [pointer] * 4 + shape
+    library.to_image_input_grad.argtypes = [pointer] * 3 + shape
+    library.to_image_weight_grad.argtypes = [pointer] * 3 + shape
     return library
+
+
+def _build(compiler: str, flags: list[str], target: Path) -> None:
+    """Compile the kernels into ``target`` with OpenMP, or where the compiler has none, for one thread."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
+        built = Path(scratch) / target.name
+        command = [compiler, *flags, "-o", str(built), *map(str, SOURCES)]
+        try:
+            subprocess.run([*command, OPENMP], check=True, capture_output=True, text=True, timeout=120)
+        except subprocess.CalledProcessError:
+            log.warning("%s cannot compile with %s: the learned resizer's CPU kernels run on one thread", compiler, OPENMP)
+            subprocess.run(command, check=True, capture_output=True, text=True, timeout=120)
+        os.replace(built, target)  # atomic: a concurrent process sees no half-written library
 
 
 def usable(x: torch.Tensor, channels: int) -> bool:
@@ -121,94 +136,90 @@ def usable(x: torch.Tensor, channels: int) -> bool:
     return _library(channels // LANES) is not None
 
 
-@functools.lru_cache(maxsize=4)
-def _workers(threads: int, process: int) -> ThreadPoolExecutor:
-    """The helper threads of ``process``: a forked child (``ddp_fork``) gets its own, as the
-    parent's threads do not exist there."""
-    return ThreadPoolExecutor(max(1, threads - 1), thread_name_prefix="learned-resizer-kernel")
+def _threads(rows: int) -> int:
+    """How many of PyTorch's threads a kernel over ``rows`` image rows uses: at least 8 rows each."""
+    return max(1, min(torch.get_num_threads(), rows // 8))
 
 
-def _run_in_threads(kernel: Callable[..., int | None], rows: int, per_thread: Callable[[int], tuple],
-                    rows_per_thread: int = 4096, align: int = 1) -> int:
-    """Call ``kernel(*per_thread(k), begin, end)`` on contiguous row ranges, one per torch thread
-    (ctypes releases the GIL, so they run in parallel), each starting at a multiple of ``align``.
-    Returns the number of ranges."""
-    threads = max(1, min(torch.get_num_threads(), rows // max(rows_per_thread, align) or 1))
-    step = -(-rows // threads // align) * align
-    ranges = [(k, k * step, min(rows, (k + 1) * step)) for k in range(threads)]
-    jobs = [_workers(threads, os.getpid()).submit(kernel, *per_thread(k), begin, end) for k, begin, end in ranges[1:]]
-    first = kernel(*per_thread(0), ranges[0][1], ranges[0][2])  # the calling thread takes a share too
-    if first or any(job.result() for job in jobs):  # the to_image kernels return 1 when their scratch band cannot be allocated
+def _run(kernel: Callable[..., int], *args: object) -> None:
+    if kernel(*args):  # 1: a thread could not allocate its scratch rows
         raise MemoryError("the learned resizer's CPU kernel could not allocate its scratch memory")
-    return threads
-
-
-def _pixels(t: torch.Tensor) -> torch.Tensor:
-    """A channels-last (N, C, H, W) tensor as its (N*H*W, C) matrix, sharing memory."""
-    return t.permute(0, 2, 3, 1).reshape(-1, t.shape[1])
 
 
 def _address(t: torch.Tensor) -> ctypes.c_void_p:
     return ctypes.c_void_p(t.data_ptr())
 
 
-class _PointwiseBlock(torch.autograd.Function):
+class _Stem(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, h, bias_in, weight, bias, slope_in, slope_pw, pool):  # type: ignore[override]
-        n, channels, height, width = h.shape
+    def forward(ctx, image, weight_in, bias_in, weight, bias, slope_in, slope_pw, pool):  # type: ignore[override]
+        n, _, height, width = image.shape
+        channels = weight_in.shape[0]
         library = _library(channels // LANES)
-        h = h.contiguous(memory_format=torch.channels_last)
-        x = torch.empty_like(h)
-        a = None if pool else torch.empty_like(h)  # pooled: recomputed from x in the backward pass
+        pad = F.pad(image.detach().permute(0, 2, 3, 1), (0, 0, STEM_PADDING, STEM_PADDING, STEM_PADDING, STEM_PADDING)).contiguous()
+        wv = weight_in.detach().permute(2, 3, 1, 0).reshape(-1, channels).contiguous()  # [(ky, kx, c)][o]
         w = weight.detach().reshape(channels, channels).contiguous()
         wt, b, b_in = w.t().contiguous(), bias.detach().contiguous(), bias_in.detach().contiguous()
-        sums = torch.zeros(torch.get_num_threads(), 2 * channels, dtype=torch.float64)
-        pooled = torch.empty(n, channels, height // 2, width // 2).contiguous(memory_format=torch.channels_last) if pool else None
-        pixels_h, pixels_x = _pixels(h), _pixels(x)
-        threads = _run_in_threads(library.pointwise_forward, pixels_h.shape[0], lambda k: (
-            _address(pixels_h), _address(pixels_x), None if a is None else _address(a), _address(b_in), _address(wt), _address(b),
-            slope_in, slope_pw, _address(sums[k]), None if pooled is None else _address(pooled), width), align=2 * width if pool else 1)
-        total = sums[:threads].sum(0)
-        ctx.save_for_backward(x, a, w, wt, b)
-        ctx.slopes, ctx.pool = (slope_in, slope_pw), pool
-        ctx.weight_shape = weight.shape
-        return a if pooled is None else pooled, total[:channels], total[channels:]
+        out_size = (height // 2, width // 2) if pool else (height, width)
+        out = torch.empty(n, channels, *out_size).contiguous(memory_format=torch.channels_last)
+        # u, the first LeakyReLU's output, is kept for the backward pass (writing and reading it back
+        # costs less than computing it again)
+        u = torch.empty(n, height, width, channels) if any(ctx.needs_input_grad) else None
+        threads = _threads(n * height)
+        sums = torch.zeros(threads, 2 * channels, dtype=torch.float64)
+        _run(library.stem_forward, _address(pad), _address(wv), _address(b_in), _address(wt), _address(b), slope_in, slope_pw,
+             _address(sums), None if pool else _address(out), _address(out) if pool else None,
+             None if u is None else _address(u), n, height, width, threads)
+        total = sums.sum(0)
+        ctx.save_for_backward(pad, u, wv, w, wt, b)
+        ctx.slopes, ctx.pool, ctx.image_shape, ctx.weight_in_shape = (slope_in, slope_pw), pool, image.shape, weight_in.shape
+        return out, total[:channels], total[channels:]
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, grad_a, grad_sum, grad_sum_squares):  # type: ignore[override]
-        x, a, w, wt, b = ctx.saved_tensors
-        channels, width = x.shape[1], x.shape[3]
+    def backward(ctx, grad_out, grad_sum, grad_sum_squares):  # type: ignore[override]
+        pad, u, wv, w, wt, b = ctx.saved_tensors
+        n, _, height, width = ctx.image_shape
+        channels = w.shape[0]
         library = _library(channels // LANES)
-        if grad_a is None:
-            grad_a = torch.zeros_like(x[:, :, ::2, ::2] if ctx.pool else x, memory_format=torch.channels_last)
-        grad_a = grad_a.float().contiguous(memory_format=torch.channels_last)
+        if grad_out is None:
+            out_size = (height // 2, width // 2) if ctx.pool else (height, width)
+            grad_out = torch.zeros(n, channels, *out_size)
+        grad_out = grad_out.float().contiguous(memory_format=torch.channels_last)
         g1 = torch.zeros(channels) if grad_sum is None else grad_sum.float().contiguous()
         g2 = torch.zeros(channels) if grad_sum_squares is None else grad_sum_squares.float().contiguous()
-        grad_h = torch.empty_like(x)
-        grad_w = torch.zeros(torch.get_num_threads(), channels * channels, dtype=torch.float64)
-        grad_b = torch.zeros(torch.get_num_threads(), 2, channels, dtype=torch.float64)  # the 1x1's bias, then b_in
-        pixels_da, pixels_x, pixels_dh = _pixels(grad_a), _pixels(x), _pixels(grad_h)
-        threads = _run_in_threads(library.pointwise_backward, pixels_x.shape[0], lambda k: (
-            _address(pixels_da), None if a is None else _address(a), _address(pixels_x), _address(w), _address(wt), _address(b),
-            _address(g1), _address(g2),
-            *ctx.slopes, _address(pixels_dh), _address(grad_w[k]), _address(grad_b[k, 0]), _address(grad_b[k, 1]),
-            int(ctx.pool), width), align=2 * width if ctx.pool else 1)
-        grad_weight = grad_w[:threads].sum(0).float().reshape(ctx.weight_shape)
-        grad_bias, grad_bias_in = grad_b[:threads].sum(0).float()
-        return grad_h, grad_bias_in, grad_weight, grad_bias, None, None, None
+        wants_image = ctx.needs_input_grad[0]
+        grad_h = torch.empty(n, channels, height, width).contiguous(memory_format=torch.channels_last) if wants_image else None
+        threads = _threads(n * height)
+        grad_wv = torch.zeros(threads, wv.numel(), dtype=torch.float64)
+        grad_w = torch.zeros(threads, channels * channels, dtype=torch.float64)
+        grad_b, grad_b_in = torch.zeros(2, threads, channels, dtype=torch.float64)  # the 1x1's bias, and b_in
+        _run(library.stem_backward, _address(pad), _address(u), _address(w), _address(wt), _address(b),
+             _address(grad_out), _address(g1), _address(g2), *ctx.slopes, int(ctx.pool),
+             None if grad_h is None else _address(grad_h), _address(grad_wv), _address(grad_w), _address(grad_b),
+             _address(grad_b_in), n, height, width, threads)
+        grad_image = None
+        if wants_image:
+            weight_in = wv.view(*ctx.weight_in_shape[2:], 3, channels).permute(3, 2, 0, 1)
+            grad_image = torch.nn.grad.conv2d_input(ctx.image_shape, weight_in, grad_h, padding=STEM_PADDING)
+        grad_weight_in = grad_wv.sum(0).float().view(*ctx.weight_in_shape[2:], 3, channels).permute(3, 2, 0, 1)
+        grad_bias, grad_bias_in = grad_b.sum(0).float(), grad_b_in.sum(0).float()
+        grad_weight = grad_w.sum(0).float().view(channels, channels, 1, 1)
+        return grad_image, grad_weight_in, grad_bias_in, grad_weight, grad_bias, None, None, None
 
 
-def pointwise_block(h: torch.Tensor, bias_in: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, slope_in: float,
-                    slope_pw: float, pool: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``a = LeakyReLU(conv1x1(LeakyReLU(h + bias_in)))`` with the per-channel sums of ``a`` and
-    ``a²`` (float64), differentiable in every tensor. ``h`` is the 7x7 convolution's output without
-    its bias (adding it here spares the convolution's backward a pass). With ``pool``, ``a``'s 2x2
-    average comes back instead of ``a``: the bilinear and the area resize to half of an even size,
-    done in the same pass. Call only where :func:`usable`."""
-    if pool and (h.shape[2] % 2 or h.shape[3] % 2):
-        raise ValueError(f"pool needs an even height and width, got {tuple(h.shape[2:])}")
-    return _PointwiseBlock.apply(h, bias_in, weight, bias, float(slope_in), float(slope_pw), pool)
+def stem(image: torch.Tensor, weight_in: torch.Tensor, bias_in: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor,
+         slope_in: float, slope_pw: float, pool: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``a = LeakyReLU(conv1x1(LeakyReLU(conv7x7(image))))`` with the per-channel sums of ``a``
+    and ``a²`` (float64), differentiable in every tensor: the resizer's full-resolution stage up
+    to its BatchNorm, for a (C, 3, 7, 7) ``weight_in`` (zero padding 3) and a (C, C, 1, 1)
+    ``weight``. With ``pool``, ``a``'s 2x2 average comes back instead of ``a``: the bilinear and
+    the area resize to half of an even size, done in the same pass. Call only where :func:`usable`."""
+    if pool and (image.shape[2] % 2 or image.shape[3] % 2):
+        raise ValueError(f"pool needs an even height and width, got {tuple(image.shape[2:])}")
+    if tuple(weight_in.shape[1:]) != (3, 2 * STEM_PADDING + 1, 2 * STEM_PADDING + 1):
+        raise ValueError(f"weight_in must be (C, 3, 7, 7), got {tuple(weight_in.shape)}")
+    return _Stem.apply(image, weight_in, bias_in, weight, bias, float(slope_in), float(slope_pw), pool)
 
 
 class _ToImage(torch.autograd.Function):
@@ -220,25 +231,24 @@ class _ToImage(torch.autograd.Function):
         taps = weight.detach().permute(2, 3, 0, 1).reshape(-1, channels).contiguous()  # [(ky, kx, o)][c]
         b = bias.detach().contiguous()
         out = torch.empty(n, 3, height, width).contiguous(memory_format=torch.channels_last)
-        _run_in_threads(library.to_image_forward, n * height, lambda k: (
-            _address(z), _address(taps), _address(b), _address(out), height, width), rows_per_thread=8)
-        ctx.save_for_backward(z, taps)
+        _run(library.to_image_forward, _address(z), _address(taps), _address(b), _address(out), n, height, width, _threads(n * height))
+        flipped = taps.view(7, 7, 3, channels).flip(0, 1).reshape(-1, channels).contiguous()  # the input gradient's kernel
+        ctx.save_for_backward(z, taps, flipped)
         return out
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_out):  # type: ignore[override]
-        z, taps = ctx.saved_tensors
+        z, taps, flipped = ctx.saved_tensors
         n, channels, height, width = z.shape
         library = _library(channels // LANES)
         grad_out = grad_out.float().contiguous(memory_format=torch.channels_last)
         grad_z = torch.empty_like(z)
-        _run_in_threads(library.to_image_input_grad, n * height, lambda k: (
-            _address(grad_out), _address(taps), _address(grad_z), height, width), rows_per_thread=8)
-        grad_taps = torch.zeros(torch.get_num_threads(), taps.numel(), dtype=torch.float64)
-        threads = _run_in_threads(library.to_image_weight_grad, n * height, lambda k: (
-            _address(z), _address(grad_out), _address(grad_taps[k]), height, width), rows_per_thread=8)
-        grad_weight = grad_taps[:threads].sum(0).float().view(7, 7, 3, channels).permute(2, 3, 0, 1)
+        threads = _threads(n * height)
+        _run(library.to_image_input_grad, _address(grad_out), _address(flipped), _address(grad_z), n, height, width, threads)
+        grad_taps = torch.zeros(threads, taps.numel(), dtype=torch.float64)
+        _run(library.to_image_weight_grad, _address(z), _address(grad_out), _address(grad_taps), n, height, width, threads)
+        grad_weight = grad_taps.sum(0).float().view(7, 7, 3, channels).permute(2, 3, 0, 1)
         return grad_z, grad_weight, grad_out.sum((0, 2, 3))
 
 

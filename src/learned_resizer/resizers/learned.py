@@ -28,7 +28,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from learned_resizer.resizers import fused
@@ -125,13 +124,12 @@ class LearnedResizer(Resizer):
         if type(self.bn_in) is not nn.BatchNorm2d or not fused.usable(x, self.filters):
             features = self.act_pointwise(self.conv_pointwise(self.act_in(self.conv_in(x))))
             return resize_image(self.bn_in(features), size, self.interpolation)
-        conv_in = self.conv_in
-        h = F.conv2d(x, conv_in.weight, None, conv_in.stride, conv_in.padding)  # its bias joins the kernel
         halving = self.interpolation in HALVED_BY_AVERAGING and tuple(x.shape[2:]) == (2 * size[0], 2 * size[1])
-        a, total, total_squares = fused.pointwise_block(h, conv_in.bias, self.conv_pointwise.weight, self.conv_pointwise.bias,
-                                                        self.act_in.negative_slope, self.act_pointwise.negative_slope, pool=halving)
+        a, total, total_squares = fused.stem(x, self.conv_in.weight, self.conv_in.bias, self.conv_pointwise.weight,
+                                             self.conv_pointwise.bias, self.act_in.negative_slope,
+                                             self.act_pointwise.negative_slope, pool=halving)
         resized = a if halving else resize_image(a, size, self.interpolation)
-        return batch_norm_resized(self.bn_in, resized, total, total_squares, h.numel() // h.shape[1])
+        return batch_norm_resized(self.bn_in, resized, total, total_squares, x.shape[0] * x.shape[2] * x.shape[3])
 
     def target_size_stage(self, y: torch.Tensor) -> torch.Tensor:
         """Resized features to the image residual: residual blocks, Conv3x3 + BN + skip, Conv7x7."""

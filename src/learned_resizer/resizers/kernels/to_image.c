@@ -6,28 +6,19 @@
    Weights come as wv[(ky * 7 + kx) * 3 + o][c] = W[o][c][ky][kx].
 
        forward:       out[p][o] = b[o] + sum over taps d of <z[p + d], wv[d][o]>
-       input grad:    dz[p] = sum over d, o of g[p - d][o] * wv[d][o]
+       input grad:    dz[p] = sum over d, o of g[p - d][o] * wv[d][o]   (conv3.h, with the kernel flipped)
        weight grad:   dwv[d][o] += sum over p of g[p][o] * z[p + d]
 
-   Each call handles the flattened rows [begin, end) of (N * H) image rows (Python runs one call
-   per thread); it copies the rows it reads, with their 3-pixel zero border, into a scratch band,
-   so that no tap needs a bounds check. */
+   The N * H image rows are split over threads; each copies the rows it reads, with their 3-pixel
+   zero border, into a scratch band, so that no tap needs a bounds check. */
 #include <stddef.h>
 #include <stdlib.h>
-#include <string.h>
 
-#ifndef NV
-#define NV 1
-#endif
-#define C (16 * NV)
-#define K 7
-#define R 3 /* K / 2 */
+#include "conv3.h"
+#include "parallel.h"
+
 #define TAPS (K * K)
 
-typedef float vf __attribute__((vector_size(64)));
-
-static inline vf load(const float *p) { vf v; memcpy(&v, p, sizeof v); return v; }
-static inline void store(float *p, vf v) { memcpy(p, &v, sizeof v); }
 static inline float lane_sum(vf v) {
     v += __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);
     v += __builtin_shufflevector(v, v, 4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11);
@@ -76,7 +67,7 @@ static void copy_band(float *band, const float *image, ptrdiff_t h, ptrdiff_t w,
         __VA_ARGS__                                                             \
     }
 
-int to_image_forward(const float *restrict z, const float *restrict wv, const float *restrict b, float *restrict out,
+static int forward_rows(const float *restrict z, const float *restrict wv, const float *restrict b, float *restrict out,
                      ptrdiff_t h, ptrdiff_t w, ptrdiff_t begin, ptrdiff_t end) {
     ptrdiff_t rows = end - begin < h ? end - begin : h;
     float *band = malloc((size_t)((rows + 2 * R) * (w + 2 * R) * C) * sizeof(float));
@@ -96,35 +87,24 @@ int to_image_forward(const float *restrict z, const float *restrict wv, const fl
     return 0;
 }
 
-int to_image_input_grad(const float *restrict g, const float *restrict wv, float *restrict dz,
+static int input_grad_rows(const float *restrict g, const float *restrict wf, float *restrict dz,
                         ptrdiff_t h, ptrdiff_t w, ptrdiff_t begin, ptrdiff_t end) {
+    /* wf is the flipped kernel, wf[(ky * 7 + kx) * 3 + o][c] = W[o][c][6 - ky][6 - kx]: dz is g's
+       convolution with it, which conv3.h computes */
     ptrdiff_t rows = end - begin < h ? end - begin : h;
     float *band = malloc((size_t)((rows + 2 * R) * (w + 2 * R) * 3) * sizeof(float));
     if (!band) return 1;
+    const vf zero[NV] = {{0}};
     ptrdiff_t stride = (w + 2 * R) * 3;
     FOR_BANDS(h, begin, end, {
         copy_band(band, g + n * h * w * 3, h, w, 3, y0, y1);
-        for (ptrdiff_t y = y0; y < y1; y++)
-            for (ptrdiff_t x = 0; x < w; x++) {
-                vf acc[NV] = {{0}};
-                for (int ky = 0; ky < K; ky++) {
-                    /* g[p - d] for d = (ky - R, kx - R): band row y - ky + 2R - R, column x - kx + R */
-                    const float *row = band + (y - y0 + 2 * R - ky) * stride + (x + 2 * R) * 3;
-                    for (int kx = 0; kx < K; kx++) {
-                        const float *gp = row - kx * 3;
-                        const float *tap = wv + ((ky * K + kx) * 3) * C;
-                        for (int q = 0; q < NV; q++)
-                            acc[q] += load(tap + 16 * q) * gp[0] + load(tap + C + 16 * q) * gp[1] + load(tap + 2 * C + 16 * q) * gp[2];
-                    }
-                }
-                for (int q = 0; q < NV; q++) store(dz + ((n * h + y) * w + x) * C + 16 * q, acc[q]);
-            }
+        for (ptrdiff_t y = y0; y < y1; y++) convolve_chunk(band + (y - y0) * stride, stride, 0, w, wf, zero, 1.0f, dz + (n * h + y) * w * C);
     })
     free(band);
     return 0;
 }
 
-int to_image_weight_grad(const float *restrict z, const float *restrict g, double *restrict dwv,
+static int weight_grad_rows(const float *restrict z, const float *restrict g, double *restrict dwv,
                          ptrdiff_t h, ptrdiff_t w, ptrdiff_t begin, ptrdiff_t end) {
     ptrdiff_t rows = end - begin < h ? end - begin : h;
     float *band = malloc((size_t)((rows + 2 * R) * (w + 2 * R) * C) * sizeof(float));
@@ -165,4 +145,39 @@ int to_image_weight_grad(const float *restrict z, const float *restrict g, doubl
     free(band);
     free(partial);
     return 0;
+}
+
+/* The entry points: the N * h rows on `threads` threads; in the weight gradient thread k adds
+   into the k-th of `threads` consecutive copies of dwv (147 C doubles each). */
+int to_image_forward(const float *z, const float *wv, const float *b, float *out, ptrdiff_t n, ptrdiff_t h, ptrdiff_t w, int threads) {
+    int failed = 0;
+#pragma omp parallel num_threads(threads) reduction(| : failed)
+    {
+        ptrdiff_t begin, end;
+        share(n * h, 1, &begin, &end);
+        if (begin < end) failed |= forward_rows(z, wv, b, out, h, w, begin, end);
+    }
+    return failed;
+}
+
+int to_image_input_grad(const float *g, const float *wf, float *dz, ptrdiff_t n, ptrdiff_t h, ptrdiff_t w, int threads) {
+    int failed = 0;
+#pragma omp parallel num_threads(threads) reduction(| : failed)
+    {
+        ptrdiff_t begin, end;
+        share(n * h, 1, &begin, &end);
+        if (begin < end) failed |= input_grad_rows(g, wf, dz, h, w, begin, end);
+    }
+    return failed;
+}
+
+int to_image_weight_grad(const float *z, const float *g, double *dwv, ptrdiff_t n, ptrdiff_t h, ptrdiff_t w, int threads) {
+    int failed = 0;
+#pragma omp parallel num_threads(threads) reduction(| : failed)
+    {
+        ptrdiff_t begin, end;
+        int k = share(n * h, 1, &begin, &end);
+        if (begin < end) failed |= weight_grad_rows(z, g, dwv + k * TAPS * 3 * C, h, w, begin, end);
+    }
+    return failed;
 }
