@@ -39,7 +39,7 @@ from learned_resizer.complexity import count_macs
 from learned_resizer.deploy.fast import InferenceResizer, eager_runner, onnx_runner, onnxruntime_available, prepare_for_inference
 from learned_resizer.deploy.fold import fold_batchnorm
 from learned_resizer.pipeline import ResizeThenModel
-from learned_resizer.resizers import create_resizer
+from learned_resizer.resizers import create_resizer, fused
 from learned_resizer.resizers.functional import resize_image
 
 CASES = (((480, 640), (192, 256)), ((448, 448), (224, 224)))
@@ -223,8 +223,10 @@ def resizer_table(device: torch.device, batches: list[int], rounds: int) -> list
                 fast = prepare_for_inference(pipeline)
                 name = f"learned n={filters} r={blocks}"
                 candidates[f"{name}, fast path ({fast.backend})"] = lambda fast=fast: fast.resize(case.images)
+                if fast.backend == "kernels" and onnxruntime_available():  # the fast path before the kernels
+                    candidates[f"{name}, onnxruntime"] = lambda fast=prepare_for_inference(pipeline, "onnxruntime"): fast.resize(case.images)
                 candidates[f"{name}, as trained (eager)"] = lambda run=as_trained(pipeline): run(case.images)
-                macs.update(dict.fromkeys(list(candidates)[-2:], resizer_macs(case, filters, blocks)))
+                macs.update(dict.fromkeys([key for key in candidates if key.startswith(f"{name},")], resizer_macs(case, filters, blocks)))
             candidates.update(classical_candidates(case, device))
             candidates[MATMUL] = matmul_candidate(device)
             print(f"  {device.type} {case.name} batch {batch}: {len(candidates)} candidates ...", file=sys.stderr, flush=True)
@@ -263,6 +265,11 @@ def backend_table(device: torch.device, batch: int, rounds: int, compile_too: bo
         "eager, InferenceResizer, channels-last, cache-sized chunks":
             lambda fast=prepare_for_inference(pipeline, "eager"): fast.resize(images),
     }
+    if device.type == "cpu" and fused.usable(images, 16):
+        candidates["eager with the compiled kernels, InferenceResizer, whole batch"] = (
+            lambda run=eager_runner(InferenceResizer(pipeline, kernels=True)): run(images))
+        candidates["eager with the compiled kernels, cache-sized chunks (the fast path)"] = (
+            lambda fast=prepare_for_inference(pipeline, "kernels"): fast.resize(images))
     notes = {}
     if compile_too:
         graph = InferenceResizer(pipeline).to(memory_format=torch.channels_last)
@@ -292,7 +299,7 @@ def backend_table(device: torch.device, batch: int, rounds: int, compile_too: bo
             "onnxruntime, InferenceResizer": InferenceResizer(pipeline),
         }
         candidates |= {name: (lambda run=onnx_runner(graph): run(images)) for name, graph in graphs.items()}
-        candidates["onnxruntime, InferenceResizer, cache-sized chunks (the fast path)"] = (
+        candidates["onnxruntime, InferenceResizer, cache-sized chunks"] = (
             lambda fast=prepare_for_inference(pipeline, "onnxruntime"): fast.resize(images))
     candidates[MATMUL] = matmul_candidate(device)
     print(f"  backends on {device.type}, batch {batch}: {len(candidates)} candidates ...", file=sys.stderr, flush=True)
@@ -319,13 +326,14 @@ def chunk_table(device: torch.device, batch: int, rounds: int) -> list[dict[str,
         case = Case(input_size, output_size, batch, images)
         pipeline = learned_pipeline(case, 16, 1, device)
         backends = ["eager"] + (["onnxruntime"] if device.type == "cpu" and onnxruntime_available() else [])
+        backends += ["kernels"] if device.type == "cpu" and fused.usable(images, 16) else []
         candidates: dict[str, Callable[[], Any]] = {}
         chosen = {}
         for backend in backends:
             fast = prepare_for_inference(pipeline, backend)
             run = fast.runner(case.output_size)
             chosen[backend] = fast.chunk_size(images)
-            for chunk in sorted({1, 2, 8, batch}):
+            for chunk in sorted({1, 2, 4, 8, batch}):
                 candidates[f"{backend} {chunk}"] = lambda run=run, chunk=chunk: [run(part) for part in images.split(chunk)]
         print(f"  chunks on {device.type}, {case.name}: {len(candidates)} candidates ...", file=sys.stderr, flush=True)
         seconds = time_interleaved(candidates, rounds, synchronizer(device))

@@ -13,6 +13,7 @@ from learned_resizer.deploy.fast import (
 from learned_resizer.deploy.fold import count_batchnorms
 from learned_resizer.deploy.predict import Predictor
 from learned_resizer.pretrained import build_pipeline
+from learned_resizer.resizers import fused
 from learned_resizer.resizers.functional import INTERPOLATIONS
 
 from .conftest import CONFIG, randomise_batchnorm
@@ -20,11 +21,11 @@ from .conftest import CONFIG, randomise_batchnorm
 TOLERANCE = 1e-4
 
 
-def trained(interpolation: str = "bilinear", blocks: int = 2, output_size: tuple[int, int] = (32, 32)):
+def trained(interpolation: str = "bilinear", blocks: int = 2, output_size: tuple[int, int] = (32, 32), filters: int = 8):
     """A pipeline with random weights and BatchNorm statistics far from the identity, in eval mode."""
     torch.manual_seed(0)
     config = {**CONFIG, "output_size": list(output_size),
-              "resizer_options": {"filters": 8, "blocks": blocks, "interpolation": interpolation}}
+              "resizer_options": {"filters": filters, "blocks": blocks, "interpolation": interpolation}}
     pipeline = build_pipeline(config)
     randomise_batchnorm(pipeline)
     return pipeline.eval()
@@ -53,6 +54,42 @@ def test_eager_fast_path_equals_eager_pipeline(interpolation: str, blocks: int, 
     images = torch.rand(3, 3, 50, 70)
     assert (fast.resize(images) - eager(pipeline, images)).abs().max() < TOLERANCE
     assert count_batchnorms(pipeline.resizer) == 2 + 2 * blocks  # the pipeline itself is left alone
+
+
+needs_kernels = pytest.mark.skipif(fused._library(1) is None, reason="no C compiler to build the CPU kernels")
+
+
+@needs_kernels
+@pytest.mark.parametrize("interpolation, filters, output_size", [
+    ("bilinear", 16, (32, 32)),   # 64 -> 32: halved inside the kernel
+    ("area", 16, (32, 32)),
+    ("bicubic_aa", 32, (21, 34)),
+    ("bilinear", 16, (80, 90)),   # enlarging
+])
+def test_kernels_fast_path_equals_eager_pipeline(interpolation: str, filters: int, output_size: tuple[int, int]) -> None:
+    pipeline = trained(interpolation, 1, output_size, filters)
+    fast = prepare_for_inference(pipeline)
+    assert fast.backend == "kernels"
+    calls = []
+    with pytest.MonkeyPatch.context() as patch:
+        stem = fused.stem
+        patch.setattr(fused, "stem", lambda *args, **kwargs: calls.append(args) or stem(*args, **kwargs))
+        for shape in [(3, 3, 64, 64), (2, 3, 50, 70)]:
+            images = torch.rand(*shape)
+            with fused.fused_kernels(False):  # the reference: PyTorch's own ops
+                expected = eager(pipeline, images)
+            assert (fast.resize(images) - expected).abs().max() < TOLERANCE
+    assert len(calls) == 2  # the kernels ran, once per call
+
+
+@needs_kernels
+def test_kernels_backend_only_where_the_kernels_run() -> None:
+    with fused.fused_kernels(False):
+        assert prepare_for_inference(trained(filters=16)).backend in {"onnxruntime", "eager"}
+    with pytest.raises(ValueError, match="backend 'kernels' runs a learned resizer with a multiple of 16 filters"):
+        prepare_for_inference(trained(filters=8), "kernels")
+    with pytest.raises(ValueError, match="backend 'kernels'"):
+        prepare_for_inference(build_pipeline({**CONFIG, "resizer": "bilinear", "resizer_options": {}}), "kernels")
 
 
 @pytest.mark.slow  # one ONNX export (seconds) per case

@@ -6,6 +6,7 @@ the resizer with the kernel turned off (``fused_kernels(False)``), whose ops are
 
 import copy
 import logging
+from pathlib import Path
 
 import pytest
 import torch
@@ -186,6 +187,34 @@ def test_kernel_is_built_once_into_the_cache(monkeypatch, tmp_path):
         assert len(built) == 1
         fused._library.cache_clear()
         assert fused._library(1) is not None and list((tmp_path / "kernels").glob("*")) == built  # reused, no leftovers
+    finally:
+        fused._library.cache_clear()
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists() or not torch.backends.openmp.is_available(),
+                    reason="needs Linux and a PyTorch built with OpenMP")
+def test_kernels_share_pytorchs_openmp_runtime():
+    """Built with -fopenmp, the kernels must bind to the libgomp PyTorch loaded, not a second one
+    whose threads would compete with PyTorch's for the cores."""
+    assert fused._library(1) is not None
+    runtimes = {line.split()[-1] for line in Path("/proc/self/maps").read_text().splitlines() if "libgomp" in line}
+    assert len(runtimes) <= 1, runtimes
+
+
+def test_without_openmp_the_kernels_run_on_one_thread(monkeypatch, tmp_path, caplog):
+    monkeypatch.setenv("LEARNED_RESIZER_CACHE", str(tmp_path))
+    monkeypatch.setattr(fused, "OPENMP", "-fno-such-option-for-this-test")
+    fused._library.cache_clear()
+    try:
+        with caplog.at_level(logging.WARNING, logger=fused.__name__):
+            assert fused._library(1) is not None
+        assert "run on one thread" in caplog.text
+        tensors = stem_inputs(16, (2, 8, 20), torch.Generator().manual_seed(5))
+        pooled, total, total_squares = fused.stem(*tensors, 0.2, 0.2, pool=True)
+        a, expected_total, expected_squares = stem_in_float64(*tensors, 0.2, 0.2)
+        torch.testing.assert_close(pooled.double(), F.avg_pool2d(a, 2), rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(total, expected_total, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(total_squares, expected_squares, rtol=1e-5, atol=1e-5)
     finally:
         fused._library.cache_clear()
 

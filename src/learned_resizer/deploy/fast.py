@@ -1,16 +1,15 @@
 """Fast inference: one function, :func:`prepare_for_inference`, behind ``resize``, ``serve`` and ``client``.
 
-The learned resizer is rewritten for inference (:class:`InferenceResizer`), then run by
-onnxruntime where it is installed, else by PyTorch eager in channels-last memory format under
-``torch.inference_mode``, in chunks of a batch (:data:`CHUNK_LIMITS`). The choice was made by
-measurement on a 2-core CPU (``benchmarks/resizer_speed.py --tables backends chunks``, tables in
-``benchmarks/RESULTS.md``): at 480x640 -> 192x256 both run at 33 to 36 ms/image, 6 to
-10x faster than the training module in eval mode (two runs); onnxruntime was 2x faster on single
-small images (128 px) and needs no training stack on a client. ``torch.compile`` ran 69 ms/image on the whole batch and
-compiles again for new input sizes, so it is not offered.
-
-Every rewrite is exact in real arithmetic; in float32 the outputs agree with the eager pipeline
-to about 1e-6 (tested to 1e-4).
+The learned resizer is rewritten for inference (:class:`InferenceResizer`), then run in chunks of
+a batch (:data:`CHUNK_LIMITS`) by the first of these that can: PyTorch eager with the training
+resizer's compiled CPU kernels (``kernels``), onnxruntime where it is installed, PyTorch eager
+(in channels-last memory format under ``torch.inference_mode`` for both eager ones). The order was
+set by measurement on 2-core CPUs (``benchmarks/resizer_speed.py --tables backends chunks``, tables
+in ``benchmarks/RESULTS.md``): at 480x640 -> 192x256 the kernels ran at 23 ms/image against 30 for
+onnxruntime and 27 for plain eager (Sapphire Rapids VM); before them, onnxruntime and eager ran at
+33 to 36 ms/image, 6 to 10x faster than the training module in eval mode, and onnxruntime was 2x
+faster on single small images (128 px) and needs no training stack on a client. ``torch.compile``
+ran 69 ms/image on the whole batch and compiles again for new input sizes, so it is not offered.
 """
 
 from __future__ import annotations
@@ -29,12 +28,13 @@ from torch import nn
 from learned_resizer.deploy.fold import batchnorm_affine, fold_batchnorm
 from learned_resizer.pipeline import ResizeThenModel
 from learned_resizer.resizers.functional import Size, as_size, check_image_batch, resize_image
-from learned_resizer.resizers.learned import LearnedResizer
+from learned_resizer.resizers import fused
+from learned_resizer.resizers.learned import LearnedResizer, stem_resized
 
 if TYPE_CHECKING:
     import onnxruntime
 
-BACKENDS = ("auto", "onnxruntime", "eager")
+BACKENDS = ("auto", "kernels", "onnxruntime", "eager")
 INPUT_NAME = "images"
 #: interpolations whose ONNX export is exact for every input size ("area" is adaptive average
 #: pooling, which the exporter bakes to the traced size)
@@ -47,7 +47,7 @@ TOLERANCE = 1e-4
 #: features of a call in cache (a 480x640 image has 19 MiB; a whole batch of 32, 600 MiB, was 4x
 #: slower per image); onnxruntime at 8 images per call came within 10 % of its best chunk at every
 #: size measured (128 to 480x640 px), and a bounded call keeps its memory bounded.
-CHUNK_LIMITS = {"onnxruntime": (8, 256 * 2**20), "eager": (64, 8 * 2**20)}
+CHUNK_LIMITS = {"kernels": (8, 256 * 2**20), "onnxruntime": (8, 256 * 2**20), "eager": (64, 8 * 2**20)}
 
 Runner = Callable[[torch.Tensor], torch.Tensor]
 
@@ -96,17 +96,19 @@ class InferenceResizer(nn.Module):
     * the output is produced in pixel scale: ``std`` is folded into the last convolution and
       the skip path resizes the raw images (``resize((x - m) / s) * s + m = resize(x)``);
     * with ``phase_split``, the last convolution is split into phases (:class:`PhaseSplitConv2d`)
-      when h and w are even.
+      when h and w are even;
+    * with ``kernels``, on a CPU in float32 the full-resolution stage and the last convolution run
+      as the training resizer's compiled kernels (:mod:`learned_resizer.resizers.fused`).
     """
 
     def __init__(self, pipeline: ResizeThenModel, output_size: int | Sequence[int] | None = None,
-                 phase_split: bool = True) -> None:
+                 phase_split: bool = True, kernels: bool = False) -> None:
         super().__init__()
         resizer = pipeline.resizer
         if not isinstance(resizer, LearnedResizer):
             raise ValueError(f"InferenceResizer rewrites a LearnedResizer, got {type(resizer).__name__}")
         self.output_size: Size = as_size(output_size) if output_size is not None else pipeline.output_size
-        self.interpolation = resizer.interpolation
+        self.interpolation, self.filters, self.kernels = resizer.interpolation, resizer.filters, kernels
         folded = fold_batchnorm(resizer)  # a copy in eval mode: the pipeline is left alone
         mean, std = pipeline.mean.detach().flatten(), pipeline.std.detach().flatten()
         with torch.no_grad():
@@ -125,14 +127,22 @@ class InferenceResizer(nn.Module):
         self.register_buffer("bn_shift", shift.view(1, -1, 1, 1))
         even = self.output_size[0] % 2 == 0 and self.output_size[1] % 2 == 0
         self.conv_out = PhaseSplitConv2d(conv_out) if phase_split and even else conv_out
+        self.last_conv = conv_out  # the compiled kernel's weights
         self.requires_grad_(False)
         self.eval()
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        features = self.act(self.conv_pointwise(self.act(self.conv_in(images - self.mean))))
-        y = resize_image(features, self.output_size, self.interpolation) * self.bn_scale + self.bn_shift
+        x = images - self.mean
+        kernels = self.kernels and fused.usable(x, self.filters)  # not while tracing (an ONNX export)
+        if kernels:
+            features = stem_resized(x, self.conv_in, self.conv_pointwise, self.act.negative_slope, self.act.negative_slope,
+                                    self.output_size, self.interpolation)[0]
+        else:
+            features = resize_image(self.act(self.conv_pointwise(self.act(self.conv_in(x)))), self.output_size, self.interpolation)
+        y = features * self.bn_scale + self.bn_shift
         z = self.conv_mid(self.residual_blocks(y)) + y
-        return self.conv_out(z) + resize_image(images, self.output_size, self.interpolation)
+        out = fused.to_image(z, self.last_conv.weight, self.last_conv.bias) if kernels else self.conv_out(z)
+        return out + resize_image(images, self.output_size, self.interpolation)
 
 
 class PixelScaleResizer(nn.Module):
@@ -148,10 +158,11 @@ class PixelScaleResizer(nn.Module):
         return self.pipeline.to_image(self.pipeline.resize(images))
 
 
-def inference_resizer(pipeline: ResizeThenModel, output_size: int | Sequence[int] | None = None) -> nn.Module:
+def inference_resizer(pipeline: ResizeThenModel, output_size: int | Sequence[int] | None = None,
+                      kernels: bool = False) -> nn.Module:
     """The pipeline's resizer as an inference graph in pixel scale (what ``export`` writes too)."""
     if isinstance(pipeline.resizer, LearnedResizer):
-        return InferenceResizer(pipeline, output_size)
+        return InferenceResizer(pipeline, output_size, kernels=kernels)
     return PixelScaleResizer(pipeline, output_size).eval()
 
 
@@ -213,7 +224,7 @@ class FastPipeline:
     def runner(self, size: Size) -> Runner:
         """The resizer graph for one output size, applied to a whole batch (no checks, no chunks)."""
         if size not in self._runners:
-            graph = inference_resizer(self.pipeline, size)
+            graph = inference_resizer(self.pipeline, size, kernels=self.backend == "kernels")
             self._runners[size] = onnx_runner(graph) if self.backend == "onnxruntime" else eager_runner(graph)
         return self._runners[size]
 
@@ -221,7 +232,8 @@ class FastPipeline:
 def prepare_for_inference(pipeline: ResizeThenModel, backend: str = "auto") -> FastPipeline:
     """``pipeline`` ready to serve: the resizer rewritten and run by the fastest backend here.
 
-    ``auto`` is onnxruntime for a learned resizer on the CPU when onnxruntime and onnxscript (the
+    ``auto`` is ``kernels`` for a learned resizer on the CPU where its compiled kernels run (a
+    multiple of 16 filters, a C compiler), else onnxruntime when onnxruntime and onnxscript (the
     ``deploy`` extra) are installed, else eager; classical resizers are one interpolation, so they
     always run eager.
     """
@@ -229,8 +241,13 @@ def prepare_for_inference(pipeline: ResizeThenModel, backend: str = "auto") -> F
         raise ValueError(f"backend: expected one of {BACKENDS}, got {backend!r}")
     exportable = isinstance(pipeline.resizer, LearnedResizer) and pipeline.resizer.interpolation in ONNX_INTERPOLATIONS
     on_cpu = all(t.device.type == "cpu" for t in pipeline.parameters())
+    resizer = pipeline.resizer
+    kernels_run = isinstance(resizer, LearnedResizer) and on_cpu and fused.usable(torch.zeros(1, 3, 8, 8), resizer.filters)
     if backend == "auto":
-        backend = "onnxruntime" if exportable and on_cpu and onnxruntime_available() else "eager"
+        backend = "kernels" if kernels_run else "onnxruntime" if exportable and on_cpu and onnxruntime_available() else "eager"
+    elif backend == "kernels" and not kernels_run:
+        raise ValueError("backend 'kernels' runs a learned resizer with a multiple of 16 filters on the CPU, where a C "
+                         "compiler builds its kernels; use 'onnxruntime' or 'eager' for this pipeline")
     elif backend == "onnxruntime" and not (exportable and on_cpu):
         raise ValueError("backend 'onnxruntime' runs a learned resizer on the CPU with one of the interpolations "
                          f"{sorted(ONNX_INTERPOLATIONS)}; use 'eager' for this pipeline")

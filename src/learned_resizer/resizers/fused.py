@@ -1,22 +1,25 @@
 """Compiled CPU kernels for the two parts of the learned resizer that PyTorch's ops run slowly.
 
-* ``kernels/pointwise.c``: ``LeakyReLU → Conv1x1 → LeakyReLU`` and BatchNorm's batch statistics
-  after the 7x7 convolution touch every full-resolution pixel; as separate ops (BatchNorm at full
-  resolution included) they read and write those 16-channel buffers about 25 times per training
-  step. The kernel does the block in one pass forward and one pass backward.
+* ``kernels/stem.c``: the full-resolution stage, ``Conv7x7 → LeakyReLU → Conv1x1 → LeakyReLU`` and
+  BatchNorm's batch statistics, touches every input pixel; as separate ops (BatchNorm at full
+  resolution included) they read and write 16-channel full-resolution buffers about 25 times per
+  training step. The kernel does the stage in one pass forward and one pass backward, the 7x7
+  convolution from 3 channels vectorised over its 16 outputs (``kernels/conv3.h``).
 * ``kernels/to_image.c``: the last 7x7 convolution, 16 channels to 3. oneDNN vectorises over the
   3 output channels and leaves most vector lanes idle; the kernel vectorises over the 16 input
-  channels instead.
+  channels instead, and its input gradient is the 3 -> 16 convolution of ``conv3.h``.
 
 ``benchmarks/train_speed.py`` times the resizer with and without them (tables in
 ``benchmarks/RESULTS.md``).
 
 The C files are compiled on first use with the machine's C compiler (``$CC``, else ``cc``) for
 this CPU (``-march=native``) and cached under ``$LEARNED_RESIZER_CACHE`` (default
-``~/.cache/learned-resizer``), keyed by the source, the compiler and the CPU's flags. Without a
-compiler, or with ``LEARNED_RESIZER_FUSED=0``, the resizer runs its plain PyTorch ops: same
-results to float rounding, only slower. Used for float32 CPU tensors with a multiple of 16
-channels (the paper's 16 and 32), outside tracing, ``torch.compile`` and dispatch modes.
+``~/.cache/learned-resizer``), keyed by the source, the compiler and the CPU's flags. They are
+built with OpenMP and so run on PyTorch's own thread team (``kernels/parallel.h``); a compiler
+without OpenMP gives kernels that run on one thread. Without a compiler, or with
+``LEARNED_RESIZER_FUSED=0``, the resizer runs its plain PyTorch ops: same results to float
+rounding, only slower. Used for float32 CPU tensors with a multiple of 16 channels (the paper's
+16 and 32), outside tracing, ``torch.compile`` and dispatch modes.
 """
 
 from __future__ import annotations

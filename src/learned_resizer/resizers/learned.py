@@ -12,11 +12,11 @@ output, for the backward pass, so a full-resolution buffer and its filling are s
 resizer's forward and backward at 448 px ran about 10 % faster in a one-off check).
 
 On a CPU in float32 two parts run as compiled kernels (:mod:`learned_resizer.resizers.fused`):
-the last 7x7 convolution, and the full-resolution stage's pointwise block in
-:func:`resized_features`, whose BatchNorm is applied *after* the resize: every interpolation's
-weights sum to one per output pixel, so resizing commutes with a per-channel affine map, and
-normalising with the full-resolution statistics at the target size gives the same output and
-gradients at a quarter of the pixels.
+the last 7x7 convolution, and the full-resolution stage up to BatchNorm in :func:`resized_features`,
+whose BatchNorm is applied *after* the resize: every interpolation's weights sum to one per output
+pixel, so resizing commutes with a per-channel affine map, and normalising with the
+full-resolution statistics at the target size gives the same output and gradients at a quarter
+of the pixels.
 
 Convolutions followed by BatchNorm carry no bias (BatchNorm's shift makes it redundant); the
 others do. The paper's Table 2 counts kernel weights only, so both conventions are reported by
@@ -124,11 +124,8 @@ class LearnedResizer(Resizer):
         if type(self.bn_in) is not nn.BatchNorm2d or not fused.usable(x, self.filters):
             features = self.act_pointwise(self.conv_pointwise(self.act_in(self.conv_in(x))))
             return resize_image(self.bn_in(features), size, self.interpolation)
-        halving = self.interpolation in HALVED_BY_AVERAGING and tuple(x.shape[2:]) == (2 * size[0], 2 * size[1])
-        a, total, total_squares = fused.stem(x, self.conv_in.weight, self.conv_in.bias, self.conv_pointwise.weight,
-                                             self.conv_pointwise.bias, self.act_in.negative_slope,
-                                             self.act_pointwise.negative_slope, pool=halving)
-        resized = a if halving else resize_image(a, size, self.interpolation)
+        resized, total, total_squares = stem_resized(x, self.conv_in, self.conv_pointwise, self.act_in.negative_slope,
+                                                     self.act_pointwise.negative_slope, size, self.interpolation)
         return batch_norm_resized(self.bn_in, resized, total, total_squares, x.shape[0] * x.shape[2] * x.shape[3])
 
     def target_size_stage(self, y: torch.Tensor) -> torch.Tensor:
@@ -141,6 +138,17 @@ class LearnedResizer(Resizer):
             f"output_size={self.output_size}, filters={self.filters}, blocks={self.blocks}, "
             f"interpolation={self.interpolation!r}, init={self.init!r}"
         )
+
+
+def stem_resized(x: torch.Tensor, conv_in: nn.Conv2d, conv_pointwise: nn.Conv2d, slope_in: float, slope_pw: float,
+                 size: Size, interpolation: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``resize(a, size)`` for the full-resolution stage's ``a = LeakyReLU(conv_pointwise(LeakyReLU(conv_in(x))))``,
+    by the compiled kernel (call where :func:`fused.usable`), with the per-channel sums of ``a``
+    and ``a²`` for BatchNorm. A bilinear or area resize to exactly half is done inside the kernel."""
+    halving = interpolation in HALVED_BY_AVERAGING and tuple(x.shape[2:]) == (2 * size[0], 2 * size[1])
+    a, total, total_squares = fused.stem(x, conv_in.weight, conv_in.bias, conv_pointwise.weight, conv_pointwise.bias,
+                                         slope_in, slope_pw, pool=halving)
+    return (a if halving else resize_image(a, size, interpolation)), total, total_squares
 
 
 def batch_norm_resized(bn: nn.BatchNorm2d, resized: torch.Tensor, total: torch.Tensor, total_squares: torch.Tensor,
