@@ -223,8 +223,8 @@ def resizer_table(device: torch.device, batches: list[int], rounds: int) -> list
                 fast = prepare_for_inference(pipeline)
                 name = f"learned n={filters} r={blocks}"
                 candidates[f"{name}, fast path ({fast.backend})"] = lambda fast=fast: fast.resize(case.images)
-                if fast.backend == "kernels" and onnxruntime_available():  # the fast path before the kernels
-                    candidates[f"{name}, onnxruntime"] = lambda fast=prepare_for_inference(pipeline, "onnxruntime"): fast.resize(case.images)
+                if device.type == "cpu" and fused.usable(case.images, filters):
+                    candidates[f"{name}, kernels backend"] = lambda fast=prepare_for_inference(pipeline, "kernels"): fast.resize(case.images)
                 candidates[f"{name}, as trained (eager)"] = lambda run=as_trained(pipeline): run(case.images)
                 macs.update(dict.fromkeys([key for key in candidates if key.startswith(f"{name},")], resizer_macs(case, filters, blocks)))
             candidates.update(classical_candidates(case, device))
@@ -268,7 +268,7 @@ def backend_table(device: torch.device, batch: int, rounds: int, compile_too: bo
     if device.type == "cpu" and fused.usable(images, 16):
         candidates["eager with the compiled kernels, InferenceResizer, whole batch"] = (
             lambda run=eager_runner(InferenceResizer(pipeline, kernels=True)): run(images))
-        candidates["eager with the compiled kernels, cache-sized chunks (the fast path)"] = (
+        candidates["eager with the compiled kernels, cache-sized chunks (the kernels backend)"] = (
             lambda fast=prepare_for_inference(pipeline, "kernels"): fast.resize(images))
     notes = {}
     if compile_too:
@@ -299,7 +299,7 @@ def backend_table(device: torch.device, batch: int, rounds: int, compile_too: bo
             "onnxruntime, InferenceResizer": InferenceResizer(pipeline),
         }
         candidates |= {name: (lambda run=onnx_runner(graph): run(images)) for name, graph in graphs.items()}
-        candidates["onnxruntime, InferenceResizer, cache-sized chunks"] = (
+        candidates["onnxruntime, InferenceResizer, cache-sized chunks (the fast path)"] = (
             lambda fast=prepare_for_inference(pipeline, "onnxruntime"): fast.resize(images))
     candidates[MATMUL] = matmul_candidate(device)
     print(f"  backends on {device.type}, batch {batch}: {len(candidates)} candidates ...", file=sys.stderr, flush=True)

@@ -68,8 +68,7 @@ needs_kernels = pytest.mark.skipif(fused._library(1) is None, reason="no C compi
 ])
 def test_kernels_fast_path_equals_eager_pipeline(interpolation: str, filters: int, output_size: tuple[int, int]) -> None:
     pipeline = trained(interpolation, 1, output_size, filters)
-    fast = prepare_for_inference(pipeline)
-    assert fast.backend == "kernels"
+    fast = prepare_for_inference(pipeline, "kernels")
     calls = []
     with pytest.MonkeyPatch.context() as patch:
         stem = fused.stem
@@ -84,8 +83,8 @@ def test_kernels_fast_path_equals_eager_pipeline(interpolation: str, filters: in
 
 @needs_kernels
 def test_kernels_backend_only_where_the_kernels_run() -> None:
-    with fused.fused_kernels(False):
-        assert prepare_for_inference(trained(filters=16)).backend in {"onnxruntime", "eager"}
+    with fused.fused_kernels(False), pytest.raises(ValueError, match="backend 'kernels'"):
+        prepare_for_inference(trained(filters=16), "kernels")
     with pytest.raises(ValueError, match="backend 'kernels' runs a learned resizer with a multiple of 16 filters"):
         prepare_for_inference(trained(filters=8), "kernels")
     with pytest.raises(ValueError, match="backend 'kernels'"):

@@ -1,15 +1,16 @@
 """Fast inference: one function, :func:`prepare_for_inference`, behind ``resize``, ``serve`` and ``client``.
 
-The learned resizer is rewritten for inference (:class:`InferenceResizer`), then run in chunks of
-a batch (:data:`CHUNK_LIMITS`) by the first of these that can: PyTorch eager with the training
-resizer's compiled CPU kernels (``kernels``), onnxruntime where it is installed, PyTorch eager
-(in channels-last memory format under ``torch.inference_mode`` for both eager ones). The order was
-set by measurement on 2-core CPUs (``benchmarks/resizer_speed.py --tables backends chunks``, tables
-in ``benchmarks/RESULTS.md``): at 480x640 -> 192x256 the kernels ran at 23 ms/image against 30 for
-onnxruntime and 27 for plain eager (Sapphire Rapids VM); before them, onnxruntime and eager ran at
-33 to 36 ms/image, 6 to 10x faster than the training module in eval mode, and onnxruntime was 2x
-faster on single small images (128 px) and needs no training stack on a client. ``torch.compile``
-ran 69 ms/image on the whole batch and compiles again for new input sizes, so it is not offered.
+The learned resizer is rewritten for inference (:class:`InferenceResizer`), then run by
+onnxruntime where it is installed, else by PyTorch eager in channels-last memory format under
+``torch.inference_mode``, in chunks of a batch (:data:`CHUNK_LIMITS`). The choice was made by
+measurement on a 2-core CPU (``benchmarks/resizer_speed.py --tables backends chunks``, tables in
+``benchmarks/RESULTS.md``): at 480x640 -> 192x256 both run at 33 to 36 ms/image, 6 to
+10x faster than the training module in eval mode (two runs); onnxruntime was 2x faster on single
+small images (128 px) and needs no training stack on a client. ``torch.compile`` ran 69 ms/image on the whole batch and
+compiles again for new input sizes, so it is not offered. A third backend, ``kernels``, runs eager
+with the training resizer's compiled CPU kernels: at 448 -> 224 (exactly half) 17.5 ms/image
+against 25.2 for onnxruntime and 21.8 for eager on a second VM, but at 480x640 -> 192x256 31.1
+against 27.7 for eager, so it is offered by name only.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ TOLERANCE = 1e-4
 #: features of a call in cache (a 480x640 image has 19 MiB; a whole batch of 32, 600 MiB, was 4x
 #: slower per image); onnxruntime at 8 images per call came within 10 % of its best chunk at every
 #: size measured (128 to 480x640 px), and a bounded call keeps its memory bounded.
-CHUNK_LIMITS = {"kernels": (8, 256 * 2**20), "onnxruntime": (8, 256 * 2**20), "eager": (64, 8 * 2**20)}
+CHUNK_LIMITS = {"kernels": (4, 32 * 2**20), "onnxruntime": (8, 256 * 2**20), "eager": (64, 8 * 2**20)}
 
 Runner = Callable[[torch.Tensor], torch.Tensor]
 
@@ -232,10 +233,12 @@ class FastPipeline:
 def prepare_for_inference(pipeline: ResizeThenModel, backend: str = "auto") -> FastPipeline:
     """``pipeline`` ready to serve: the resizer rewritten and run by the fastest backend here.
 
-    ``auto`` is ``kernels`` for a learned resizer on the CPU where its compiled kernels run (a
-    multiple of 16 filters, a C compiler), else onnxruntime when onnxruntime and onnxscript (the
+    ``auto`` is onnxruntime for a learned resizer on the CPU when onnxruntime and onnxscript (the
     ``deploy`` extra) are installed, else eager; classical resizers are one interpolation, so they
-    always run eager.
+    always run eager. ``kernels`` (a learned resizer with a multiple of 16 filters on a CPU with a
+    C compiler) is eager with the compiled kernels: fastest where the output is half the input
+    (the kernel pools in its own pass), slower than eager at other factors unless freed memory is
+    kept (tables in ``benchmarks/RESULTS.md``), so it is not chosen by ``auto``.
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend: expected one of {BACKENDS}, got {backend!r}")
@@ -244,7 +247,7 @@ def prepare_for_inference(pipeline: ResizeThenModel, backend: str = "auto") -> F
     resizer = pipeline.resizer
     kernels_run = isinstance(resizer, LearnedResizer) and on_cpu and fused.usable(torch.zeros(1, 3, 8, 8), resizer.filters)
     if backend == "auto":
-        backend = "kernels" if kernels_run else "onnxruntime" if exportable and on_cpu and onnxruntime_available() else "eager"
+        backend = "onnxruntime" if exportable and on_cpu and onnxruntime_available() else "eager"
     elif backend == "kernels" and not kernels_run:
         raise ValueError("backend 'kernels' runs a learned resizer with a multiple of 16 filters on the CPU, where a C "
                          "compiler builds its kernels; use 'onnxruntime' or 'eager' for this pipeline")
