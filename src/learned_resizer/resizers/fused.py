@@ -176,6 +176,7 @@ class _Stem(torch.autograd.Function):
         total = sums.sum(0)
         ctx.save_for_backward(pad, u, wv, w, wt, b)
         ctx.slopes, ctx.pool, ctx.image_shape, ctx.weight_in_shape = (slope_in, slope_pw), pool, image.shape, weight_in.shape
+        ctx.out_shape = out.shape
         return out, total[:channels], total[channels:]
 
     @staticmethod
@@ -186,8 +187,7 @@ class _Stem(torch.autograd.Function):
         channels = w.shape[0]
         library = _library(channels // LANES)
         if grad_out is None:
-            out_size = (height // 2, width // 2) if ctx.pool else (height, width)
-            grad_out = torch.zeros(n, channels, *out_size)
+            grad_out = torch.zeros(ctx.out_shape)
         grad_out = grad_out.float().contiguous(memory_format=torch.channels_last)
         g1 = torch.zeros(channels) if grad_sum is None else grad_sum.float().contiguous()
         g2 = torch.zeros(channels) if grad_sum_squares is None else grad_sum_squares.float().contiguous()

@@ -34,12 +34,17 @@ static inline void pointwise(const float *restrict u, const float *restrict wt, 
     for (int q = 0; q < NV; q++) a[q] = scale_negative(a[q], a[q], slope_pw);
 }
 
+/* the padded image row of tap ky = 0 for flattened output row r */
+static inline const float *padded_row(const float *pad, ptrdiff_t r, ptrdiff_t height, ptrdiff_t stride) {
+    return pad + ((r / height) * (height + 2 * R) + r % height) * stride;
+}
+
 static int forward_rows(const float *restrict pad, const float *restrict wv, const float *restrict b_in, const float *restrict wt,
                         const float *restrict b, float slope_in, float slope_pw, double *restrict sums, float *restrict a,
                         float *restrict pooled, float *restrict saved, ptrdiff_t height, ptrdiff_t width, ptrdiff_t begin,
                         ptrdiff_t end) {
-    float *u = aligned_alloc(sizeof(vf), CHUNK * C * sizeof(float));
-    if (!u) return 1;
+    float *u = saved ? NULL : aligned_alloc(sizeof(vf), CHUNK * C * sizeof(float)); /* u of a chunk, where not saved */
+    if (!saved && !u) return 1;
     vf bias_in[NV], bias[NV];
     for (int q = 0; q < NV; q++) {
         bias_in[q] = load(b_in + 16 * q);
@@ -47,7 +52,7 @@ static int forward_rows(const float *restrict pad, const float *restrict wv, con
     }
     ptrdiff_t stride = (width + 2 * R) * 3;
     for (ptrdiff_t r = begin; r < end; r++) {
-        const float *top = pad + ((r / height) * (height + 2 * R) + r % height) * stride;
+        const float *top = padded_row(pad, r, height, stride);
         for (ptrdiff_t x0 = 0; x0 < width; x0 += CHUNK) {
             ptrdiff_t x1 = x0 + CHUNK < width ? x0 + CHUNK : width;
             float *uc = saved ? saved + (r * width + x0) * C : u;
@@ -96,7 +101,7 @@ static int backward_rows(const float *restrict pad, const float *restrict u, con
     const float share = pooled ? 0.25f : 1.0f;
     ptrdiff_t stride = (width + 2 * R) * 3;
     for (ptrdiff_t r = begin; r < end; r++) {
-        const float *top = pad + ((r / height) * (height + 2 * R) + r % height) * stride;
+        const float *top = padded_row(pad, r, height, stride);
         for (ptrdiff_t x0 = 0; x0 < width; x0 += CHUNK) {
             ptrdiff_t x1 = x0 + CHUNK < width ? x0 + CHUNK : width;
             vf tw[C][NV] = {{{0}}}, tb[NV] = {{0}}, tb_in[NV] = {{0}}; /* tw[j][q][k]: dW[16 q + k][j] over the chunk */
