@@ -8,6 +8,9 @@
 * ``kernels/to_image.c``: the last 7x7 convolution, 16 channels to 3. oneDNN vectorises over the
   3 output channels and leaves most vector lanes idle; the kernel vectorises over the 16 input
   channels instead, and its input gradient is the 3 -> 16 convolution of ``conv3.h``.
+* ``kernels/image_grad.c``: the gradient into the resized images through the base model's first
+  convolution (3 channels in), which only the joint pipeline computes; oneDNN's transposed
+  convolution took 4x the forward pass for ResNet-50's (:func:`image_conv`).
 
 ``benchmarks/train_speed.py`` times the resizer with and without them (tables in
 ``benchmarks/RESULTS.md``).
@@ -43,7 +46,7 @@ from torch.autograd.function import once_differentiable
 from torch.utils._python_dispatch import is_in_torch_dispatch_mode
 
 KERNELS = Path(__file__).with_name("kernels")
-SOURCES = (KERNELS / "stem.c", KERNELS / "to_image.c")
+SOURCES = (KERNELS / "stem.c", KERNELS / "to_image.c", KERNELS / "image_grad.c")
 HEADERS = (KERNELS / "vector.h", KERNELS / "conv3.h", KERNELS / "parallel.h")
 #: PyTorch's own OpenMP runtime (libgomp, already loaded) then runs the kernels' threads
 OPENMP = "-fopenmp"
@@ -109,6 +112,7 @@ def _library(vectors: int) -> ctypes.CDLL | None:
     library.to_image_forward.argtypes = [pointer] * 4 + shape
     library.to_image_input_grad.argtypes = [pointer] * 3 + shape
     library.to_image_weight_grad.argtypes = [pointer] * 3 + shape
+    library.image_grad.argtypes = [pointer] * 3 + [size] * 5 + [ctypes.c_int] * 4
     return library
 
 
@@ -259,3 +263,50 @@ def to_image(z: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch
     """``conv2d(z, weight, bias, padding=3)`` for a (3, C, 7, 7) ``weight``, differentiable in
     every tensor. Call only where :func:`usable`."""
     return _ToImage.apply(z, weight, bias)
+
+
+def image_conv_usable(x: torch.Tensor, weight: torch.Tensor, stride: tuple[int, ...], padding: tuple[int, ...] | str,
+                      dilation: tuple[int, ...], groups: int) -> bool:
+    """Whether :func:`image_conv` can run ``conv2d(x, weight, ...)``: a gradient wanted for 3-channel
+    float32 images on the CPU, a square kernel with one stride and one integer padding, and a
+    multiple of 16 output channels (the other conditions of :func:`usable`)."""
+    if not (torch.is_grad_enabled() and x.requires_grad and x.dim() == 4 and x.shape[1] == 3 and groups == 1):
+        return False
+    k = weight.shape[-1]
+    if isinstance(padding, str) or weight.shape[-2] != k or len(set(stride)) != 1 or len(set(padding)) != 1 or set(dilation) != {1}:
+        return False
+    return weight.dtype == torch.float32 and 0 <= padding[0] < k and usable(x, weight.shape[0])
+
+
+class _ImageConv(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, weight, bias, stride, padding):  # type: ignore[override]
+        ctx.save_for_backward(x, weight)
+        ctx.stride, ctx.padding, ctx.has_bias = stride, padding, bias is not None
+        return F.conv2d(x, weight, bias, stride, padding)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out):  # type: ignore[override]
+        x, weight = ctx.saved_tensors
+        channels, _, k, _ = weight.shape
+        grad_out = grad_out.contiguous(memory_format=torch.channels_last)
+        grad_x = None
+        if ctx.needs_input_grad[0]:
+            n, _, height, width = x.shape
+            wv = weight.detach().permute(2, 3, 1, 0).reshape(-1, channels).contiguous()  # [(ky, kx, c)][o]
+            grad_x = torch.empty(n, 3, height, width).contiguous(memory_format=torch.channels_last)
+            _run(_library(channels // LANES).image_grad, _address(grad_out), _address(wv), _address(grad_x), n,
+                 *grad_out.shape[2:], height, width, k, ctx.stride, ctx.padding, _threads(n * height))
+        grad_weight = grad_bias = None
+        if ctx.needs_input_grad[1] or ctx.needs_input_grad[2]:
+            _, grad_weight, grad_bias = torch.ops.aten.convolution_backward(
+                grad_out, x, weight, [channels] if ctx.has_bias else None, [ctx.stride] * 2, [ctx.padding] * 2, [1, 1], False,
+                [0, 0], 1, [False, ctx.needs_input_grad[1], ctx.needs_input_grad[2]])
+        return grad_x, grad_weight, grad_bias, None, None
+
+
+def image_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, stride: int, padding: int) -> torch.Tensor:
+    """``conv2d(x, weight, bias, stride, padding)`` whose gradient into ``x`` runs as a compiled
+    kernel (the weight's and bias's gradients are PyTorch's). Call only where :func:`image_conv_usable`."""
+    return _ImageConv.apply(x, weight, bias, int(stride), int(padding))
