@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import torch
 from torch import nn
@@ -113,7 +115,8 @@ def test_rewrites_are_exact_up_to_rounding() -> None:
 
 def test_auto_backend_and_other_output_sizes(checkpoint) -> None:
     predictor = Predictor.load(checkpoint)
-    assert predictor.fast.backend == "onnxruntime"
+    assert predictor.fast.backend in predictor.fast.timings  # chosen by timing
+    assert {"eager", "onnxruntime"} <= set(predictor.fast.timings)
     images = torch.rand(2, 3, 64, 64)
     for size in [None, (20, 36)]:
         assert (predictor.resize(images, size) - eager(predictor.pipeline, images, size)).abs().max() < TOLERANCE
@@ -158,3 +161,35 @@ def test_large_batches_are_resized_in_chunks_with_the_same_result(monkeypatch) -
     monkeypatch.setitem(fast_module.CHUNK_LIMITS, "eager", (64, 2 * 8 * 50 * 70 * 4))  # two images' features (n = 8)
     assert fast.chunk_size(images) == 2
     assert (fast.resize(images) - whole).abs().max() < 1e-5
+
+
+def slowed(slow: set[str], monkeypatch) -> None:
+    """Backends in ``slow`` sleep 20 ms a call: ``auto`` must then keep another."""
+    runner = fast_module.resizer_runner
+
+    def slowed_runner(pipeline, size, backend):
+        run = runner(pipeline, size, backend)
+        return (lambda images: time.sleep(0.02) or run(images)) if backend in slow else run
+
+    monkeypatch.setattr(fast_module, "resizer_runner", slowed_runner)
+
+
+@pytest.mark.parametrize("fast_one", ["eager", "onnxruntime", "kernels"])
+def test_auto_keeps_the_backend_that_ran_fastest(fast_one: str, monkeypatch) -> None:
+    candidates = {"eager", "onnxruntime"} | ({"kernels"} if fused._library(1) is not None else set())
+    if fast_one not in candidates:
+        pytest.skip("no C compiler to build the CPU kernels")
+    pipeline = trained(filters=16)
+    slowed(candidates - {fast_one}, monkeypatch)
+    fast = prepare_for_inference(pipeline)
+    assert fast.backend == fast_one and set(fast.timings) == candidates
+    assert all(fast.timings[fast_one] < ms for name, ms in fast.timings.items() if name != fast_one)
+    images = torch.rand(2, 3, 50, 70)
+    assert (fast.resize(images) - eager(pipeline, images)).abs().max() < TOLERANCE
+
+
+def test_auto_without_onnxruntime_or_kernels_is_eager_untimed(monkeypatch) -> None:
+    monkeypatch.setattr(fast_module, "onnxruntime_available", lambda: False)
+    with fused.fused_kernels(False):
+        fast = prepare_for_inference(trained(filters=16))
+    assert fast.backend == "eager" and fast.timings == {}

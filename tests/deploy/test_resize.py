@@ -121,3 +121,13 @@ def test_resize_refuses_two_inputs_with_the_same_output(checkpoint: Path, images
     (twin / "a.jpg").write_bytes(encode(fmt="JPEG"))
     assert main(["resize", str(checkpoint), str(images / "a.png"), str(twin / "a.jpg"), "--out", str(tmp_path / "o")]) == 2
     assert "would both be written as a.*" in capsys.readouterr().err
+
+
+def test_resize_backends_give_the_same_images(checkpoint: Path, images: Path, tmp_path: Path) -> None:
+    arrays = {}
+    for backend in ("eager", "onnxruntime"):
+        out = tmp_path / backend
+        assert main(["resize", str(checkpoint), str(images / "a.png"), "--out", str(out), "--format", "npy",
+                     "--backend", backend, "--no-progress"]) == 0
+        arrays[backend] = np.load(out / "a.npy")
+    np.testing.assert_allclose(arrays["eager"], arrays["onnxruntime"], atol=1e-4)

@@ -155,3 +155,8 @@ def test_page_is_self_contained(checkpoint: Path) -> None:
     html = page.text
     assert "v1/compare" in html and 'type="file"' in html
     assert "http://" not in html and "https://" not in html and "<script src" not in html and "<link" not in html
+
+
+def test_healthz_names_the_backend_asked_for(checkpoint: Path) -> None:
+    with TestClient(create_app(checkpoint, backend="eager")) as client:
+        assert client.get("/healthz").json()["backend"] == "eager"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from learned_resizer.commands import CHECKPOINT_HELP
+from learned_resizer.commands import CHECKPOINT_HELP, add_backend_option
 from learned_resizer.deploy.writers import FORMATS
 
 
@@ -25,6 +25,7 @@ def register(subparsers) -> None:
                         help="first fit each image to the checkpoint's input size (shorter side, centre crop) as in training")
     parser.add_argument("--batch-size", type=int, default=8, help="images resized together when they share a size (default 8)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_backend_option(parser)
     parser.set_defaults(run=run)
 
 
@@ -35,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
 
     size = as_size(tuple(args.size), "--size") if args.size else None
     jobs = find_images(args.inputs)
-    predictor = Predictor.load(args.checkpoint)
+    predictor = Predictor.load(args.checkpoint, args.backend)
     report = resize_files(predictor, jobs, args.out, args.format, size, args.fit, args.panels, args.batch_size,
                           progress=not args.no_progress)
     h, w = size or predictor.output_size

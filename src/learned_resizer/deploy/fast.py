@@ -1,16 +1,16 @@
 """Fast inference: one function, :func:`prepare_for_inference`, behind ``resize``, ``serve`` and ``client``.
 
-The learned resizer is rewritten for inference (:class:`InferenceResizer`), then run by
-onnxruntime where it is installed, else by PyTorch eager in channels-last memory format under
-``torch.inference_mode``, in chunks of a batch (:data:`CHUNK_LIMITS`). The choice was made by
-measurement on a 2-core CPU (``benchmarks/resizer_speed.py --tables backends chunks``, tables in
-``benchmarks/RESULTS.md``): at 480x640 -> 192x256 both run at 33 to 36 ms/image, 6 to
-10x faster than the training module in eval mode (two runs); onnxruntime was 2x faster on single
-small images (128 px) and needs no training stack on a client. ``torch.compile`` ran 69 ms/image on the whole batch and
-compiles again for new input sizes, so it is not offered. A third backend, ``kernels``, runs eager
-with the training resizer's compiled CPU kernels: at 448 -> 224 (exactly half) 17.5 ms/image
-against 25.2 for onnxruntime and 21.8 for eager on a second VM, but at 480x640 -> 192x256 31.1
-against 27.7 for eager, so it is offered by name only.
+The learned resizer is rewritten for inference (:class:`InferenceResizer`) and run in chunks of a
+batch (:data:`CHUNK_LIMITS`) by one of three backends: onnxruntime (where installed), PyTorch
+eager in channels-last memory format under ``torch.inference_mode``, or eager with the training
+resizer's compiled CPU kernels (``kernels``). Which is fastest depends on the machine and the
+sizes (``benchmarks/resizer_speed.py --tables backends chunks``, tables in
+``benchmarks/RESULTS.md``): on one 2-core VM onnxruntime and eager both ran 480x640 -> 192x256 at
+33 to 36 ms/image; on a second, eager ran it 20 % faster than onnxruntime, and the kernels ran
+448 -> 224 (exactly half) at 17.5 ms/image against 25.2 for onnxruntime but 480x640 -> 192x256
+at 31.1 against 27.7 for eager. So ``auto`` times them here, on the output size it is prepared
+for, and keeps the fastest (:func:`fastest_backend`). ``torch.compile`` ran 69 ms/image on the
+whole batch and compiles again for new input sizes, so it is not offered.
 
 Every rewrite is exact in real arithmetic; in float32 the outputs agree with the eager pipeline
 to about 1e-6 (tested to 1e-4).
@@ -21,6 +21,10 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import io
+import logging
+import math
+import statistics
+import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -53,7 +57,12 @@ TOLERANCE = 1e-4
 #: size measured (128 to 480x640 px), and a bounded call keeps its memory bounded.
 CHUNK_LIMITS = {"kernels": (4, 32 * 2**20), "onnxruntime": (8, 256 * 2**20), "eager": (64, 8 * 2**20)}
 
+#: ``auto`` times its candidates on this many images, this many times the output size (480x640
+#: for 192x256, the issue's case), in this many interleaved rounds after one warm-up call each
+PROBE_IMAGES, PROBE_SCALE, PROBE_ROUNDS = 4, 2.5, 3
+
 Runner = Callable[[torch.Tensor], torch.Tensor]
+log = logging.getLogger(__name__)
 
 
 class PhaseSplitConv2d(nn.Module):
@@ -193,31 +202,24 @@ class FastPipeline:
     checkpoint's size at once).
     """
 
-    def __init__(self, pipeline: ResizeThenModel, backend: str) -> None:
+    def __init__(self, pipeline: ResizeThenModel, backend: str, runner: Runner | None = None,
+                 timings: dict[str, float] | None = None) -> None:
         self.pipeline = pipeline.eval()
         self.backend = backend
+        #: where ``auto`` chose the backend: each candidate's ms/image on its probe
+        self.timings = timings or {}
         self.model = fold_batchnorm(pipeline.model).to(memory_format=torch.channels_last)  # faster for every model measured
-        self._runners: dict[Size, Runner] = {}
+        self._runners: dict[Size, Runner] = {} if runner is None else {pipeline.output_size: runner}
         self.runner(pipeline.output_size)
 
     def resize(self, images: torch.Tensor, output_size: int | Sequence[int] | None = None) -> torch.Tensor:
         """Images (N, 3, H, W) in [0, 1] → resized (N, 3, h, w) in pixel scale, float32."""
         images = check_image_batch(images).float()
         size = as_size(output_size) if output_size is not None else self.pipeline.output_size
-        run = self.runner(size)
-        chunk = self.chunk_size(images)
-        if chunk >= len(images):
-            return run(images)
-        return torch.cat([run(part) for part in images.split(chunk)])
+        return resize_in_chunks(self.runner(size), images, self.chunk_size(images))
 
     def chunk_size(self, images: torch.Tensor) -> int:
-        """Images per call for a learned resizer on the CPU (:data:`CHUNK_LIMITS`); else the whole batch."""
-        resizer = self.pipeline.resizer
-        if images.device.type != "cpu" or not isinstance(resizer, LearnedResizer):
-            return len(images)
-        most_images, most_bytes = CHUNK_LIMITS[self.backend]
-        per_image = resizer.filters * images.shape[2] * images.shape[3] * 4
-        return max(1, min(most_images, most_bytes // per_image))
+        return chunk_size(self.pipeline, self.backend, images)
 
     @torch.inference_mode()
     def logits(self, resized: torch.Tensor) -> torch.Tensor:
@@ -228,35 +230,89 @@ class FastPipeline:
     def runner(self, size: Size) -> Runner:
         """The resizer graph for one output size, applied to a whole batch (no checks, no chunks)."""
         if size not in self._runners:
-            graph = inference_resizer(self.pipeline, size, kernels=self.backend == "kernels")
-            self._runners[size] = onnx_runner(graph) if self.backend == "onnxruntime" else eager_runner(graph)
+            self._runners[size] = resizer_runner(self.pipeline, size, self.backend)
         return self._runners[size]
+
+
+def resizer_runner(pipeline: ResizeThenModel, size: Size, backend: str) -> Runner:
+    graph = inference_resizer(pipeline, size, kernels=backend == "kernels")
+    return onnx_runner(graph) if backend == "onnxruntime" else eager_runner(graph)
+
+
+def chunk_size(pipeline: ResizeThenModel, backend: str, images: torch.Tensor) -> int:
+    """Images per call for a learned resizer on the CPU (:data:`CHUNK_LIMITS`); else the whole batch."""
+    resizer = pipeline.resizer
+    if images.device.type != "cpu" or not isinstance(resizer, LearnedResizer):
+        return len(images)
+    most_images, most_bytes = CHUNK_LIMITS[backend]
+    per_image = resizer.filters * images.shape[2] * images.shape[3] * 4
+    return max(1, min(most_images, most_bytes // per_image))
+
+
+def resize_in_chunks(run: Runner, images: torch.Tensor, chunk: int) -> torch.Tensor:
+    if chunk >= len(images):
+        return run(images)
+    return torch.cat([run(part) for part in images.split(chunk)])
 
 
 def prepare_for_inference(pipeline: ResizeThenModel, backend: str = "auto") -> FastPipeline:
     """``pipeline`` ready to serve: the resizer rewritten and run by the fastest backend here.
 
-    ``auto`` is onnxruntime for a learned resizer on the CPU when onnxruntime and onnxscript (the
-    ``deploy`` extra) are installed, else eager; classical resizers are one interpolation, so they
-    always run eager. ``kernels`` (a learned resizer with a multiple of 16 filters on a CPU with a
-    C compiler) is eager with the compiled kernels: fastest where the output is half the input
-    (the kernel pools in its own pass), slower than eager at other factors unless freed memory is
-    kept (tables in ``benchmarks/RESULTS.md``), so it is not chosen by ``auto``.
+    ``auto``, for a learned resizer on the CPU, times every backend that can run it (eager;
+    onnxruntime where it and onnxscript, the ``deploy`` extra, are installed; the kernels where a
+    C compiler builds them) and keeps the fastest (:func:`fastest_backend`); elsewhere it is eager,
+    and classical resizers, one interpolation each, always run eager. ``kernels`` runs a learned
+    resizer with a multiple of 16 filters on a CPU with a C compiler.
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend: expected one of {BACKENDS}, got {backend!r}")
-    exportable = isinstance(pipeline.resizer, LearnedResizer) and pipeline.resizer.interpolation in ONNX_INTERPOLATIONS
+    learned = isinstance(pipeline.resizer, LearnedResizer)
+    exportable = learned and pipeline.resizer.interpolation in ONNX_INTERPOLATIONS
     on_cpu = all(t.device.type == "cpu" for t in pipeline.parameters())
+
+    def kernels_run() -> bool:  # builds the kernels on first use: asked only where they are a choice
+        return learned and on_cpu and fused.usable(torch.zeros(1, 3, 8, 8), pipeline.resizer.filters)
+
     if backend == "auto":
-        backend = "onnxruntime" if exportable and on_cpu and onnxruntime_available() else "eager"
-    elif backend == "kernels" and not (isinstance(pipeline.resizer, LearnedResizer) and on_cpu
-                                       and fused.usable(torch.zeros(1, 3, 8, 8), pipeline.resizer.filters)):
+        if not (learned and on_cpu):
+            return FastPipeline(pipeline, "eager")
+        candidates = ["eager"]
+        if exportable and onnxruntime_available():
+            candidates.append("onnxruntime")
+        if kernels_run():
+            candidates.append("kernels")
+        return fastest_backend(pipeline, candidates) if len(candidates) > 1 else FastPipeline(pipeline, "eager")
+    if backend == "kernels" and not kernels_run():
         raise ValueError("backend 'kernels' runs a learned resizer with a multiple of 16 filters on the CPU, where a C "
                          "compiler builds its kernels; use 'onnxruntime' or 'eager' for this pipeline")
-    elif backend == "onnxruntime" and not (exportable and on_cpu):
+    if backend == "onnxruntime" and not (exportable and on_cpu):
         raise ValueError("backend 'onnxruntime' runs a learned resizer on the CPU with one of the interpolations "
                          f"{sorted(ONNX_INTERPOLATIONS)}; use 'eager' for this pipeline")
     return FastPipeline(pipeline, backend)
+
+
+def fastest_backend(pipeline: ResizeThenModel, candidates: Sequence[str]) -> FastPipeline:
+    """The pipeline prepared with whichever of ``candidates`` resizes a probe batch fastest: random
+    images :data:`PROBE_SCALE` times the output size, timed in interleaved rounds (median), so
+    that a load on the machine falls on every candidate alike. About 1 s at 192x256 on 2 cores,
+    besides building each backend (the ONNX export takes a few)."""
+    h, w = pipeline.output_size
+    probe = torch.rand(PROBE_IMAGES, 3, math.ceil(h * PROBE_SCALE), math.ceil(w * PROBE_SCALE),
+                       generator=torch.Generator().manual_seed(0))
+    runners = {name: resizer_runner(pipeline, pipeline.output_size, name) for name in candidates}
+    chunks = {name: chunk_size(pipeline, name, probe) for name in candidates}
+    seconds: dict[str, list[float]] = {name: [] for name in candidates}
+    for round_ in range(PROBE_ROUNDS + 1):  # round 0 warms up
+        for name, run in runners.items():
+            start = time.perf_counter()
+            resize_in_chunks(run, probe, chunks[name])
+            if round_:
+                seconds[name].append(time.perf_counter() - start)
+    timings = {name: 1000 * statistics.median(times) / PROBE_IMAGES for name, times in seconds.items()}
+    best = min(timings, key=timings.__getitem__)
+    log.info("inference backend %s, the fastest here for %dx%d -> %dx%d (ms/image: %s)", best, *probe.shape[2:], h, w,
+             ", ".join(f"{name} {ms:.1f}" for name, ms in timings.items()))
+    return FastPipeline(pipeline, best, runners[best], timings)
 
 
 def onnxruntime_available() -> bool:

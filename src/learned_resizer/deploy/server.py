@@ -126,6 +126,7 @@ class Health(BaseModel):
     input_size: tuple[int, int]
     model_input_size: tuple[int, int]
     num_outputs: int
+    backend: str
 
 
 class ErrorBody(BaseModel):
@@ -192,9 +193,11 @@ class RequestGuard:
         return None
 
 
-def create_app(checkpoint: str | Path, token: str | None = None, limits: ServerLimits = ServerLimits()) -> FastAPI:
-    """The server for one trained checkpoint directory (config.json + model.safetensors)."""
-    predictor = Predictor.load(checkpoint)
+def create_app(checkpoint: str | Path, token: str | None = None, limits: ServerLimits = ServerLimits(),
+               backend: str = "auto") -> FastAPI:
+    """The server for one trained checkpoint directory (config.json + model.safetensors); ``backend``
+    is :func:`~learned_resizer.deploy.fast.prepare_for_inference`'s."""
+    predictor = Predictor.load(checkpoint, backend)
     config = predictor.config
     app = FastAPI(
         title="learned-resizer",
@@ -230,7 +233,8 @@ def create_app(checkpoint: str | Path, token: str | None = None, limits: ServerL
     @app.get("/healthz", response_model=Health)
     def healthz() -> dict[str, Any]:
         return {"status": "ok", "version": __version__, "model": config["model"], "resizer": config["resizer"],
-                "input_size": predictor.input_size, "model_input_size": predictor.output_size, "num_outputs": max_k}
+                "input_size": predictor.input_size, "model_input_size": predictor.output_size, "num_outputs": max_k,
+                "backend": predictor.fast.backend}
 
     @app.post("/v1/classify", response_model=ClassifyResponse, responses=_ERRORS, dependencies=[bearer])
     def classify(
@@ -280,11 +284,11 @@ def create_app(checkpoint: str | Path, token: str | None = None, limits: ServerL
     return app
 
 
-def serve(checkpoint: str | Path, host: str, port: int, token: str | None, limits: ServerLimits) -> None:
+def serve(checkpoint: str | Path, host: str, port: int, token: str | None, limits: ServerLimits, backend: str = "auto") -> None:
     """Run :func:`create_app` under uvicorn until interrupted."""
     import uvicorn
 
-    uvicorn.run(create_app(checkpoint, token, limits), host=host, port=port, log_level="info")
+    uvicorn.run(create_app(checkpoint, token, limits, backend), host=host, port=port, log_level="info")
 
 
 class _Clock:
