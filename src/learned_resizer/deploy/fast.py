@@ -294,7 +294,7 @@ def prepare_for_inference(pipeline: ResizeThenModel, backend: str = "auto") -> F
 def fastest_backend(pipeline: ResizeThenModel, candidates: Sequence[str]) -> FastPipeline:
     """The pipeline prepared with whichever of ``candidates`` resizes a probe batch fastest: random
     images :data:`PROBE_SCALE` times the output size, timed in interleaved rounds (median), so
-    that a load on the machine falls on every candidate alike. About 1 s at 192x256 on 2 cores,
+    that a load on the machine falls on every candidate alike. About 2 s at 192x256 on 2 cores,
     besides building each backend (the ONNX export takes a few)."""
     h, w = pipeline.output_size
     probe = torch.rand(PROBE_IMAGES, 3, math.ceil(h * PROBE_SCALE), math.ceil(w * PROBE_SCALE),
