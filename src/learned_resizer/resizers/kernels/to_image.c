@@ -19,14 +19,6 @@
 
 #define TAPS (K * K)
 
-static inline float lane_sum(vf v) {
-    v += __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);
-    v += __builtin_shufflevector(v, v, 4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11);
-    v += __builtin_shufflevector(v, v, 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13);
-    v += __builtin_shufflevector(v, v, 1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14);
-    return v[0];
-}
-
 /* out for the `px` pixels from column x of band row `top` (the tap ky = 0): a weight vector
    loaded once serves all of them */
 static inline void forward_pixels(const float *top, ptrdiff_t stride, ptrdiff_t x, const float *restrict wv,
