@@ -193,3 +193,13 @@ def test_auto_without_onnxruntime_or_kernels_is_eager_untimed(monkeypatch) -> No
     with fused.fused_kernels(False):
         fast = prepare_for_inference(trained(filters=16))
     assert fast.backend == "eager" and fast.timings == {}
+
+
+def test_auto_leaves_out_a_backend_that_fails_to_build(monkeypatch, caplog) -> None:
+    def broken(graph):
+        raise RuntimeError("exporter broke")
+
+    monkeypatch.setattr(fast_module, "onnx_runner", broken)
+    fast = prepare_for_inference(trained(filters=16))
+    assert fast.backend != "onnxruntime" and "onnxruntime" not in fast.timings and "eager" in fast.timings
+    assert "onnxruntime could not be prepared" in caplog.text and "exporter broke" in caplog.text

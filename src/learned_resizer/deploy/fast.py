@@ -295,13 +295,21 @@ def fastest_backend(pipeline: ResizeThenModel, candidates: Sequence[str]) -> Fas
     """The pipeline prepared with whichever of ``candidates`` resizes a probe batch fastest: random
     images :data:`PROBE_SCALE` times the output size, timed in interleaved rounds (median), so
     that a load on the machine falls on every candidate alike. About 2 s at 192x256 on 2 cores,
-    besides building each backend (the ONNX export takes a few)."""
+    besides building each backend (the ONNX export takes a few); one that fails to build is left
+    out with a warning."""
     h, w = pipeline.output_size
     probe = torch.rand(PROBE_IMAGES, 3, math.ceil(h * PROBE_SCALE), math.ceil(w * PROBE_SCALE),
                        generator=torch.Generator().manual_seed(0))
-    runners = {name: resizer_runner(pipeline, pipeline.output_size, name) for name in candidates}
-    chunks = {name: chunk_size(pipeline, name, probe) for name in candidates}
-    seconds: dict[str, list[float]] = {name: [] for name in candidates}
+    runners = {}
+    for name in candidates:
+        try:
+            runners[name] = resizer_runner(pipeline, pipeline.output_size, name)
+        except Exception as error:  # any failure: eager, never left out, still serves, and the log says why
+            if name == "eager":
+                raise
+            log.warning("inference backend %s could not be prepared, so auto leaves it out: %s", name, error)
+    chunks = {name: chunk_size(pipeline, name, probe) for name in runners}
+    seconds: dict[str, list[float]] = {name: [] for name in runners}
     for round_ in range(PROBE_ROUNDS + 1):  # round 0 warms up
         for name, run in runners.items():
             start = time.perf_counter()
