@@ -300,7 +300,7 @@ def fastest_backend(pipeline: ResizeThenModel, candidates: Sequence[str]) -> Fas
     h, w = pipeline.output_size
     probe = torch.rand(PROBE_IMAGES, 3, math.ceil(h * PROBE_SCALE), math.ceil(w * PROBE_SCALE),
                        generator=torch.Generator().manual_seed(0))
-    runners = {}
+    runners: dict[str, Runner] = {}
     for name in candidates:
         try:
             runners[name] = resizer_runner(pipeline, pipeline.output_size, name)
