@@ -168,7 +168,7 @@ class _Stem(torch.autograd.Function):
         w = weight.detach().reshape(channels, channels).contiguous()
         wt, b, b_in = w.t().contiguous(), bias.detach().contiguous(), bias_in.detach().contiguous()
         out_size = (height // 2, width // 2) if pool else (height, width)
-        out = torch.empty(n, channels, *out_size).contiguous(memory_format=torch.channels_last)
+        out = torch.empty(n, channels, *out_size, memory_format=torch.channels_last)
         # u, the first LeakyReLU's output, is kept for the backward pass (writing and reading it back
         # costs less than computing it again)
         u = torch.empty(n, height, width, channels) if any(ctx.needs_input_grad) else None
@@ -196,7 +196,7 @@ class _Stem(torch.autograd.Function):
         g1 = torch.zeros(channels) if grad_sum is None else grad_sum.float().contiguous()
         g2 = torch.zeros(channels) if grad_sum_squares is None else grad_sum_squares.float().contiguous()
         wants_image = ctx.needs_input_grad[0]
-        grad_h = torch.empty(n, channels, height, width).contiguous(memory_format=torch.channels_last) if wants_image else None
+        grad_h = torch.empty(n, channels, height, width, memory_format=torch.channels_last) if wants_image else None
         threads = _threads(n * height)
         grad_wv = torch.zeros(threads, wv.numel(), dtype=torch.float64)
         grad_w = torch.zeros(threads, channels * channels, dtype=torch.float64)
@@ -237,7 +237,7 @@ class _ToImage(torch.autograd.Function):
         z = z.contiguous(memory_format=torch.channels_last)
         taps = weight.detach().permute(2, 3, 0, 1).reshape(-1, channels).contiguous()  # [(ky, kx, o)][c]
         b = bias.detach().contiguous()
-        out = torch.empty(n, 3, height, width).contiguous(memory_format=torch.channels_last)
+        out = torch.empty(n, 3, height, width, memory_format=torch.channels_last)
         _run(library.to_image_forward, _address(z), _address(taps), _address(b), _address(out), n, height, width, _threads(n * height))
         flipped = taps.view(7, 7, 3, channels).flip(0, 1).reshape(-1, channels).contiguous()  # the input gradient's kernel
         ctx.save_for_backward(z, taps, flipped)
@@ -295,7 +295,7 @@ class _ImageConv(torch.autograd.Function):
         if ctx.needs_input_grad[0]:
             n, _, height, width = x.shape
             wv = weight.detach().permute(2, 3, 1, 0).reshape(-1, channels).contiguous()  # [(ky, kx, c)][o]
-            grad_x = torch.empty(n, 3, height, width).contiguous(memory_format=torch.channels_last)
+            grad_x = torch.empty(n, 3, height, width, memory_format=torch.channels_last)
             _run(_library(channels // LANES).image_grad, _address(grad_out), _address(wv), _address(grad_x), n,
                  *grad_out.shape[2:], height, width, k, ctx.stride, ctx.padding, _threads(n * height))
         grad_weight = grad_bias = None
