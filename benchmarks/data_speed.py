@@ -100,17 +100,25 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         paths = write_jpegs(Path(folder), count)
         megabytes = sum(p.stat().st_size for p in paths) / 2**20
-        print(f"- data: {count} JPEGs of {SIZE[0]}x{SIZE[1]}, {megabytes:.0f} MiB, from "
-              f"{'terrain-0ad tiles' if TERRAIN.is_dir() else 'the bundled cat photo'}")
+        print(
+            f"- data: {count} JPEGs of {SIZE[0]}x{SIZE[1]}, {megabytes:.0f} MiB, from "
+            f"{'terrain-0ad tiles' if TERRAIN.is_dir() else 'the bundled cat photo'}"
+        )
         for input_size in INPUT_SIZES:
             for draft in (False, True):
                 dataset = DecodeDataset(paths, input_size, draft)
                 for workers in (0, 1, 2):
                     print(f"  {input_size} draft={draft} workers={workers} ...", file=sys.stderr, flush=True)
                     rate = images_per_second(dataset, workers, args.batch, rounds)
-                    rows.append({"input size": f"{input_size[0]}x{input_size[1]}",
-                                 "decoding": "draft (DCT-scaled)" if draft else "full", "workers": workers,
-                                 "images/s": f"{rate:.1f}", "ms/image": f"{1e3 / rate:.1f}"})
+                    rows.append(
+                        {
+                            "input size": f"{input_size[0]}x{input_size[1]}",
+                            "decoding": "draft (DCT-scaled)" if draft else "full",
+                            "workers": workers,
+                            "images/s": f"{rate:.1f}",
+                            "ms/image": f"{1e3 / rate:.1f}",
+                        }
+                    )
     print("\n" + markdown(rows))
     print(f"\nload average at the end: {load_average()}")
 

@@ -29,8 +29,10 @@ def main() -> None:
     report = run_comparison(config, args.out, progress=False)
     wall = time.perf_counter() - start
     print(report.table.to_text())
-    print(f"\nwall time {wall:.0f} s on {platform.processor() or platform.machine()}, "
-          f"{torch.get_num_threads()} threads, torch {torch.__version__}; report {report.files['report.html']}")
+    print(
+        f"\nwall time {wall:.0f} s on {platform.processor() or platform.machine()}, "
+        f"{torch.get_num_threads()} threads, torch {torch.__version__}; report {report.files['report.html']}"
+    )
 
 
 if __name__ == "__main__":

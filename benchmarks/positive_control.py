@@ -29,10 +29,14 @@ def main() -> None:
     args = parser.parse_args()
     quiet_libraries()
     start = time.perf_counter()
-    report = run_comparison(load_compare_config(CONFIG, [f"seeds={args.seeds}", "run.trainer.progress_bar=false"]), args.out, progress=False)
+    report = run_comparison(
+        load_compare_config(CONFIG, [f"seeds={args.seeds}", "run.trainer.progress_bar=false"]), args.out, progress=False
+    )
     print(report.table.to_text())
-    print(f"\nwall time {time.perf_counter() - start:.0f} s on {platform.processor() or platform.machine()}, "
-          f"{torch.get_num_threads()} threads, torch {torch.__version__}; report {report.files['report.html']}")
+    print(
+        f"\nwall time {time.perf_counter() - start:.0f} s on {platform.processor() or platform.machine()}, "
+        f"{torch.get_num_threads()} threads, torch {torch.__version__}; report {report.files['report.html']}"
+    )
 
 
 if __name__ == "__main__":

@@ -65,7 +65,9 @@ def main() -> None:
     task = create_task(config.task, data.splits.classes, config.optim.label_smoothing)
 
     def pipeline_for(resizer: ResizerConfig):
-        run = dataclasses.replace(config, resizer=resizer, model=dataclasses.replace(config.model, init_from=str(args.warm_start)))
+        run = dataclasses.replace(
+            config, resizer=resizer, model=dataclasses.replace(config.model, init_from=str(args.warm_start))
+        )
         torch.manual_seed(config.seed)
         return build_pipeline_for_run(run, task)
 

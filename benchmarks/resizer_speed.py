@@ -36,7 +36,13 @@ import torch
 from torch import nn
 
 from learned_resizer.complexity import count_macs
-from learned_resizer.deploy.fast import InferenceResizer, eager_runner, onnx_runner, onnxruntime_available, prepare_for_inference
+from learned_resizer.deploy.fast import (
+    InferenceResizer,
+    eager_runner,
+    onnx_runner,
+    onnxruntime_available,
+    prepare_for_inference,
+)
 from learned_resizer.deploy.fold import fold_batchnorm
 from learned_resizer.pipeline import ResizeThenModel
 from learned_resizer.resizers import create_resizer, fused
@@ -51,12 +57,14 @@ IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 # ---------------------------------------------------------------------------------------------
 # timing helpers (also used by train_speed.py and data_speed.py)
 
+
 def synchronizer(device: torch.device) -> Callable[[], None]:
     return torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
 
 
-def time_rounds(candidates: dict[str, Callable[[], Any]], rounds: int, sync: Callable[[], None] = lambda: None,
-                warmup: int = 1) -> dict[str, list[float]]:
+def time_rounds(
+    candidates: dict[str, Callable[[], Any]], rounds: int, sync: Callable[[], None] = lambda: None, warmup: int = 1
+) -> dict[str, list[float]]:
     """Seconds per call of each candidate in each of ``rounds`` rounds; each round calls every
     candidate once, so a burst of load from another process hits them alike."""
     for fn in candidates.values():
@@ -73,8 +81,9 @@ def time_rounds(candidates: dict[str, Callable[[], Any]], rounds: int, sync: Cal
     return seconds
 
 
-def time_interleaved(candidates: dict[str, Callable[[], Any]], rounds: int, sync: Callable[[], None] = lambda: None,
-                     warmup: int = 1) -> dict[str, float]:
+def time_interleaved(
+    candidates: dict[str, Callable[[], Any]], rounds: int, sync: Callable[[], None] = lambda: None, warmup: int = 1
+) -> dict[str, float]:
     """Median seconds per call of each candidate over the rounds of :func:`time_rounds`."""
     return medians(time_rounds(candidates, rounds, sync, warmup))
 
@@ -119,7 +128,9 @@ def header() -> str:
     """Date, machine, versions, command and load: the first lines of a RESULTS.md entry."""
     try:
         lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        model = next((line.split(":", 1)[1].strip() for line in lscpu.splitlines() if line.startswith("Model name")), "?")
+        model = next(
+            (line.split(":", 1)[1].strip() for line in lscpu.splitlines() if line.startswith("Model name")), "?"
+        )
     except (OSError, subprocess.CalledProcessError):
         model = platform.processor() or "?"
     versions = [f"torch {torch.__version__}"]
@@ -130,13 +141,15 @@ def header() -> str:
             versions.append(f"{name} not installed")
     gpu = f"; GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else "; no GPU"
     command = "python " + " ".join([os.path.relpath(sys.argv[0])] + sys.argv[1:])
-    return "\n".join([
-        f"- date: {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}",
-        f"- machine: {model}, {os.cpu_count()} CPU cores, torch threads {torch.get_num_threads()}{gpu}",
-        f"- versions: {', '.join(versions)}",
-        f"- command: `{command}`",
-        f"- load average (1, 5, 15 min) at start: {load_average()}",
-    ])
+    return "\n".join(
+        [
+            f"- date: {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}",
+            f"- machine: {model}, {os.cpu_count()} CPU cores, torch threads {torch.get_num_threads()}{gpu}",
+            f"- versions: {', '.join(versions)}",
+            f"- command: `{command}`",
+            f"- load average (1, 5, 15 min) at start: {load_average()}",
+        ]
+    )
 
 
 def markdown(rows: list[dict[str, Any]]) -> str:
@@ -148,6 +161,7 @@ def markdown(rows: list[dict[str, Any]]) -> str:
 
 # ---------------------------------------------------------------------------------------------
 # the resizer benchmark
+
 
 @dataclass
 class Case:
@@ -196,7 +210,9 @@ def classical_candidates(case: Case, device: torch.device) -> dict[str, Callable
     if device.type != "cpu":
         return candidates
     (oh, ow) = case.output_size
-    arrays = [np.ascontiguousarray((image * 255).round().byte().permute(1, 2, 0).numpy()) for image in case.images.cpu()]
+    arrays = [
+        np.ascontiguousarray((image * 255).round().byte().permute(1, 2, 0).numpy()) for image in case.images.cpu()
+    ]
     from PIL import Image
 
     pictures = [Image.fromarray(array) for array in arrays]
@@ -206,7 +222,9 @@ def classical_candidates(case: Case, device: torch.device) -> dict[str, Callable
     except ImportError:
         print("OpenCV not installed, skipped (.venv/bin/pip install opencv-python-headless)", file=sys.stderr)
     else:
-        candidates["OpenCV INTER_AREA (antialiased)"] = lambda: [cv2.resize(a, (ow, oh), interpolation=cv2.INTER_AREA) for a in arrays]
+        candidates["OpenCV INTER_AREA (antialiased)"] = lambda: [
+            cv2.resize(a, (ow, oh), interpolation=cv2.INTER_AREA) for a in arrays
+        ]
     return candidates
 
 
@@ -224,22 +242,42 @@ def resizer_table(device: torch.device, batches: list[int], rounds: int) -> list
                 name = f"learned n={filters} r={blocks}"
                 candidates[f"{name}, fast path ({fast.backend})"] = lambda fast=fast: fast.resize(case.images)
                 if device.type == "cpu" and fused.usable(case.images, filters):
-                    candidates[f"{name}, kernels backend"] = lambda fast=prepare_for_inference(pipeline, "kernels"): fast.resize(case.images)
+                    candidates[f"{name}, kernels backend"] = lambda fast=prepare_for_inference(pipeline, "kernels"): (
+                        fast.resize(case.images)
+                    )
                 candidates[f"{name}, as trained (eager)"] = lambda run=as_trained(pipeline): run(case.images)
-                macs.update(dict.fromkeys([key for key in candidates if key.startswith(f"{name},")], resizer_macs(case, filters, blocks)))
+                macs.update(
+                    dict.fromkeys(
+                        [key for key in candidates if key.startswith(f"{name},")], resizer_macs(case, filters, blocks)
+                    )
+                )
             candidates.update(classical_candidates(case, device))
             candidates[MATMUL] = matmul_candidate(device)
-            print(f"  {device.type} {case.name} batch {batch}: {len(candidates)} candidates ...", file=sys.stderr, flush=True)
+            print(
+                f"  {device.type} {case.name} batch {batch}: {len(candidates)} candidates ...",
+                file=sys.stderr,
+                flush=True,
+            )
             seconds = time_interleaved(candidates, rounds, synchronizer(device))
             roof = MATMUL_FLOP / seconds.pop(MATMUL) / 1e9
             for name, total in seconds.items():
                 per_image = total / batch
-                row = {"device": device.type, "resize": case.name, "batch": batch, "method": name,
-                       "ms/image": f"{1e3 * per_image:.2f}", "images/s": f"{1 / per_image:.1f}"}
+                row = {
+                    "device": device.type,
+                    "resize": case.name,
+                    "batch": batch,
+                    "method": name,
+                    "ms/image": f"{1e3 * per_image:.2f}",
+                    "images/s": f"{1 / per_image:.1f}",
+                }
                 if name in macs:
                     gflops = 2 * macs[name] / per_image / 1e9
-                    row |= {"GMAC/image": f"{macs[name] / 1e9:.3f}", "GFLOP/s": f"{gflops:.1f}",
-                            "matmul GFLOP/s": f"{roof:.1f}", "share of matmul": f"{gflops / roof:.2f}"}
+                    row |= {
+                        "GMAC/image": f"{macs[name] / 1e9:.3f}",
+                        "GFLOP/s": f"{gflops:.1f}",
+                        "matmul GFLOP/s": f"{roof:.1f}",
+                        "share of matmul": f"{gflops / roof:.2f}",
+                    }
                 else:
                     row |= {"GMAC/image": "-", "GFLOP/s": "-", "matmul GFLOP/s": f"{roof:.1f}", "share of matmul": "-"}
                 rows.append(row)
@@ -260,21 +298,27 @@ def backend_table(device: torch.device, batch: int, rounds: int, compile_too: bo
         "eager, BatchNorm folded": lambda run=as_trained(folded): run(images),
         "eager, folded, channels-last": lambda run=as_trained(folded_cl): run(channels_last),
         "eager, InferenceResizer, channels-last": lambda run=eager_runner(InferenceResizer(pipeline)): run(images),
-        "eager, InferenceResizer without phase split, channels-last":
-            lambda run=eager_runner(InferenceResizer(pipeline, phase_split=False)): run(images),
-        "eager, InferenceResizer, channels-last, cache-sized chunks":
-            lambda fast=prepare_for_inference(pipeline, "eager"): fast.resize(images),
+        "eager, InferenceResizer without phase split, channels-last": lambda run=eager_runner(InferenceResizer(pipeline, phase_split=False)): (
+            run(images)
+        ),
+        "eager, InferenceResizer, channels-last, cache-sized chunks": lambda fast=prepare_for_inference(pipeline, "eager"): (
+            fast.resize(images)
+        ),
     }
     if device.type == "cpu" and fused.usable(images, 16):
         candidates["eager with the compiled kernels, InferenceResizer, whole batch"] = (
-            lambda run=eager_runner(InferenceResizer(pipeline, kernels=True)): run(images))
+            lambda run=eager_runner(InferenceResizer(pipeline, kernels=True)): run(images)
+        )
         candidates["eager with the compiled kernels, cache-sized chunks (the kernels backend)"] = (
-            lambda fast=prepare_for_inference(pipeline, "kernels"): fast.resize(images))
+            lambda fast=prepare_for_inference(pipeline, "kernels"): fast.resize(images)
+        )
     notes = {}
     if compile_too:
         graph = InferenceResizer(pipeline).to(memory_format=torch.channels_last)
         compiled = torch.compile(graph)
-        other_size = images[:1, :, : input_size[0] - 16, : input_size[1] - 16].contiguous(memory_format=torch.channels_last)
+        other_size = images[:1, :, : input_size[0] - 16, : input_size[1] - 16].contiguous(
+            memory_format=torch.channels_last
+        )
         warmups = []
         for example in (channels_last, other_size):  # the second size makes it compile again, with dynamic shapes
             start = time.perf_counter()
@@ -283,7 +327,8 @@ def backend_table(device: torch.device, batch: int, rounds: int, compile_too: bo
             synchronizer(device)()
             warmups.append(time.perf_counter() - start)
         notes["torch.compile, InferenceResizer, channels-last"] = (
-            f"first call {warmups[0]:.0f} s (compiling); first call at another input size {warmups[1]:.0f} s")
+            f"first call {warmups[0]:.0f} s (compiling); first call at another input size {warmups[1]:.0f} s"
+        )
 
         @torch.inference_mode()
         def run_compiled() -> torch.Tensor:
@@ -300,7 +345,8 @@ def backend_table(device: torch.device, batch: int, rounds: int, compile_too: bo
         }
         candidates |= {name: (lambda run=onnx_runner(graph): run(images)) for name, graph in graphs.items()}
         candidates["onnxruntime, InferenceResizer, cache-sized chunks (the fast path)"] = (
-            lambda fast=prepare_for_inference(pipeline, "onnxruntime"): fast.resize(images))
+            lambda fast=prepare_for_inference(pipeline, "onnxruntime"): fast.resize(images)
+        )
     candidates[MATMUL] = matmul_candidate(device)
     print(f"  backends on {device.type}, batch {batch}: {len(candidates)} candidates ...", file=sys.stderr, flush=True)
     seconds = time_interleaved(candidates, rounds, synchronizer(device))
@@ -310,10 +356,19 @@ def backend_table(device: torch.device, batch: int, rounds: int, compile_too: bo
     rows = []
     for name, total in seconds.items():
         gflops = 2 * macs * batch / total / 1e9
-        rows.append({"device": device.type, "batch": batch, "backend": name, "ms/image": f"{1e3 * total / batch:.2f}",
-                     "speed-up": f"{baseline / total:.2f}x", "GFLOP/s": f"{gflops:.1f}", "matmul GFLOP/s": f"{roof:.1f}",
-                     "share of matmul": f"{gflops / roof:.2f}",
-                     "note": notes.get(name, "")})
+        rows.append(
+            {
+                "device": device.type,
+                "batch": batch,
+                "backend": name,
+                "ms/image": f"{1e3 * total / batch:.2f}",
+                "speed-up": f"{baseline / total:.2f}x",
+                "GFLOP/s": f"{gflops:.1f}",
+                "matmul GFLOP/s": f"{roof:.1f}",
+                "share of matmul": f"{gflops / roof:.2f}",
+                "note": notes.get(name, ""),
+            }
+        )
     return rows
 
 
@@ -334,7 +389,9 @@ def chunk_table(device: torch.device, batch: int, rounds: int) -> list[dict[str,
             run = fast.runner(case.output_size)
             chosen[backend] = fast.chunk_size(images)
             for chunk in sorted({1, 2, 4, 8, batch}):
-                candidates[f"{backend} {chunk}"] = lambda run=run, chunk=chunk: [run(part) for part in images.split(chunk)]
+                candidates[f"{backend} {chunk}"] = lambda run=run, chunk=chunk: [
+                    run(part) for part in images.split(chunk)
+                ]
         print(f"  chunks on {device.type}, {case.name}: {len(candidates)} candidates ...", file=sys.stderr, flush=True)
         seconds = time_interleaved(candidates, rounds, synchronizer(device))
         for backend in backends:
@@ -353,12 +410,23 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="batch 8 instead of 32 and two rounds (about a minute)")
     parser.add_argument("--batches", type=int, nargs="+", help="batch sizes (default 1 32; --quick: 1 8)")
     parser.add_argument("--rounds", type=int, help="timed rounds per candidate (default 3; --quick: 2)")
-    parser.add_argument("--tables", nargs="+", choices=TABLES, default=["resizers"],
-                        help="resizers: the learned resizer against classical ones (default); backends: the ways of running "
-                             "it that chose the fast path; chunks: images per call, which set the fast path's chunk size")
+    parser.add_argument(
+        "--tables",
+        nargs="+",
+        choices=TABLES,
+        default=["resizers"],
+        help="resizers: the learned resizer against classical ones (default); backends: the ways of running "
+        "it that chose the fast path; chunks: images per call, which set the fast path's chunk size",
+    )
     parser.add_argument("--no-compile", action="store_true", help="leave torch.compile out of the backends table")
-    parser.add_argument("--devices", nargs="+", default=["cpu", "cuda"], help="devices to measure where present (default cpu cuda)")
-    parser.add_argument("--threads", type=int, help="torch (and onnxruntime) threads; 1 is faster when another process keeps a core busy")
+    parser.add_argument(
+        "--devices", nargs="+", default=["cpu", "cuda"], help="devices to measure where present (default cpu cuda)"
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="torch (and onnxruntime) threads; 1 is faster when another process keeps a core busy",
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -368,7 +436,9 @@ def main() -> None:
 
     print(header())
     for device in devices:
-        print(f"\n### {device.type}: float32 matmul (torch.mm 4096x4096, best of 5) {matmul_gflops(device):.1f} GFLOP/s")
+        print(
+            f"\n### {device.type}: float32 matmul (torch.mm 4096x4096, best of 5) {matmul_gflops(device):.1f} GFLOP/s"
+        )
         if "resizers" in args.tables:
             print("\n" + markdown(resizer_table(device, batches, rounds)))
         if "backends" in args.tables:

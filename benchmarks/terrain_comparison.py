@@ -18,7 +18,8 @@ annealing to zero), their ``--optimizer`` (the paper's SGD or AdamW), the ``--ou
 sees them: ``--input 128`` shrinks by 2 like the paper's 448 -> 224; ``--input 32`` makes every resizer
 enlarge 32 -> 64, like the paper's up-scaling study) and ``--augment``, the
 symmetries every training image may get (warm start included; the default ``flip_hv``
-mirrors left-right and upside down, ``dihedral`` also turns by 90 degrees). ``--variants`` adds learned resizers that differ in one factor to the same
+mirrors left-right and upside down, ``dihedral`` also turns by 90 degrees). ``--variants`` adds
+learned resizers that differ in one factor to the same
 comparison, so they share its warm starts and classical runs and each is tested against the
 classical resizers on the same images:
 
@@ -50,7 +51,6 @@ from learned_resizer.compare.runner import CompareConfig, ResizerEntry, ResizerS
 from learned_resizer.data.augment import AUGMENTATIONS
 from learned_resizer.training.config import OPTIMIZERS, SCHEDULES
 
-
 #: side of the terrain set's tiles in px
 TILE_SIZE = 256
 #: resizer learning rates of the ``resizer-lr-x*`` variants, as multiples of the model's
@@ -65,8 +65,12 @@ INSIDE_INTERPOLATIONS = ("bicubic", "area")
 DEFAULT_AUGMENT = "flip_hv"
 #: classical resizes that MULLER may be built on (``--muller``)
 MULLER_INTERPOLATIONS = ("bilinear", "bicubic", "area")
-VARIANTS = ("other-init", *(f"resizer-lr-x{factor:g}" for factor in VARIANT_LR_FACTORS),
-            *(f"{name}-inside" for name in INSIDE_INTERPOLATIONS), "resizer-stage")
+VARIANTS = (
+    "other-init",
+    *(f"resizer-lr-x{factor:g}" for factor in VARIANT_LR_FACTORS),
+    *(f"{name}-inside" for name in INSIDE_INTERPOLATIONS),
+    "resizer-stage",
+)
 
 
 def with_resizer_lr(learned: ResizerEntry, rate: float, label: str) -> ResizerEntry:
@@ -82,10 +86,16 @@ def learned_variants(names: list[str], learned: ResizerEntry, lr: float, stage: 
     other = "identity" if learned.options["init"] == "paper" else "paper"
     variants = {
         "other-init": ResizerEntry("learned", learned.options | {"init": other}, label=f"learned-init-{other}"),
-        **{f"resizer-lr-x{factor:g}": with_resizer_lr(learned, factor * lr, label=f"learned-resizer-lr-x{factor:g}")
-           for factor in VARIANT_LR_FACTORS},
-        **{f"{name}-inside": ResizerEntry("learned", learned.options | {"interpolation": name}, label=f"learned-{name}-inside")
-           for name in INSIDE_INTERPOLATIONS},
+        **{
+            f"resizer-lr-x{factor:g}": with_resizer_lr(learned, factor * lr, label=f"learned-resizer-lr-x{factor:g}")
+            for factor in VARIANT_LR_FACTORS
+        },
+        **{
+            f"{name}-inside": ResizerEntry(
+                "learned", learned.options | {"interpolation": name}, label=f"learned-{name}-inside"
+            )
+            for name in INSIDE_INTERPOLATIONS
+        },
         "resizer-stage": dataclasses.replace(learned, label="learned-staged", resizer_stage=stage),
     }
     return [variants[name] for name in names]
@@ -100,16 +110,26 @@ def resizer_lr_variants(rates: list[float], learned: ResizerEntry) -> list[Resiz
 def muller_entries(interpolations: list[str], rate: float) -> list[ResizerEntry]:
     """MULLER (the paper's successor, four parameters) built on each of ``interpolations``, trained
     at ``rate``: the learned CNN's small resizer rate would barely move two scalars per band."""
-    return [ResizerEntry("muller", {"layers": 2, "interpolation": name}, label=f"muller-{name}",
-                         overrides={"optim": {"resizer_lr": rate}}) for name in interpolations]
+    return [
+        ResizerEntry(
+            "muller",
+            {"layers": 2, "interpolation": name},
+            label=f"muller-{name}",
+            overrides={"optim": {"resizer_lr": rate}},
+        )
+        for name in interpolations
+    ]
 
 
 def build_config(args: argparse.Namespace) -> CompareConfig:
     lite0 = args.setting == "lite0"
     iqa = args.task == "iqa"
     lr = args.lr if args.lr else DEFAULT_LRS[args.setting][args.optimizer]
-    data = ({"name": "distorted_iqa", "options": {"source": "terrain", "cache": True}} if iqa
-            else {"name": "terrain", "options": {"cache": True}})
+    data = (
+        {"name": "distorted_iqa", "options": {"source": "terrain", "cache": True}}
+        if iqa
+        else {"name": "terrain", "options": {"cache": True}}
+    )
     run = {
         **({"task": "iqa"} if iqa else {}),  # classification, the default, unwritten as in the recorded studies
         "input_size": [args.input, args.input],
@@ -123,16 +143,22 @@ def build_config(args: argparse.Namespace) -> CompareConfig:
     classical = [ResizerEntry(name) for name in ("bilinear", "bicubic", "area")]
     return CompareConfig(
         run=run,
-        resizers=[*classical, learned,
-                  *learned_variants(args.variants, learned, lr, ResizerStage(args.stage_epochs, args.stage_lr)),
-                  *resizer_lr_variants(args.also_resizer_lrs, learned),
-                  *muller_entries(args.muller, args.muller_lr or lr)],
+        resizers=[
+            *classical,
+            learned,
+            *learned_variants(args.variants, learned, lr, ResizerStage(args.stage_epochs, args.stage_lr)),
+            *resizer_lr_variants(args.also_resizer_lrs, learned),
+            *muller_entries(args.muller, args.muller_lr or lr),
+        ],
         seeds=args.seeds,
-        warm_start=WarmStart("bilinear", args.warm_epochs, lr=DEFAULT_LRS["lite0"]["sgd"], schedule="step", optimizer="sgd")
-        if lite0 and args.warm_epochs else None,
+        warm_start=WarmStart(
+            "bilinear", args.warm_epochs, lr=DEFAULT_LRS["lite0"]["sgd"], schedule="step", optimizer="sgd"
+        )
+        if lite0 and args.warm_epochs
+        else None,
         title=("IQA on distorted terrain tiles (synthetic scores), " if iqa else "Terrain ")
-              + f"{args.input} -> {args.output} px, {args.setting}, init={args.init}"
-              + (f", augment={args.augment}" if args.augment != DEFAULT_AUGMENT else ""),
+        + f"{args.input} -> {args.output} px, {args.setting}, init={args.init}"
+        + (f", augment={args.augment}" if args.augment != DEFAULT_AUGMENT else ""),
         panels=3,
         folds=args.folds,
     )
@@ -145,52 +171,102 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=None, help="default runs/bench-terrain-<setting>")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=4, help="epochs of every compared run (after the warm start)")
-    parser.add_argument("--task", choices=["classification", "iqa"], default="classification",
-                        help="iqa: the tiles' labels replaced by graded blur, noise and JPEG distortions with synthetic "
-                             "scores (data.name distorted_iqa), trained with the EMD loss and judged by PLCC and SRCC")
+    parser.add_argument(
+        "--task",
+        choices=["classification", "iqa"],
+        default="classification",
+        help="iqa: the tiles' labels replaced by graded blur, noise and JPEG distortions with synthetic "
+        "scores (data.name distorted_iqa), trained with the EMD loss and judged by PLCC and SRCC",
+    )
     parser.add_argument("--warm-epochs", type=int, default=2, help="lite0: epochs of the bilinear warm start (0: none)")
-    parser.add_argument("--output", type=int, default=64, help="output side in px, the model's input (64 or less keeps it cheap)")
-    parser.add_argument("--input", type=int, default=TILE_SIZE,
-                        help=f"input side in px: the {TILE_SIZE} px tiles shrunk to it (antialiased) before resizing; "
-                             "below --output the resizers enlarge (the paper's up-scaling study)")
+    parser.add_argument(
+        "--output", type=int, default=64, help="output side in px, the model's input (64 or less keeps it cheap)"
+    )
+    parser.add_argument(
+        "--input",
+        type=int,
+        default=TILE_SIZE,
+        help=f"input side in px: the {TILE_SIZE} px tiles shrunk to it (antialiased) before resizing; "
+        "below --output the resizers enlarge (the paper's up-scaling study)",
+    )
     parser.add_argument("--init", choices=["paper", "identity"], default="identity")
     parser.add_argument("--lr", type=float, default=None)
     parser.add_argument("--resizer-lr", type=float, default=None)
-    parser.add_argument("--schedule", choices=SCHEDULES, default="step",
-                        help="learning-rate schedule of the compared runs: step (the paper's 0.94 every 2 epochs) or "
-                             "cosine (annealed to zero); the warm start keeps the paper's")
-    parser.add_argument("--optimizer", choices=OPTIMIZERS, default="sgd",
-                        help="optimizer of the compared runs (default lr: 0.01 sgd, 0.0001 adamw for lite0); "
-                             "the warm start keeps the paper's SGD")
-    parser.add_argument("--variants", nargs="*", default=[], choices=VARIANTS,
-                        help="learned resizers that differ in one factor, compared in the same run: other-init "
-                             "(the other --init), resizer-lr-x0.1 and resizer-lr-x10 (the resizer's learning rate "
-                             "a tenth or 10x the model's), bicubic-inside and area-inside (that interpolation for the resizer's own "
-                             "resize), resizer-stage (the resizer first trained alone on the frozen warm-started "
-                             "model, see --stage-epochs)")
+    parser.add_argument(
+        "--schedule",
+        choices=SCHEDULES,
+        default="step",
+        help="learning-rate schedule of the compared runs: step (the paper's 0.94 every 2 epochs) or "
+        "cosine (annealed to zero); the warm start keeps the paper's",
+    )
+    parser.add_argument(
+        "--optimizer",
+        choices=OPTIMIZERS,
+        default="sgd",
+        help="optimizer of the compared runs (default lr: 0.01 sgd, 0.0001 adamw for lite0); "
+        "the warm start keeps the paper's SGD",
+    )
+    parser.add_argument(
+        "--variants",
+        nargs="*",
+        default=[],
+        choices=VARIANTS,
+        help="learned resizers that differ in one factor, compared in the same run: other-init "
+        "(the other --init), resizer-lr-x0.1 and resizer-lr-x10 (the resizer's learning rate "
+        "a tenth or 10x the model's), bicubic-inside and area-inside (that interpolation for the resizer's own "
+        "resize), resizer-stage (the resizer first trained alone on the frozen warm-started "
+        "model, see --stage-epochs)",
+    )
     parser.add_argument("--stage-epochs", type=int, default=2, help="resizer-stage: epochs of the resizer alone")
-    parser.add_argument("--stage-lr", type=float, default=None,
-                        help="resizer-stage: the resizer's rate in that stage (default: --resizer-lr)")
-    parser.add_argument("--also-resizer-lrs", type=float, nargs="*", default=[], metavar="LR",
-                        help="more learned resizers, each trained at one of these learning rates of its own")
-    parser.add_argument("--muller", nargs="*", default=[], choices=MULLER_INTERPOLATIONS, metavar="INTERPOLATION",
-                        help="also compare MULLER, the successor's four-parameter Laplacian resizer, built on each of "
-                             f"these interpolations ({', '.join(MULLER_INTERPOLATIONS)})")
-    parser.add_argument("--muller-lr", type=float, default=None,
-                        help="MULLER's learning rate (default: the model's, --lr)")
-    parser.add_argument("--augment", choices=sorted(AUGMENTATIONS), default=DEFAULT_AUGMENT,
-                        help="symmetries of the training images, for every run and the warm start: flip_hv (left-right "
-                             "and upside down, the default and that of every recorded study), dihedral (the 8 turns and "
-                             "mirrors of the square; textures have no up), flip (left-right) or none")
-    parser.add_argument("--folds", type=int, default=0,
-                        help="K >= 2: K-fold cross-validation over source textures, so all 2,244 tiles are tested "
-                             "(each by the runs of the fold that held it out) instead of the 312 of the test split")
+    parser.add_argument(
+        "--stage-lr",
+        type=float,
+        default=None,
+        help="resizer-stage: the resizer's rate in that stage (default: --resizer-lr)",
+    )
+    parser.add_argument(
+        "--also-resizer-lrs",
+        type=float,
+        nargs="*",
+        default=[],
+        metavar="LR",
+        help="more learned resizers, each trained at one of these learning rates of its own",
+    )
+    parser.add_argument(
+        "--muller",
+        nargs="*",
+        default=[],
+        choices=MULLER_INTERPOLATIONS,
+        metavar="INTERPOLATION",
+        help="also compare MULLER, the successor's four-parameter Laplacian resizer, built on each of "
+        f"these interpolations ({', '.join(MULLER_INTERPOLATIONS)})",
+    )
+    parser.add_argument(
+        "--muller-lr", type=float, default=None, help="MULLER's learning rate (default: the model's, --lr)"
+    )
+    parser.add_argument(
+        "--augment",
+        choices=sorted(AUGMENTATIONS),
+        default=DEFAULT_AUGMENT,
+        help="symmetries of the training images, for every run and the warm start: flip_hv (left-right "
+        "and upside down, the default and that of every recorded study), dihedral (the 8 turns and "
+        "mirrors of the square; textures have no up), flip (left-right) or none",
+    )
+    parser.add_argument(
+        "--folds",
+        type=int,
+        default=0,
+        help="K >= 2: K-fold cross-validation over source textures, so all 2,244 tiles are tested "
+        "(each by the runs of the fold that held it out) instead of the 312 of the test split",
+    )
     args = parser.parse_args(argv)
     if args.warm_epochs < 0:
         parser.error(f"--warm-epochs {args.warm_epochs}: expected 0 (no warm start) or more epochs")
     if not (0 < args.input <= TILE_SIZE and 0 < args.output <= TILE_SIZE) or args.input == args.output:
-        parser.error(f"--input {args.input} --output {args.output}: expected sizes in 1..{TILE_SIZE} px that differ "
-                     f"(the tiles are {TILE_SIZE} px; the resizers shrink, or enlarge when --input is the smaller)")
+        parser.error(
+            f"--input {args.input} --output {args.output}: expected sizes in 1..{TILE_SIZE} px that differ "
+            f"(the tiles are {TILE_SIZE} px; the resizers shrink, or enlarge when --input is the smaller)"
+        )
     return args
 
 

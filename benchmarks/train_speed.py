@@ -41,7 +41,16 @@ from scipy.stats import quantile_test
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from resizer_speed import IMAGENET_MEAN, IMAGENET_STD, header, load_average, markdown, medians, synchronizer, time_rounds  # noqa: E402
+from resizer_speed import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    header,
+    load_average,
+    markdown,
+    medians,
+    synchronizer,
+    time_rounds,
+)  # noqa: E402
 
 from learned_resizer.models import create_model  # noqa: E402
 from learned_resizer.pipeline import ResizeThenModel  # noqa: E402
@@ -64,7 +73,9 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
     return torch.autocast(device.type, dtype=torch.bfloat16) if precision == "bf16-mixed" else contextlib.nullcontext()
 
 
-def make_pipeline(model_name: str, resizer_name: str, output_size: int, device: torch.device, channels_last: bool) -> ResizeThenModel:
+def make_pipeline(
+    model_name: str, resizer_name: str, output_size: int, device: torch.device, channels_last: bool
+) -> ResizeThenModel:
     torch.manual_seed(0)
     options = {"filters": 16, "blocks": 1} if resizer_name == "learned" else {}
     resizer = create_resizer(resizer_name, output_size=output_size, **options)
@@ -73,8 +84,9 @@ def make_pipeline(model_name: str, resizer_name: str, output_size: int, device: 
     return pipeline.to(memory_format=torch.channels_last) if channels_last else pipeline
 
 
-def training_step(pipeline: ResizeThenModel, images: torch.Tensor, labels: torch.Tensor,
-                  precision: str = "32-true") -> Callable[[], None]:
+def training_step(
+    pipeline: ResizeThenModel, images: torch.Tensor, labels: torch.Tensor, precision: str = "32-true"
+) -> Callable[[], None]:
     """One SGD step of everything trainable (the paper's recipe: momentum 0.9, label smoothing 0.1)."""
     optimizer = torch.optim.SGD([p for p in pipeline.parameters() if p.requires_grad], lr=0.005, momentum=0.9)
     criterion = nn.CrossEntropyLoss(label_smoothing=0.1)
@@ -106,6 +118,7 @@ def resizer_alone(pipeline: ResizeThenModel, images: torch.Tensor, precision: st
 
 def without_fused_kernel(step: Callable[[], None]) -> Callable[[], None]:
     """``step`` with the resizer's plain PyTorch ops instead of its compiled CPU kernels."""
+
     def plain() -> None:
         with fused.fused_kernels(False):
             step()
@@ -113,7 +126,9 @@ def without_fused_kernel(step: Callable[[], None]) -> Callable[[], None]:
     return plain
 
 
-def resizer_stages(pipeline: ResizeThenModel, images: torch.Tensor, precision: str = "32-true") -> dict[str, Callable[[], None]]:
+def resizer_stages(
+    pipeline: ResizeThenModel, images: torch.Tensor, precision: str = "32-true"
+) -> dict[str, Callable[[], None]]:
     """The learned resizer's two halves, forward and backward each: the full-resolution stage
     (conv7x7, LeakyReLU, conv1x1, LeakyReLU, BatchNorm, resize) and the target-size rest."""
     resizer, size, device = pipeline.resizer, pipeline.output_size, images.device
@@ -138,8 +153,15 @@ def resizer_stages(pipeline: ResizeThenModel, images: torch.Tensor, precision: s
     return {"full-resolution stage": full_resolution, "target-size stage": target_size}
 
 
-def case_rows(model_name: str, input_size: int, output_size: int, batch: int, device: torch.device,
-              rounds: int, precision: str = "32-true") -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+def case_rows(
+    model_name: str,
+    input_size: int,
+    output_size: int,
+    batch: int,
+    device: torch.device,
+    rounds: int,
+    precision: str = "32-true",
+) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
     """The table's rows (medians over rounds) and, per layout, the joint step's ratio to the bilinear one."""
     generator = torch.Generator().manual_seed(0)
     images = torch.rand(batch, 3, input_size, input_size, generator=generator).to(device)
@@ -153,18 +175,34 @@ def case_rows(model_name: str, input_size: int, output_size: int, batch: int, de
         joint = make_pipeline(model_name, "learned", output_size, device, channels_last)
         candidates[f"bilinear baseline, {layout}"] = training_step(bilinear, x, labels, precision)
         # what joint training adds besides the resizer: the base model's backward into its input
-        candidates[f"bilinear + gradient into the images, {layout}"] = training_step(bilinear, x.clone().requires_grad_(), labels, precision)
+        candidates[f"bilinear + gradient into the images, {layout}"] = training_step(
+            bilinear, x.clone().requires_grad_(), labels, precision
+        )
         candidates[f"joint (learned n=16 r=1), {layout}"] = training_step(joint, x, labels, precision)
         candidates[f"learned resizer alone, fwd+bwd, {layout}"] = resizer_alone(joint, x, precision)
         if kernel_runs:
-            candidates[f"joint, plain PyTorch ops, {layout}"] = without_fused_kernel(training_step(joint, x, labels, precision))
-            candidates[f"learned resizer alone, plain PyTorch ops, fwd+bwd, {layout}"] = without_fused_kernel(resizer_alone(joint, x, precision))
+            candidates[f"joint, plain PyTorch ops, {layout}"] = without_fused_kernel(
+                training_step(joint, x, labels, precision)
+            )
+            candidates[f"learned resizer alone, plain PyTorch ops, fwd+bwd, {layout}"] = without_fused_kernel(
+                resizer_alone(joint, x, precision)
+            )
         for stage, step in resizer_stages(joint, x, precision).items():
             candidates[f"learned resizer, {stage}, fwd+bwd, {layout}"] = step
-    print(f"  {device.type} {model_name} {input_size} -> {output_size}, batch {batch}, {precision} ...", file=sys.stderr, flush=True)
+    print(
+        f"  {device.type} {model_name} {input_size} -> {output_size}, batch {batch}, {precision} ...",
+        file=sys.stderr,
+        flush=True,
+    )
     rounds_seconds = time_rounds(candidates, rounds, synchronizer(device))
     seconds = medians(rounds_seconds)
-    case = {"device": device.type, "model": model_name, "resize": f"{input_size} -> {output_size}", "batch": batch, "precision": precision}
+    case = {
+        "device": device.type,
+        "model": model_name,
+        "resize": f"{input_size} -> {output_size}",
+        "batch": batch,
+        "precision": precision,
+    }
     rows, ratios = [], []
     for name, total in seconds.items():
         layout = name.rsplit(", ", 1)[1]
@@ -177,11 +215,21 @@ def case_rows(model_name: str, input_size: int, output_size: int, batch: int, de
             relation = f"{total / base:.2f}x bilinear"
         else:
             relation = f"{total / joint:.0%} of the joint step"
-        rows.append({**case, "step": name, "s/step": f"{total:.3f}", "images/s": f"{batch / total:.1f}", "relative": relation})
+        rows.append(
+            {**case, "step": name, "s/step": f"{total:.3f}", "images/s": f"{batch / total:.1f}", "relative": relation}
+        )
         if name.startswith("joint"):
             ops = "plain PyTorch" if plain or not kernel_runs else "fused kernel"
-            ratios.append({**case, "layout": layout, "resizer ops": ops, **ratio_summary(rounds_seconds[name], rounds_seconds[f"bilinear baseline, {layout}"],
-                                                                      model_name == GOAL_MODEL)})
+            ratios.append(
+                {
+                    **case,
+                    "layout": layout,
+                    "resizer ops": ops,
+                    **ratio_summary(
+                        rounds_seconds[name], rounds_seconds[f"bilinear baseline, {layout}"], model_name == GOAL_MODEL
+                    ),
+                }
+            )
     return rows, ratios
 
 
@@ -204,20 +252,39 @@ def ratio_summary(seconds: list[float], baseline: list[float], judge_goal: bool)
     else:
         interval = f"[{low:.2f}, {high:.2f}]"
         verdict = "met" if high <= GOAL_RATIO else "missed" if low > GOAL_RATIO else "undecided"
-    return {"rounds": str(len(seconds)), "joint / bilinear, median per round": f"{median:.2f}x", "95% CI": interval,
-            f"goal <= {GOAL_RATIO:.2f}x": verdict if judge_goal else "-"}
+    return {
+        "rounds": str(len(seconds)),
+        "joint / bilinear, median per round": f"{median:.2f}x",
+        "95% CI": interval,
+        f"goal <= {GOAL_RATIO:.2f}x": verdict if judge_goal else "-",
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="ResNet-50 batch 4 and two rounds")
-    parser.add_argument("--rounds", type=int, help="timed rounds (default 3; --quick: 2; 6 or more for the ratio's interval)")
+    parser.add_argument(
+        "--rounds", type=int, help="timed rounds (default 3; --quick: 2; 6 or more for the ratio's interval)"
+    )
     parser.add_argument("--devices", nargs="+", default=["cpu", "cuda"], help="devices to measure where present")
-    parser.add_argument("--threads", type=int, help="torch (and onnxruntime) threads; 1 is faster when another process keeps a core busy")
-    parser.add_argument("--malloc", choices=["keep", "default"], default="keep",
-                        help="keep: freed memory stays in the process, as training does; default: glibc's default")
-    parser.add_argument("--precision", nargs="+", choices=PRECISIONS, default=["32-true"],
-                        help="Lightning's trainer.precision to measure, one table block each (bf16-mixed: bfloat16 autocast)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="torch (and onnxruntime) threads; 1 is faster when another process keeps a core busy",
+    )
+    parser.add_argument(
+        "--malloc",
+        choices=["keep", "default"],
+        default="keep",
+        help="keep: freed memory stays in the process, as training does; default: glibc's default",
+    )
+    parser.add_argument(
+        "--precision",
+        nargs="+",
+        choices=PRECISIONS,
+        default=["32-true"],
+        help="Lightning's trainer.precision to measure, one table block each (bf16-mixed: bfloat16 autocast)",
+    )
     args = parser.parse_args()
     kept = args.malloc == "keep" and keep_freed_memory()
     if args.threads:
@@ -229,9 +296,15 @@ def main() -> None:
     rows, ratios = [], []
     for device in devices:
         for model_name, input_size, output_size, cpu_batch, gpu_batch in CASES:
-            batch = gpu_batch if device.type == "cuda" else (min(cpu_batch, 4) if args.quick and model_name == "resnet50" else cpu_batch)
+            batch = (
+                gpu_batch
+                if device.type == "cuda"
+                else (min(cpu_batch, 4) if args.quick and model_name == "resnet50" else cpu_batch)
+            )
             for precision in args.precision:
-                case_table, case_ratios = case_rows(model_name, input_size, output_size, batch, device, rounds, precision)
+                case_table, case_ratios = case_rows(
+                    model_name, input_size, output_size, batch, device, rounds, precision
+                )
                 rows += case_table
                 ratios += case_ratios
     print("\n" + markdown(rows))

@@ -8,7 +8,9 @@ from learned_resizer import create_model, list_models
 from learned_resizer.models import replace_head
 
 
-@pytest.mark.parametrize("name", ["small_cnn", "resnet18", "mobilenet_v3_small", "densenet121", "mobilenet_v2", "efficientnet_b0"])
+@pytest.mark.parametrize(
+    "name", ["small_cnn", "resnet18", "mobilenet_v3_small", "densenet121", "mobilenet_v2", "efficientnet_b0"]
+)
 def test_new_head_has_k_outputs(name):
     model = create_model(name, num_classes=7).eval()
     assert model(torch.rand(1, 3, 64, 64)).shape == (1, 7)

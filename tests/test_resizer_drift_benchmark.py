@@ -36,7 +36,9 @@ def test_a_resizer_that_does_not_learn_stays_bilinear():
 
 def test_a_training_resizer_drifts_from_bilinear():
     pipeline, task, batches = tiny_setup()
-    _, drifts = resizer_drift.train_steps(pipeline, task, batches, OptimConfig(lr=0.05, resizer_lr=0.05), "joint", seed=0)
+    _, drifts = resizer_drift.train_steps(
+        pipeline, task, batches, OptimConfig(lr=0.05, resizer_lr=0.05), "joint", seed=0
+    )
     assert 0.0 < drifts[0] < drifts[-1]
 
 

@@ -39,7 +39,9 @@ def test_a_tiny_case_times_every_step_in_both_layouts():
     rows, ratios = train_speed.case_rows("small_cnn", 24, 8, 2, torch.device("cpu"), rounds=1)
     kernel = fused.usable(torch.rand(1, 3, 8, 8), 16)
     ops = ["fused kernel", "plain PyTorch"] if kernel else ["plain PyTorch"]
-    assert [(r["layout"], r["resizer ops"]) for r in ratios] == [(layout, op) for layout in ("contiguous", "channels-last") for op in ops]
+    assert [(r["layout"], r["resizer ops"]) for r in ratios] == [
+        (layout, op) for layout in ("contiguous", "channels-last") for op in ops
+    ]
     assert all(r["goal <= 1.30x"] == "-" for r in ratios)  # the goal is ResNet-50's, not small_cnn's
     steps = {row["step"] for row in rows}
     for layout in ("contiguous", "channels-last"):

@@ -22,8 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="learned-resizer",
         description="Task-aware image resizing (Talebi & Milanfar, ICCV 2021): train a learned "
         "resizer with a vision model, compare it with the classical resizers, deploy it.",
-        epilog="Start with `learned-resizer demo`; `learned-resizer COMMAND --help` lists a "
-        "command's options.",
+        epilog="Start with `learned-resizer demo`; `learned-resizer COMMAND --help` lists a command's options.",
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):

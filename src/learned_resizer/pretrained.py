@@ -24,7 +24,18 @@ CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 FORMAT = "learned-resizer-pipeline"
 _HUB_ID = re.compile(r"[\w.-]+/[\w.-]+")
-REQUIRED_KEYS = ("resizer", "resizer_options", "model", "num_outputs", "input_size", "output_size", "mean", "std", "task", "classes")
+REQUIRED_KEYS = (
+    "resizer",
+    "resizer_options",
+    "model",
+    "num_outputs",
+    "input_size",
+    "output_size",
+    "mean",
+    "std",
+    "task",
+    "classes",
+)
 
 
 def build_pipeline(config: dict[str, Any]) -> ResizeThenModel:
@@ -88,7 +99,9 @@ def from_pretrained(path: str | Path) -> tuple[ResizeThenModel, dict[str, Any]]:
     state = load_file(weights)
     missing, unexpected = pipeline.load_state_dict(state, strict=False)
     if missing or unexpected:
-        raise ValueError(f"{weights}: weights do not match {CONFIG_NAME}; missing {missing[:5]}, unexpected {unexpected[:5]}")
+        raise ValueError(
+            f"{weights}: weights do not match {CONFIG_NAME}; missing {missing[:5]}, unexpected {unexpected[:5]}"
+        )
     return pipeline.eval(), config
 
 
@@ -96,14 +109,17 @@ def _download_from_hub(repo_id: str) -> Path:
     try:
         from huggingface_hub import snapshot_download
     except ImportError as error:
-        raise FileNotFoundError(f"{repo_id} is not a local directory, and huggingface_hub is not installed to fetch it") from error
+        raise FileNotFoundError(
+            f"{repo_id} is not a local directory, and huggingface_hub is not installed to fetch it"
+        ) from error
     try:
         return Path(snapshot_download(repo_id, allow_patterns=[CONFIG_NAME, WEIGHTS_NAME]))
     except (OSError, ValueError) as error:  # the Hub's errors: offline, no such repository, invalid id
         # a mistyped local folder of two parts ("runs/x") lands here too, so name both readings
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise FileNotFoundError(
-            f"no saved pipeline at {repo_id}: no such local folder, and fetching it as a Hugging Face Hub id failed ({reason})"
+            f"no saved pipeline at {repo_id}: no such local folder, and fetching it as a Hugging Face Hub id "
+            f"failed ({reason})"
         ) from error
 
 

@@ -50,4 +50,6 @@ def test_evaluate_missing_run_is_one_line_error(tmp_path, capsys):
 def test_resizer_from_the_same_run_changes_nothing(two_runs, capsys):
     own = evaluate(capsys, str(two_runs / "a"))
     same = evaluate(capsys, str(two_runs / "a"), "--resizer-from", str(two_runs / "a"))
-    assert same["top1_error"] == pytest.approx(own["top1_error"]) and same["top5_error"] == pytest.approx(own["top5_error"])
+    assert same["top1_error"] == pytest.approx(own["top1_error"]) and same["top5_error"] == pytest.approx(
+        own["top5_error"]
+    )

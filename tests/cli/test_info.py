@@ -15,8 +15,27 @@ def test_info_without_options_prints_table2(capsys):
 
 
 def test_info_json(capsys):
-    assert main(["info", "--filters", "16", "--blocks", "1", "--input-size", "448", "448",
-                 "--output-size", "224", "224", "--model", "small_cnn", "--json"]) == 0
+    assert (
+        main(
+            [
+                "info",
+                "--filters",
+                "16",
+                "--blocks",
+                "1",
+                "--input-size",
+                "448",
+                "448",
+                "--output-size",
+                "224",
+                "224",
+                "--model",
+                "small_cnn",
+                "--json",
+            ]
+        )
+        == 0
+    )
     info = json.loads(capsys.readouterr().out)
     assert info["kernel_weights"] == 11872
     assert info["trainable_parameters"] == 12035
@@ -31,17 +50,40 @@ def test_info_bad_option_is_one_line_error(capsys):
 
 
 def test_info_of_another_resizer(capsys):
-    assert main(["info", "--resizer", "muller", "--input-size", "64", "64", "--output-size", "32", "32",
-                 "--model", "small_cnn", "--json"]) == 0
+    assert (
+        main(
+            [
+                "info",
+                "--resizer",
+                "muller",
+                "--input-size",
+                "64",
+                "64",
+                "--output-size",
+                "32",
+                "32",
+                "--model",
+                "small_cnn",
+                "--json",
+            ]
+        )
+        == 0
+    )
     info = json.loads(capsys.readouterr().out)
     assert (info["resizer"], info["kernel_weights"], info["trainable_parameters"]) == ("muller", 0, 4)
     assert info["resizer_macs"] == 3 * 2 * 5 * 64 * 64 * 2  # two separable 5-tap Gaussian blurs per band
 
 
-@pytest.mark.parametrize(("argv", "message"), [
-    (["--resizer", "muller", "--filters", "8"], "--filters and --blocks describe the learned resizer, not 'muller'"),
-    (["--resizer", "lanczos"], "unknown resizer 'lanczos'"),
-])
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["--resizer", "muller", "--filters", "8"],
+            "--filters and --blocks describe the learned resizer, not 'muller'",
+        ),
+        (["--resizer", "lanczos"], "unknown resizer 'lanczos'"),
+    ],
+)
 def test_info_refuses_options_of_another_resizer(argv, message, capsys):
     assert main(["info", *argv]) == 2
     err = capsys.readouterr().err

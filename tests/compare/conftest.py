@@ -33,7 +33,11 @@ def fake_records(
                 scores = (rng.random(n_images) < p).astype(np.float64)
                 error = 1.0 - scores.mean()
                 history = [
-                    {"epoch": e, "train_loss": 2.0 / (e + 1) + 0.1 * rng.random(), "val_top1_error": error + 0.3 / (e + 1)}
+                    {
+                        "epoch": e,
+                        "train_loss": 2.0 / (e + 1) + 0.1 * rng.random(),
+                        "val_top1_error": error + 0.3 / (e + 1),
+                    }
                     for e in range(epochs)
                 ]
                 panels = [_panel(f"image {i}", size, rng) for i in range(2)] if learned and with_panels else None

@@ -12,7 +12,9 @@ from learned_resizer.compare.statistics import correlation_difference
 SCIPY = {"pearson": lambda x, y: stats.pearsonr(x, y)[0], "spearman": lambda x, y: stats.spearmanr(x, y)[0]}
 
 
-def predictions(noise: tuple[float, float], seeds: int, images: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def predictions(
+    noise: tuple[float, float], seeds: int, images: int, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Truth, and two resizers' predictions of it with the given noise levels (rounded: ties)."""
     rng = np.random.default_rng(seed)
     truth = np.round(rng.normal(5.0, 1.0, images), 1)
@@ -28,8 +30,12 @@ def loop_bootstrap_interval(a, b, truth, method: str, n_boot: int, seed: int, co
     image_idx = rng.integers(0, n_images, (n_boot, n_images), dtype=np.int32)
     correlate = SCIPY[method]
     values = [
-        np.mean([correlate(b[s, image_idx[k]], truth[image_idx[k]]) - correlate(a[s, image_idx[k]], truth[image_idx[k]])
-                 for s in seed_idx[k]])
+        np.mean(
+            [
+                correlate(b[s, image_idx[k]], truth[image_idx[k]]) - correlate(a[s, image_idx[k]], truth[image_idx[k]])
+                for s in seed_idx[k]
+            ]
+        )
         for k in range(n_boot)
     ]
     tail = (1 - confidence) / 2
@@ -56,7 +62,9 @@ def test_p_value_matches_scipy_paired_permutation_test(method: str) -> None:
     correlate = SCIPY[method]
     # scipy enumerates all 2**11 swaps of the pairs (a_i, b_i) exactly
     reference = stats.permutation_test(
-        (a[0], b[0]), lambda x, y: correlate(y, truth) - correlate(x, truth), permutation_type="samples",
+        (a[0], b[0]),
+        lambda x, y: correlate(y, truth) - correlate(x, truth),
+        permutation_type="samples",
         n_resamples=np.inf,
     ).pvalue
     assert 0.02 < reference < 0.95
@@ -75,7 +83,9 @@ def test_identical_predictions_differ_by_nothing() -> None:
 def test_clearly_better_correlation_wins_with_the_right_sign(candidate_first: bool) -> None:
     good, bad, truth = predictions((0.2, 2.0), seeds=3, images=300, seed=2)
     a, b = (good, bad) if candidate_first else (bad, good)
-    result = correlation_difference(a, b, truth, "spearman", n_boot=500, n_permutations=999, candidate="learned", reference="bilinear")
+    result = correlation_difference(
+        a, b, truth, "spearman", n_boot=500, n_permutations=999, candidate="learned", reference="bilinear"
+    )
     assert result.significant
     assert (result.difference < 0) == candidate_first
     assert result.verdict.startswith("learned better" if candidate_first else "bilinear better")

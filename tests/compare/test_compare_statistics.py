@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 from scipy import stats
@@ -15,7 +14,9 @@ def binary_scores(accuracy: float, shape: tuple[int, int], seed: int) -> np.ndar
     return (np.random.default_rng(seed).random(shape) < accuracy).astype(np.float64)
 
 
-def loop_bootstrap_interval(a: np.ndarray, b: np.ndarray, n_boot: int, seed: int, confidence: float) -> tuple[float, float]:
+def loop_bootstrap_interval(
+    a: np.ndarray, b: np.ndarray, n_boot: int, seed: int, confidence: float
+) -> tuple[float, float]:
     """The two-level bootstrap written as a plain loop over resamples, on the documented stream."""
     diff = b - a
     n_seeds, n_images = diff.shape
@@ -77,8 +78,12 @@ def test_p_value_matches_scipy_permutation_test_over_seeds() -> None:
     b = a + rng.normal(0.08, 0.8, (3, 80))
     per_image = (b - a).mean(axis=0)
     reference = stats.permutation_test(
-        (per_image,), lambda x, axis: np.mean(x, axis=axis), permutation_type="samples",
-        vectorized=True, n_resamples=40000, rng=np.random.default_rng(0),
+        (per_image,),
+        lambda x, axis: np.mean(x, axis=axis),
+        permutation_type="samples",
+        vectorized=True,
+        n_resamples=40000,
+        rng=np.random.default_rng(0),
     ).pvalue
     assert 0.01 < reference < 0.9
     result = paired_difference(a, b, n_boot=100, n_permutations=40000)

@@ -30,8 +30,13 @@ def test_learned_is_compared_with_every_classical_resizer_and_best_is_named(make
     assert pairs == [((32, 32), "bicubic"), ((32, 32), "bilinear"), ((48, 48), "bicubic"), ((48, 48), "bilinear")]
     assert all(c.result.verdict.startswith("learned better") for c in table.comparisons)
     assert all(c.result.difference < 0 for c in table.comparisons)
-    best = {size: min((r for r in table.rows if r.output_size == size and r.resizer != "learned"),
-                      key=lambda r: r.metrics["top1_error"][0]).resizer for size in ((32, 32), (48, 48))}
+    best = {
+        size: min(
+            (r for r in table.rows if r.output_size == size and r.resizer != "learned"),
+            key=lambda r: r.metrics["top1_error"][0],
+        ).resizer
+        for size in ((32, 32), (48, 48))
+    }
     assert table.best_classical == best
 
 
@@ -41,7 +46,12 @@ def test_learned_variants_are_each_compared_and_never_picked_as_best_classical(m
     table = build_table(records, learned=["learned", "learned-lr10"], n_boot=500)
     assert [row.resizer for row in table.rows] == ["bicubic", "bilinear", "learned", "learned-lr10"]
     pairs = [(c.result.candidate, c.result.reference) for c in table.comparisons]
-    assert pairs == [("learned", "bicubic"), ("learned", "bilinear"), ("learned-lr10", "bicubic"), ("learned-lr10", "bilinear")]
+    assert pairs == [
+        ("learned", "bicubic"),
+        ("learned", "bilinear"),
+        ("learned-lr10", "bicubic"),
+        ("learned-lr10", "bilinear"),
+    ]
     assert table.best_classical == {(32, 32): "bicubic"}
     assert json.loads(json.dumps(table.to_dict()))["learned"] == ["learned", "learned-lr10"]
 
@@ -59,7 +69,10 @@ def test_higher_is_better_metrics_pick_the_highest(make_records) -> None:
 
 def test_the_headline_metric_comes_first_and_picks_the_best_classical(make_records) -> None:
     records = make_records({"bilinear": 0.5, "bicubic": 0.5, "learned": 0.5})
-    accuracy, plcc = {"bilinear": 0.80, "bicubic": 0.70, "learned": 0.75}, {"bilinear": 0.60, "bicubic": 0.66, "learned": 0.69}
+    accuracy, plcc = (
+        {"bilinear": 0.80, "bicubic": 0.70, "learned": 0.75},
+        {"bilinear": 0.60, "bicubic": 0.66, "learned": 0.69},
+    )
     for record in records:
         record.test_metrics = {"binary_accuracy": accuracy[record.resizer], "plcc": plcc[record.resizer]}
     first_listed = build_table(records, paired_metric="score_shortfall", n_boot=200)

@@ -21,13 +21,27 @@ def iqa_records(noise: dict[str, float] = NOISE, seeds=(0, 1), n_images: int = 1
     for resizer, level in noise.items():
         for run_seed in seeds:
             predicted = truth + rng.normal(0.0, level, n_images)
-            records.append(RunRecord(
-                resizer=resizer, seed=run_seed, output_size=(16, 16), test_scores=-np.abs(predicted - truth),
-                test_metrics={"plcc": stats.pearsonr(predicted, truth)[0], "srcc": stats.spearmanr(predicted, truth)[0],
-                              "emd": float(np.abs(predicted - truth).mean())},
-                history=[{"epoch": 0, "train_loss": 1.0}], kernel_weights=0, trainable_parameters=0, resizer_macs=0,
-                model_macs=1000, seconds_per_epoch=1.0, test_predictions=predicted, test_targets=truth,
-            ))
+            records.append(
+                RunRecord(
+                    resizer=resizer,
+                    seed=run_seed,
+                    output_size=(16, 16),
+                    test_scores=-np.abs(predicted - truth),
+                    test_metrics={
+                        "plcc": stats.pearsonr(predicted, truth)[0],
+                        "srcc": stats.spearmanr(predicted, truth)[0],
+                        "emd": float(np.abs(predicted - truth).mean()),
+                    },
+                    history=[{"epoch": 0, "train_loss": 1.0}],
+                    kernel_weights=0,
+                    trainable_parameters=0,
+                    resizer_macs=0,
+                    model_macs=1000,
+                    seconds_per_epoch=1.0,
+                    test_predictions=predicted,
+                    test_targets=truth,
+                )
+            )
     return records
 
 
@@ -40,8 +54,12 @@ def test_plcc_and_srcc_are_compared_with_every_classical_resizer() -> None:
         correlate = stats.pearsonr if metric == "plcc" else stats.spearmanr
         by_seed = {(r.resizer, r.seed): r.test_predictions for r in records}
         truth = records[0].test_targets
-        expected = np.mean([correlate(by_seed[("learned", s)], truth)[0] - correlate(by_seed[(reference, s)], truth)[0]
-                            for s in (0, 1)])
+        expected = np.mean(
+            [
+                correlate(by_seed[("learned", s)], truth)[0] - correlate(by_seed[(reference, s)], truth)[0]
+                for s in (0, 1)
+            ]
+        )
         delta, low, high = row.delta
         assert delta == pytest.approx(expected, rel=1e-9)
         assert low <= delta <= high
@@ -66,7 +84,9 @@ def test_runs_without_predictions_get_no_correlation_rows(make_records) -> None:
 def test_runs_on_different_test_sets_are_refused() -> None:
     records = iqa_records()
     records[3].test_targets = records[3].test_targets + 1.0
-    with pytest.raises(ValueError, match=r"run \('bilinear', seed 1, output 16×16\): its true values per test image differ"):
+    with pytest.raises(
+        ValueError, match=r"run \('bilinear', seed 1, output 16×16\): its true values per test image differ"
+    ):
         build_table(records, n_boot=100)
 
 
@@ -75,7 +95,9 @@ def test_a_record_holds_both_predictions_and_targets_one_per_image() -> None:
     fields = {name: getattr(record, name) for name in record.__dataclass_fields__}
     with pytest.raises(ValueError, match="go together"):
         RunRecord(**fields | {"test_targets": None})
-    with pytest.raises(ValueError, match=r"test_predictions must have one value per test image, shape \(10,\), got \(9,\)"):
+    with pytest.raises(
+        ValueError, match=r"test_predictions must have one value per test image, shape \(10,\), got \(9,\)"
+    ):
         RunRecord(**fields | {"test_predictions": np.zeros(9)})
     with pytest.raises(ValueError, match="test_targets contains NaN"):
         RunRecord(**fields | {"test_targets": np.full(10, np.nan)})

@@ -57,8 +57,9 @@ def test_pooled_table_equals_the_table_over_all_runs_at_once(records, tmp_path: 
 
 
 def test_pooled_results_pool_again(records, tmp_path: Path) -> None:
-    pooled = pool_comparisons([write_seeds(records, (0,), tmp_path / "a"), write_seeds(records, (1,), tmp_path / "b")],
-                              tmp_path / "ab")
+    pooled = pool_comparisons(
+        [write_seeds(records, (0,), tmp_path / "a"), write_seeds(records, (1,), tmp_path / "b")], tmp_path / "ab"
+    )
     again = pool_comparisons([tmp_path / "ab", write_seeds(records, (2,), tmp_path / "c")], tmp_path / "abc")
     assert [list(row.seeds) for row in pooled.table.rows] == [[0, 1]] * 3
     assert again.table.to_dict() == build_table(records).to_dict()
@@ -69,8 +70,11 @@ def test_setups_that_differ_in_more_than_seeds_are_refused(records, tmp_path: Pa
     first = write_seeds(records, (0,), tmp_path / "a")
     other = SETUP | {"run": {"output_size": [32, 32], "trainer": {"epochs": 5}}}
     second = write_seeds(records, (1,), tmp_path / "b", setup=other)
-    with pytest.raises(ValueError, match=r"setups differ: run\.trainer\.epochs: \S+a/results\.json 4, \S+b/results\.json 5; "
-                                         r"only seeds, panels, title may differ"):
+    with pytest.raises(
+        ValueError,
+        match=r"setups differ: run\.trainer\.epochs: \S+a/results\.json 4, \S+b/results\.json 5; "
+        r"only seeds, panels, title may differ",
+    ):
         pool_comparisons([first, second], tmp_path / "pooled")
 
 
@@ -95,7 +99,9 @@ def test_results_without_per_image_scores_say_how_to_rewrite_them(records, tmp_p
     for run in results["runs"]:
         del run["test_scores"]
     (out / "results.json").write_text(json.dumps(results))
-    with pytest.raises(ValueError, match=r"lack per-image scores .* run the same `learned-resizer compare` into that folder"):
+    with pytest.raises(
+        ValueError, match=r"lack per-image scores .* run the same `learned-resizer compare` into that folder"
+    ):
         read_results(out)
 
 

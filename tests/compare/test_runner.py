@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,7 +19,8 @@ from tests.compare.conftest import assert_printed_numbers_in
 TINY = {
     "run": {
         "data": {"name": "synthetic", "options": {"train_size": 32, "val_size": 16, "test_size": 24}},
-        "input_size": [24, 24], "output_size": [12, 12],
+        "input_size": [24, 24],
+        "output_size": [12, 12],
         "trainer": {"epochs": 2, "batch_size": 8, "progress_bar": False},
         "optim": {"lr": 0.05},
     },
@@ -45,7 +45,11 @@ def test_report_files_are_written(compared):
     for name in ("report.md", "report.html", "results.json", "training_curves.png", "panels.png"):
         assert (out / name).is_file(), name
     assert sorted(p.name for p in (out / "runs").iterdir()) == [
-        "bilinear_12x12_seed0", "bilinear_12x12_seed1", "learned_12x12_seed0", "learned_12x12_seed1"]
+        "bilinear_12x12_seed0",
+        "bilinear_12x12_seed1",
+        "learned_12x12_seed0",
+        "learned_12x12_seed1",
+    ]
 
 
 def test_results_json_agrees_with_the_printed_table(compared):
@@ -58,13 +62,16 @@ def test_interval_and_p_value_match_an_independent_computation(compared):
     out, report = compared
     scores = {}
     for resizer in ("bilinear", "learned"):
-        scores[resizer] = np.stack([np.load(out / "runs" / f"{resizer}_12x12_seed{s}" / "test_predictions.npz")["scores"]
-                                    for s in (0, 1)])
+        scores[resizer] = np.stack(
+            [np.load(out / "runs" / f"{resizer}_12x12_seed{s}" / "test_predictions.npz")["scores"] for s in (0, 1)]
+        )
     # per-image correctness re-derived from the saved outputs, not from the stored scores
     for resizer in ("bilinear", "learned"):
         for s in (0, 1):
             saved = np.load(out / "runs" / f"{resizer}_12x12_seed{s}" / "test_predictions.npz")
-            np.testing.assert_array_equal(saved["outputs"].argmax(1) == saved["targets"], scores[resizer][s].astype(bool))
+            np.testing.assert_array_equal(
+                saved["outputs"].argmax(1) == saved["targets"], scores[resizer][s].astype(bool)
+            )
     expected = paired_difference(scores["learned"], scores["bilinear"])
     (comparison,) = report.table.comparisons
     assert comparison.result.difference == pytest.approx(expected.difference)
@@ -106,8 +113,11 @@ def test_a_rerun_with_another_recipe_is_refused_before_mixing_runs(compared, tmp
     stamps = {p.name: (p / "result.json").stat().st_mtime_ns for p in (copy / "runs").iterdir()}
     changed = {**TINY, "run": {**TINY["run"], "trainer": {**TINY["run"]["trainer"], "epochs": 3}}}
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(changed))
-    with pytest.raises(ValueError, match=r"bilinear_12x12_seed0 holds a run started with another config "
-                                         r"\(trainer.epochs: the run's 2, now 3\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"bilinear_12x12_seed0 holds a run started with another config "
+        r"\(trainer.epochs: the run's 2, now 3\)",
+    ):
         run_comparison(load_compare_config(tmp_path / "c.yaml"), copy, progress=False)
     assert {p.name: (p / "result.json").stat().st_mtime_ns for p in (copy / "runs").iterdir()} == stamps
 
@@ -118,13 +128,24 @@ def test_a_seed_compared_later_pools_with_the_earlier_ones(compared, tmp_path):
     run_comparison(load_compare_config(tmp_path / "c.yaml"), tmp_path / "seed2", progress=False)
     pooled = pool_comparisons([out, tmp_path / "seed2"], tmp_path / "pooled")
     folders = {0: out, 1: out, 2: tmp_path / "seed2"}
-    scores = {resizer: np.stack([np.load(folders[s] / "runs" / f"{resizer}_12x12_seed{s}" / "test_predictions.npz")["scores"]
-                                 for s in (0, 1, 2)]) for resizer in ("bilinear", "learned")}
+    scores = {
+        resizer: np.stack(
+            [
+                np.load(folders[s] / "runs" / f"{resizer}_12x12_seed{s}" / "test_predictions.npz")["scores"]
+                for s in (0, 1, 2)
+            ]
+        )
+        for resizer in ("bilinear", "learned")
+    }
     expected = paired_difference(scores["learned"], scores["bilinear"])
     (comparison,) = pooled.table.comparisons
     assert (comparison.result.n_seeds, comparison.result.n_images) == (3, 24)
-    assert (comparison.result.difference, comparison.result.ci_low, comparison.result.ci_high, comparison.result.p_value) == \
-        pytest.approx((expected.difference, expected.ci_low, expected.ci_high, expected.p_value))
+    assert (
+        comparison.result.difference,
+        comparison.result.ci_low,
+        comparison.result.ci_high,
+        comparison.result.p_value,
+    ) == pytest.approx((expected.difference, expected.ci_low, expected.ci_high, expected.p_value))
 
 
 def test_warm_start_gives_every_run_the_same_base_model(tmp_path):
@@ -134,10 +155,14 @@ def test_warm_start_gives_every_run_the_same_base_model(tmp_path):
     runs = tmp_path / "out" / "runs"
     assert (runs / "warmstart-bilinear_12x12_seed0" / "result.json").exists()
     for name in ("bilinear_12x12_seed0", "learned_12x12_seed0"):
-        assert yaml.safe_load((runs / name / "config.yaml").read_text())["model"]["init_from"] == str(runs / "warmstart-bilinear_12x12_seed0")
+        assert yaml.safe_load((runs / name / "config.yaml").read_text())["model"]["init_from"] == str(
+            runs / "warmstart-bilinear_12x12_seed0"
+        )
 
 
-@pytest.mark.parametrize(("key", "runs_value", "warm_value"), [("schedule", "cosine", "step"), ("optimizer", "adamw", "sgd")])
+@pytest.mark.parametrize(
+    ("key", "runs_value", "warm_value"), [("schedule", "cosine", "step"), ("optimizer", "adamw", "sgd")]
+)
 def test_warm_start_keeps_its_own_optim_setting(tmp_path, key, runs_value, warm_value):
     run = {**TINY["run"], "optim": {"lr": 0.05, key: runs_value}}
     config = {**TINY, "run": run, "warm_start": {"resizer": "bilinear", "epochs": 1, key: warm_value}}
@@ -148,38 +173,78 @@ def test_warm_start_keeps_its_own_optim_setting(tmp_path, key, runs_value, warm_
 
 
 def test_resizer_stage_trains_the_resizer_alone_then_starts_the_joint_run(tmp_path):
-    learned = {"name": "learned", "options": {"filters": 4, "init": "identity"}, "resizer_stage": {"epochs": 1, "lr": 0.01}}
-    config = {**TINY, "seeds": [0], "resizers": [{"name": "bilinear"}, learned], "panels": 0,
-              "warm_start": {"resizer": "bilinear", "epochs": 1}}
+    learned = {
+        "name": "learned",
+        "options": {"filters": 4, "init": "identity"},
+        "resizer_stage": {"epochs": 1, "lr": 0.01},
+    }
+    config = {
+        **TINY,
+        "seeds": [0],
+        "resizers": [{"name": "bilinear"}, learned],
+        "panels": 0,
+        "warm_start": {"resizer": "bilinear", "epochs": 1},
+    }
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
     run_comparison(load_compare_config(tmp_path / "c.yaml"), tmp_path / "out", progress=False)
     runs = tmp_path / "out" / "runs"
     warm, stage = runs / "warmstart-bilinear_12x12_seed0", runs / "learned-resizer-stage_12x12_seed0"
     assert sorted(p.name for p in runs.iterdir()) == [
-        "bilinear_12x12_seed0", "learned-resizer-stage_12x12_seed0", "learned_12x12_seed0", warm.name]
+        "bilinear_12x12_seed0",
+        "learned-resizer-stage_12x12_seed0",
+        "learned_12x12_seed0",
+        warm.name,
+    ]
     stage_config = yaml.safe_load((stage / "config.yaml").read_text())
-    assert (stage_config["mode"], stage_config["trainer"]["epochs"], stage_config["optim"]["resizer_lr"]) == ("resizer_only", 1, 0.01)
+    assert (stage_config["mode"], stage_config["trainer"]["epochs"], stage_config["optim"]["resizer_lr"]) == (
+        "resizer_only",
+        1,
+        0.01,
+    )
     assert stage_config["model"]["init_from"] == str(warm)
     joint_config = yaml.safe_load((runs / "learned_12x12_seed0" / "config.yaml").read_text())
-    assert (joint_config["mode"], joint_config["resizer"]["init_from"], joint_config["model"]["init_from"]) == ("joint", str(stage), str(warm))
+    assert (joint_config["mode"], joint_config["resizer"]["init_from"], joint_config["model"]["init_from"]) == (
+        "joint",
+        str(stage),
+        str(warm),
+    )
     warm_weights, stage_weights = (load_file(d / "model" / "model.safetensors") for d in (warm, stage))
     model_keys = [k for k in warm_weights if k.startswith("model.")]
-    assert model_keys and all(torch.equal(warm_weights[k], stage_weights[k]) for k in model_keys)  # frozen, BN statistics too
+    assert model_keys and all(
+        torch.equal(warm_weights[k], stage_weights[k]) for k in model_keys
+    )  # frozen, BN statistics too
     assert stage_weights["resizer.conv_out.weight"].abs().sum() > 0  # identity init: zero until the stage trained it
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    ({"seeds": [1, 1]}, "distinct seeds"),
-    ({"resizers": [{"name": "bilinear"}, {"name": "bilinear"}]}, "unique"),
-    ({"resizers": [{"name": "lanczos"}]}, "unknown resizer 'lanczos'"),
-    ({"colour": "blue"}, "unknown key"),
-    ({"warm_start": {"epochs": 1, "schedule": "linear"}}, r"warm_start: optim.schedule: expected one of \('step', 'cosine'\)"),
-    ({"warm_start": {"epochs": 1, "optimizer": "rmsprop"}}, r"warm_start: optim.optimizer: expected one of \('sgd', 'adamw'\)"),
-    ({"resizers": [{"name": "bilinear", "resizer_stage": {"epochs": 1}}]},
-     r"resizers\[bilinear\].resizer_stage: only a trainable resizer has a stage of its own"),
-    ({"resizers": [{"name": "learned", "resizer_stage": {"epochs": 0}}]}, r"resizers\[learned\].resizer_stage.epochs: expected a positive"),
-    ({"resizers": [{"name": "learned", "resizer_stage": {"lr": -1.0}}]}, r"resizers\[learned\].resizer_stage.lr: expected a positive"),
-])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"seeds": [1, 1]}, "distinct seeds"),
+        ({"resizers": [{"name": "bilinear"}, {"name": "bilinear"}]}, "unique"),
+        ({"resizers": [{"name": "lanczos"}]}, "unknown resizer 'lanczos'"),
+        ({"colour": "blue"}, "unknown key"),
+        (
+            {"warm_start": {"epochs": 1, "schedule": "linear"}},
+            r"warm_start: optim.schedule: expected one of \('step', 'cosine'\)",
+        ),
+        (
+            {"warm_start": {"epochs": 1, "optimizer": "rmsprop"}},
+            r"warm_start: optim.optimizer: expected one of \('sgd', 'adamw'\)",
+        ),
+        (
+            {"resizers": [{"name": "bilinear", "resizer_stage": {"epochs": 1}}]},
+            r"resizers\[bilinear\].resizer_stage: only a trainable resizer has a stage of its own",
+        ),
+        (
+            {"resizers": [{"name": "learned", "resizer_stage": {"epochs": 0}}]},
+            r"resizers\[learned\].resizer_stage.epochs: expected a positive",
+        ),
+        (
+            {"resizers": [{"name": "learned", "resizer_stage": {"lr": -1.0}}]},
+            r"resizers\[learned\].resizer_stage.lr: expected a positive",
+        ),
+    ],
+)
 def test_bad_comparison_configs_are_refused(tmp_path, change, message):
     (tmp_path / "c.yaml").write_text(yaml.safe_dump({**TINY, **change}))
     with pytest.raises(ValueError, match=message):

@@ -21,8 +21,10 @@ FOLDS = 3
 DEMO_TILES = 1108
 CONFIG = {
     "run": {
-        "data": {"name": "demo"}, "model": {"name": "small_cnn"},
-        "input_size": [16, 16], "output_size": [8, 8],
+        "data": {"name": "demo"},
+        "model": {"name": "small_cnn"},
+        "input_size": [16, 16],
+        "output_size": [8, 8],
         "trainer": {"epochs": 1, "batch_size": 64, "progress_bar": False},
     },
     "resizers": [{"name": "bilinear"}, {"name": "learned", "options": {"filters": 4}}],
@@ -69,8 +71,10 @@ def test_the_table_pools_every_fold_so_every_tile_is_tested(compared):
         (row,) = [row for row in report.table.rows if row.resizer == resizer]
         error_percent = row.metrics["top1_error"][0]  # (mean, std) over seeds, in percent
         assert error_percent == pytest.approx(100 * (1 - pooled.mean()))
-        fold_errors = [json.loads((runs / f"{resizer}_8x8_seed0_fold{k}" / "result.json").read_text())["test"]["top1_error"]
-                       for k in range(FOLDS)]
+        fold_errors = [
+            json.loads((runs / f"{resizer}_8x8_seed0_fold{k}" / "result.json").read_text())["test"]["top1_error"]
+            for k in range(FOLDS)
+        ]
         sizes = [len(scores) for scores in fold_scores]
         assert error_percent == pytest.approx(100 * np.average(fold_errors, weights=sizes), abs=1e-4)
 
@@ -83,8 +87,11 @@ def test_each_fold_is_shown_on_its_own_as_its_runs_measured_it(compared):
     assert [row.resizer for row in report.table.fold_rows] == list(RESIZERS)
     for row, saved in zip(report.table.fold_rows, results["table"]["folds"]):
         assert list(row.fold_sizes) == sizes == saved["fold_sizes"]
-        measured = [100 * json.loads((runs / f"{row.resizer}_8x8_seed0_fold{k}" / "result.json").read_text())["test"]["top1_error"]
-                    for k in range(FOLDS)]
+        measured = [
+            100
+            * json.loads((runs / f"{row.resizer}_8x8_seed0_fold{k}" / "result.json").read_text())["test"]["top1_error"]
+            for k in range(FOLDS)
+        ]
         assert row.values == pytest.approx(measured, abs=1e-4) and saved["values"] == pytest.approx(measured, abs=1e-4)
     printed = report.table.to_text()
     assert "top1_error % per cross-validation fold (test images), mean over seeds" in printed
@@ -98,15 +105,22 @@ def test_the_paired_test_runs_on_the_pooled_images(compared):
     expected = paired_difference(learned, bilinear)
     (comparison,) = report.table.comparisons
     assert comparison.result.n_images == DEMO_TILES
-    assert (comparison.result.difference, comparison.result.ci_low, comparison.result.ci_high, comparison.result.p_value) == \
-        pytest.approx((expected.difference, expected.ci_low, expected.ci_high, expected.p_value))
+    assert (
+        comparison.result.difference,
+        comparison.result.ci_low,
+        comparison.result.ci_high,
+        comparison.result.p_value,
+    ) == pytest.approx((expected.difference, expected.ci_low, expected.ci_high, expected.p_value))
 
 
 def test_the_report_says_how_the_runs_were_pooled(compared):
     out, _ = compared
     report = (out / "result" / "report.md").read_text()
     assert report.startswith("# Folds (3-fold cross-validation)")
-    assert f"6 runs (2 results, each pooled over 3 cross-validation folds): resizers bilinear, learned; seeds 0; {DEMO_TILES} test images." in report
+    assert (
+        "6 runs (2 results, each pooled over 3 cross-validation folds): resizers bilinear, learned; seeds 0; "
+        f"{DEMO_TILES} test images." in report
+    )
 
 
 def test_a_restart_skips_every_finished_fold(compared, tmp_path, capsys):
@@ -122,20 +136,25 @@ def test_a_restart_skips_every_finished_fold(compared, tmp_path, capsys):
 
 
 def test_pooling_weights_each_fold_by_its_test_images():
-    small, large = fake_records({"learned": 0.5}, seeds=(0,), n_images=100, seed=1) + \
-        fake_records({"learned": 0.5}, seeds=(0,), n_images=300, seed=2)
+    small, large = fake_records({"learned": 0.5}, seeds=(0,), n_images=100, seed=1) + fake_records(
+        {"learned": 0.5}, seeds=(0,), n_images=300, seed=2
+    )
     pooled = pool_folds([small, large])
     np.testing.assert_array_equal(pooled.test_scores, np.concatenate([small.test_scores, large.test_scores]))
     assert pooled.folds == 2 and pooled.test_metrics["top1_error"] == pytest.approx(1 - pooled.test_scores.mean())
     assert pooled.fold_sizes == (100, 300)
-    assert pooled.history[0]["train_loss"] == pytest.approx((small.history[0]["train_loss"] + large.history[0]["train_loss"]) / 2)
+    assert pooled.history[0]["train_loss"] == pytest.approx(
+        (small.history[0]["train_loss"] + large.history[0]["train_loss"]) / 2
+    )
     assert pooled.seconds_per_epoch == pytest.approx((small.seconds_per_epoch + large.seconds_per_epoch) / 2)
     assert pool_folds([small]) is small
 
 
 def test_fold_sizes_must_match_the_folds_and_the_scores():
     (record,) = fake_records({"learned": 0.5}, seeds=(0,), n_images=100)
-    with pytest.raises(ValueError, match=r"fold_sizes must hold a positive count for each of the 2 folds, got \(100,\)"):
+    with pytest.raises(
+        ValueError, match=r"fold_sizes must hold a positive count for each of the 2 folds, got \(100,\)"
+    ):
         dataclasses.replace(record, folds=2, fold_sizes=(100,))
     with pytest.raises(ValueError, match=r"fold_sizes \(40, 50\) add up to 90, not to the 100 test scores"):
         dataclasses.replace(record, folds=2, fold_sizes=(40, 50))
@@ -143,17 +162,25 @@ def test_fold_sizes_must_match_the_folds_and_the_scores():
 
 def test_resizers_on_different_folds_are_refused():
     bilinear, learned = fake_records({"bilinear": 0.5, "learned": 0.5}, seeds=(0,), n_images=100)
-    records = [dataclasses.replace(bilinear, folds=2, fold_sizes=(50, 50)), dataclasses.replace(learned, folds=2, fold_sizes=(40, 60))]
+    records = [
+        dataclasses.replace(bilinear, folds=2, fold_sizes=(50, 50)),
+        dataclasses.replace(learned, folds=2, fold_sizes=(40, 60)),
+    ]
     with pytest.raises(ValueError, match=r"cross-validated on different folds: \[\(40, 60\), \(50, 50\)\]"):
         build_table(records)
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    ({"folds": 1}, "folds: expected 0 .* or a number of folds of at least 2, got 1"),
-    ({"folds": True}, "folds: expected int, got True"),
-    ({"run": {**CONFIG["run"], "data": {"name": "demo", "options": {"fold": 2}}}},
-     r"folds: the comparison sets the data options \['fold'\] itself"),
-])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"folds": 1}, "folds: expected 0 .* or a number of folds of at least 2, got 1"),
+        ({"folds": True}, "folds: expected int, got True"),
+        (
+            {"run": {**CONFIG["run"], "data": {"name": "demo", "options": {"fold": 2}}}},
+            r"folds: the comparison sets the data options \['fold'\] itself",
+        ),
+    ],
+)
 def test_bad_fold_settings_are_refused(tmp_path, change, message):
     (tmp_path / "c.yaml").write_text(yaml.safe_dump({**CONFIG, **change}))
     with pytest.raises(ValueError, match=message):

@@ -16,8 +16,12 @@ from learned_resizer.tasks.iqa import mean_score
 
 TINY_IQA = {
     "run": {
-        "task": "iqa", "data": {"name": "demo_iqa"}, "input_size": [32, 32], "output_size": [16, 16],
-        "trainer": {"epochs": 1, "batch_size": 16, "progress_bar": False}, "optim": {"lr": 0.02},
+        "task": "iqa",
+        "data": {"name": "demo_iqa"},
+        "input_size": [32, 32],
+        "output_size": [16, 16],
+        "trainer": {"epochs": 1, "batch_size": 16, "progress_bar": False},
+        "optim": {"lr": 0.02},
     },
     "resizers": [{"name": "bicubic"}, {"name": "learned", "options": {"filters": 4}}],
     "seeds": [0, 1],
@@ -32,7 +36,12 @@ def test_iqa_comparison_reports_correlations_and_paired_mean_score_error(tmp_pat
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     text = report.table.to_text()
     assert "plcc" in text and "srcc" in text and "emd" in text
-    assert [spec.name for spec in report.table.metrics] == ["plcc", "binary_accuracy", "emd", "srcc"]  # the paper's headline first
+    assert [spec.name for spec in report.table.metrics] == [
+        "plcc",
+        "binary_accuracy",
+        "emd",
+        "srcc",
+    ]  # the paper's headline first
     assert "Best classical resizer by plcc" in text
     (comparison,) = report.table.comparisons
     assert comparison.result.reference == "bicubic"

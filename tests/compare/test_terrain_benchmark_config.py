@@ -14,7 +14,18 @@ from learned_resizer.training.config import config_to_dict, describe_differences
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "terrain_comparison.py"
 #: the recorded studies' recipe: 10 + 10 epochs, annealed, resizer lr 0.0001
-ANNEALED = ["--root", "terrain", "--resizer-lr", "0.0001", "--epochs", "10", "--warm-epochs", "10", "--schedule", "cosine"]
+ANNEALED = [
+    "--root",
+    "terrain",
+    "--resizer-lr",
+    "0.0001",
+    "--epochs",
+    "10",
+    "--warm-epochs",
+    "10",
+    "--schedule",
+    "cosine",
+]
 
 
 def load_script():
@@ -26,26 +37,45 @@ def load_script():
 
 def test_variants_change_one_factor_and_share_everything_else() -> None:
     script = load_script()
-    args = script.parse_args(["--root", "terrain", "--variants", *script.VARIANTS, "--stage-epochs", "3", "--stage-lr", "0.001"])
+    args = script.parse_args(
+        ["--root", "terrain", "--variants", *script.VARIANTS, "--stage-epochs", "3", "--stage-lr", "0.001"]
+    )
     config = script.build_config(args)
     entries = {entry.key: entry for entry in config.resizers}
-    assert list(entries) == ["bilinear", "bicubic", "area", "learned", "learned-init-paper",
-                             "learned-resizer-lr-x0.1", "learned-resizer-lr-x10", "learned-bicubic-inside",
-                             "learned-area-inside", "learned-staged"]
+    assert list(entries) == [
+        "bilinear",
+        "bicubic",
+        "area",
+        "learned",
+        "learned-init-paper",
+        "learned-resizer-lr-x0.1",
+        "learned-resizer-lr-x10",
+        "learned-bicubic-inside",
+        "learned-area-inside",
+        "learned-staged",
+    ]
     runs = {key: run_config_for(config, entry, (64, 64), 0, None) for key, entry in entries.items()}
     assert runs["learned"].optim.resizer_lr is None and runs["learned"].resizer.options["init"] == "identity"
     assert runs["learned-resizer-lr-x0.1"].optim.resizer_lr == 0.001
     assert runs["learned-resizer-lr-x10"].optim.resizer_lr == 0.1
     assert runs["learned-init-paper"].resizer.options["init"] == "paper"
     for name in ("bicubic", "area"):
-        assert runs[f"learned-{name}-inside"].resizer.options == runs["learned"].resizer.options | {"interpolation": name}
+        assert runs[f"learned-{name}-inside"].resizer.options == runs["learned"].resizer.options | {
+            "interpolation": name
+        }
     assert "interpolation" not in runs["learned"].resizer.options  # the paper's bilinear, LearnedResizer's default
     assert runs["learned-staged"] == runs["learned"]  # its compared run is the same; the stage comes before it
     stage = resizer_stage_config(config, entries["learned-staged"], (64, 64), 0, None)
     assert (stage.mode, stage.trainer.epochs, stage.optim.resizer_lr) == ("resizer_only", 3, 0.001)
     assert all(entry.resizer_stage is None for key, entry in entries.items() if key != "learned-staged")
-    for key in ("learned-init-paper", "learned-resizer-lr-x0.1", "learned-resizer-lr-x10", "learned-bicubic-inside",
-                "learned-area-inside", "learned-staged"):
+    for key in (
+        "learned-init-paper",
+        "learned-resizer-lr-x0.1",
+        "learned-resizer-lr-x10",
+        "learned-bicubic-inside",
+        "learned-area-inside",
+        "learned-staged",
+    ):
         assert runs[key].optim.lr == runs["learned"].optim.lr == 0.01
         assert runs[key].trainer.epochs == runs["learned"].trainer.epochs
 
@@ -55,8 +85,14 @@ def test_extra_resizer_rates_are_learned_runs_that_differ_in_their_rate_only() -
     args = script.parse_args([*ANNEALED, "--also-resizer-lrs", "0.00001", "0.000001"])
     config = script.build_config(args)
     entries = {entry.key: entry for entry in config.resizers}
-    assert list(entries) == ["bilinear", "bicubic", "area", "learned", "learned-resizer-lr-1e-05",
-                             "learned-resizer-lr-1e-06"]
+    assert list(entries) == [
+        "bilinear",
+        "bicubic",
+        "area",
+        "learned",
+        "learned-resizer-lr-1e-05",
+        "learned-resizer-lr-1e-06",
+    ]
     warm = warm_start_config(config, (64, 64), 0)
     assert (warm.trainer.epochs, warm.optim.schedule, warm.resizer.name) == (10, "step", "bilinear")
     runs = {key: run_config_for(config, entry, (64, 64), 0, None) for key, entry in entries.items()}
@@ -72,8 +108,10 @@ def test_extra_resizer_rates_are_learned_runs_that_differ_in_their_rate_only() -
 
 def test_adamw_changes_the_compared_runs_but_not_the_warm_start() -> None:
     script = load_script()
-    sgd, adamw = (script.build_config(script.parse_args([*ANNEALED, "--seeds", "0", "--optimizer", name]))
-                  for name in ("sgd", "adamw"))
+    sgd, adamw = (
+        script.build_config(script.parse_args([*ANNEALED, "--seeds", "0", "--optimizer", name]))
+        for name in ("sgd", "adamw")
+    )
     assert warm_start_config(adamw, (64, 64), 0) == warm_start_config(sgd, (64, 64), 0)  # shared warm starts
     assert warm_start_config(adamw, (64, 64), 0).optim.optimizer == "sgd"
     for entry in adamw.resizers:
@@ -89,7 +127,9 @@ def test_folds_give_every_run_and_warm_start_its_fold_of_the_data() -> None:
         per_fold = fold_config(config, fold)
         expected = {"cache": True, "folds": 5, "fold": fold}
         assert warm_start_config(per_fold, (64, 64), 0).data.options == expected
-        assert all(run_config_for(per_fold, entry, (64, 64), 0, None).data.options == expected for entry in config.resizers)
+        assert all(
+            run_config_for(per_fold, entry, (64, 64), 0, None).data.options == expected for entry in config.resizers
+        )
     assert fold_config(config, None) is config
 
 
@@ -105,13 +145,19 @@ def test_the_input_size_reaches_every_run_and_the_warm_start() -> None:
 
 def test_augmentation_reaches_every_run_and_the_warm_start_and_names_the_study() -> None:
     script = load_script()
-    config = script.build_config(script.parse_args([*ANNEALED, "--augment", "dihedral", "--folds", "5", "--seeds", "0"]))
+    config = script.build_config(
+        script.parse_args([*ANNEALED, "--augment", "dihedral", "--folds", "5", "--seeds", "0"])
+    )
     per_fold = fold_config(config, 2)
     assert warm_start_config(per_fold, (64, 64), 0).data.augment == "dihedral"
-    assert {run_config_for(per_fold, entry, (64, 64), 0, None).data.augment for entry in config.resizers} == {"dihedral"}
+    assert {run_config_for(per_fold, entry, (64, 64), 0, None).data.augment for entry in config.resizers} == {
+        "dihedral"
+    }
     assert config.title.endswith("augment=dihedral")
     plain = script.build_config(script.parse_args(ANNEALED))
-    assert warm_start_config(plain, (64, 64), 0).data.augment == "flip_hv" and "augment" not in plain.title  # the recorded studies'
+    assert (
+        warm_start_config(plain, (64, 64), 0).data.augment == "flip_hv" and "augment" not in plain.title
+    )  # the recorded studies'
     unflipped = script.build_config(script.parse_args([*ANNEALED, "--augment", "none"]))
     assert unflipped.title.endswith("augment=none") and unflipped.run["data"]["augment"] == "none"
 
@@ -125,8 +171,16 @@ def test_an_input_below_the_output_makes_every_resizer_enlarge() -> None:
     assert {run_config_for(per_fold, entry, (64, 64), 0, 0).input_size for entry in config.resizers} == {(32, 32)}
 
 
-@pytest.mark.parametrize("sizes", [["--input", "64"], ["--input", "320"], ["--input", "128", "--output", "128"],
-                                   ["--input", "0"], ["--output", "300"]])
+@pytest.mark.parametrize(
+    "sizes",
+    [
+        ["--input", "64"],
+        ["--input", "320"],
+        ["--input", "128", "--output", "128"],
+        ["--input", "0"],
+        ["--output", "300"],
+    ],
+)
 def test_sizes_outside_the_tile_or_equal_to_each_other_are_refused(sizes, capsys) -> None:
     with pytest.raises(SystemExit):
         load_script().parse_args(sizes)
@@ -141,7 +195,11 @@ def test_muller_entries_are_built_on_each_interpolation_and_trained_at_their_own
     runs = {key: run_config_for(config, entry, (64, 64), 0, None) for key, entry in entries.items()}
     for name in ("bilinear", "area"):
         run = runs[f"muller-{name}"]
-        assert (run.mode, run.resizer.name, run.resizer.options) == ("joint", "muller", {"layers": 2, "interpolation": name})
+        assert (run.mode, run.resizer.name, run.resizer.options) == (
+            "joint",
+            "muller",
+            {"layers": 2, "interpolation": name},
+        )
         assert run.optim.resizer_lr == run.optim.lr == 0.01  # the model's rate, not the CNN's 0.0001
         assert run.trainer == runs["learned"].trainer and run.data == runs["learned"].data
     assert runs["learned"].optim.resizer_lr == 0.0001
@@ -155,11 +213,20 @@ def test_the_iqa_task_distorts_the_tiles_in_every_run_and_the_warm_start() -> No
     assert config.title.startswith("IQA on distorted terrain tiles (synthetic scores), 256 -> 64 px")
     per_fold = fold_config(config, 3)
     expected = {"source": "terrain", "cache": True, "folds": 5, "fold": 3}
-    for run in (warm_start_config(per_fold, (64, 64), 0),
-                *(run_config_for(per_fold, entry, (64, 64), 0, 3) for entry in config.resizers)):
-        assert (run.task, run.data.name, run.data.root, run.data.options) == ("iqa", "distorted_iqa", "terrain", expected)
+    for run in (
+        warm_start_config(per_fold, (64, 64), 0),
+        *(run_config_for(per_fold, entry, (64, 64), 0, 3) for entry in config.resizers),
+    ):
+        assert (run.task, run.data.name, run.data.root, run.data.options) == (
+            "iqa",
+            "distorted_iqa",
+            "terrain",
+            expected,
+        )
     classification = script.build_config(script.parse_args(ANNEALED))
-    assert "task" not in classification.run and classification.run["data"]["name"] == "terrain"  # as the recorded studies
+    assert (
+        "task" not in classification.run and classification.run["data"]["name"] == "terrain"
+    )  # as the recorded studies
 
 
 def test_no_warm_start_with_zero_warm_epochs_and_negative_ones_refused(capsys) -> None:
@@ -173,10 +240,35 @@ def test_no_warm_start_with_zero_warm_epochs_and_negative_ones_refused(capsys) -
 
 RESULTS = SCRIPT.parent / "results"
 #: the recipe of the 5-fold classification studies, which most kept studies vary
-FOLDS_RECIPE = ["--warm-epochs", "10", "--epochs", "10", "--resizer-lr", "0.0001", "--schedule", "cosine", "--folds", "5"]
+FOLDS_RECIPE = [
+    "--warm-epochs",
+    "10",
+    "--epochs",
+    "10",
+    "--resizer-lr",
+    "0.0001",
+    "--schedule",
+    "cosine",
+    "--folds",
+    "5",
+]
 #: the recipe of the IQA studies from scratch at 32 px
-SCRATCH_IQA_32 = ["--setting", "scratch", "--task", "iqa", "--output", "32", "--optimizer", "adamw",
-                  "--lr", "0.001", "--schedule", "cosine", "--epochs", "10"]
+SCRATCH_IQA_32 = [
+    "--setting",
+    "scratch",
+    "--task",
+    "iqa",
+    "--output",
+    "32",
+    "--optimizer",
+    "adamw",
+    "--lr",
+    "0.001",
+    "--schedule",
+    "cosine",
+    "--epochs",
+    "10",
+]
 #: each kept study and the benchmark arguments of its next seed (benchmarks/results/README.md)
 KEPT_STUDIES = {
     "terrain-lite0-warm10-cosine-folds5/seed2.json": FOLDS_RECIPE,
@@ -184,9 +276,24 @@ KEPT_STUDIES = {
     "terrain-lite0-32to64-warm10-cosine-folds5/seed0.json": [*FOLDS_RECIPE, "--input", "32", "--output", "64"],
     "terrain-lite0-warm10-cosine-folds5-dihedral/seed0.json": [*FOLDS_RECIPE, "--augment", "dihedral"],
     "terrain-lite0-warm10-cosine-folds5-muller/seed2.json": [*FOLDS_RECIPE, "--muller", "bilinear", "area"],
-    "terrain-lite0-iqa-adamw/seeds0-2.json": ["--task", "iqa", "--warm-epochs", "0", "--epochs", "10", "--optimizer", "adamw",
-                                              "--lr", "0.0003", "--schedule", "cosine", "--resizer-lr", "0.00001",
-                                              "--also-resizer-lrs", "0.0001"],
+    "terrain-lite0-iqa-adamw/seeds0-2.json": [
+        "--task",
+        "iqa",
+        "--warm-epochs",
+        "0",
+        "--epochs",
+        "10",
+        "--optimizer",
+        "adamw",
+        "--lr",
+        "0.0003",
+        "--schedule",
+        "cosine",
+        "--resizer-lr",
+        "0.00001",
+        "--also-resizer-lrs",
+        "0.0001",
+    ],
     "terrain-scratch-iqa-32/seeds0-4.json": SCRATCH_IQA_32,
     "terrain-scratch-iqa-32-rlr/seeds0-9.json": [*SCRATCH_IQA_32, "--also-resizer-lrs", "0.0003"],
     "terrain-scratch-iqa-32-rlr-confirm/seeds10-14.json": [*SCRATCH_IQA_32, "--resizer-lr", "0.0003"],

@@ -44,8 +44,10 @@ def test_the_eight_symmetries_match_numpy_and_are_distinct():
 def test_flip_hv_draws_the_two_mirrors_and_the_half_turn_of_any_rectangle():
     image = torch.arange(2 * 3 * 5, dtype=torch.float32).view(2, 3, 5)
     made = {tuple(symmetry(image, k).flatten().tolist()) for k in AUGMENTATIONS["flip_hv"]}
-    expected = {tuple(torch.from_numpy(np.ascontiguousarray(a)).flatten().tolist())
-                for a in (image.numpy(), image.numpy()[..., ::-1], image.numpy()[..., ::-1, :], image.numpy()[..., ::-1, ::-1])}
+    expected = {
+        tuple(torch.from_numpy(np.ascontiguousarray(a)).flatten().tolist())
+        for a in (image.numpy(), image.numpy()[..., ::-1], image.numpy()[..., ::-1, :], image.numpy()[..., ::-1, ::-1])
+    }
     assert made == expected
 
 
@@ -54,7 +56,9 @@ def test_a_batch_is_turned_in_its_last_two_dimensions():
     torch.testing.assert_close(symmetry(batch, 5), torch.stack([symmetry(image, 5) for image in batch]))
 
 
-@pytest.mark.parametrize(("name", "allowed"), [("dihedral", set(range(8))), ("flip", {0, 4}), ("flip_hv", {0, 2, 4, 6}), ("none", {0})])
+@pytest.mark.parametrize(
+    ("name", "allowed"), [("dihedral", set(range(8))), ("flip", {0, 4}), ("flip_hv", {0, 2, 4, 6}), ("none", {0})]
+)
 def test_draws_are_uniform_over_the_augmentations_symmetries(name, allowed):
     draws = Counter(draw_symmetry(name, seed=3, epoch=1, index=index) for index in range(4000))
     assert set(draws) == allowed
@@ -91,7 +95,9 @@ def test_epoch_tagged_sampler_passes_the_epoch_to_the_inner_sampler():
 
 
 def test_unknown_augmentation_and_dihedral_on_non_square_images_are_refused_by_field():
-    with pytest.raises(ValueError, match=r"data\.augment: expected one of \['dihedral', 'flip', 'flip_hv', 'none'\], got 'rotate'"):
+    with pytest.raises(
+        ValueError, match=r"data\.augment: expected one of \['dihedral', 'flip', 'flip_hv', 'none'\], got 'rotate'"
+    ):
         check_augmentation("rotate", (8, 8))
     with pytest.raises(ValueError, match=r"data\.augment: 'dihedral' .* square input_size, got \[8, 12\]"):
         check_augmentation("dihedral", (8, 12))
@@ -135,7 +141,10 @@ def test_workers_give_the_same_augmented_batches_as_the_main_process():
     serial, _ = make_datamodule("dihedral", workers=0)
     parallel, _ = make_datamodule("dihedral", workers=2)
     for epoch in (0, 1):
-        for (a, ta), (b, tb) in zip(epoch_batches(serial.train_dataloader(), epoch),
-                                    epoch_batches(parallel.train_dataloader(), epoch), strict=True):
+        for (a, ta), (b, tb) in zip(
+            epoch_batches(serial.train_dataloader(), epoch),
+            epoch_batches(parallel.train_dataloader(), epoch),
+            strict=True,
+        ):
             torch.testing.assert_close(a, b)
             assert ta.tolist() == tb.tolist()

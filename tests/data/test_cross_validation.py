@@ -22,7 +22,9 @@ def _samples(splits) -> dict[str, list[tuple[Path, int]]]:
 
 @pytest.fixture(scope="module")
 def demo_folds() -> list[dict[str, list[tuple[Path, int]]]]:
-    return [_samples(build_splits(DataConfig("demo", options={"folds": FOLDS, "fold": k}), (8, 8))) for k in range(FOLDS)]
+    return [
+        _samples(build_splits(DataConfig("demo", options={"folds": FOLDS, "fold": k}), (8, 8))) for k in range(FOLDS)
+    ]
 
 
 def test_every_demo_tile_is_tested_exactly_once(demo_folds) -> None:
@@ -65,7 +67,11 @@ def test_terrain_folds_group_by_the_index_textures() -> None:
     config = DataConfig("terrain", root=str(SHARED_INDEX.parent), options={"folds": 5, "fold": 3})
     fold = _samples(build_splits(config, (8, 8)))
     textures = {split: {texture_of[path] for path, _ in samples} for split, samples in fold.items()}
-    assert not (textures["train"] & textures["test"] or textures["val"] & textures["test"] or textures["train"] & textures["val"])
+    assert not (
+        textures["train"] & textures["test"]
+        or textures["val"] & textures["test"]
+        or textures["train"] & textures["val"]
+    )
     assert sum(len(samples) for samples in fold.values()) == len(entries)
 
 
@@ -76,14 +82,17 @@ def test_the_same_options_give_the_same_folds_whatever_the_order() -> None:
     assert grouped_fold(samples, 3, 1, group) != grouped_fold(samples, 3, 1, group, seed=1)
 
 
-@pytest.mark.parametrize(("folds", "fold", "message"), [
-    (1, 0, "folds: expected an integer of at least 2, got 1"),
-    (True, 0, "folds: expected an integer of at least 2"),
-    (3, 3, "fold: expected an integer from 0 to 2, got 3"),
-    (3, -1, "fold: expected an integer from 0 to 2"),
-    (3, "1", "fold: expected an integer from 0 to 2, got '1'"),
-    (9, 0, "class 0 has 4 groups; 9 folds need at least 10"),
-])
+@pytest.mark.parametrize(
+    ("folds", "fold", "message"),
+    [
+        (1, 0, "folds: expected an integer of at least 2, got 1"),
+        (True, 0, "folds: expected an integer of at least 2"),
+        (3, 3, "fold: expected an integer from 0 to 2, got 3"),
+        (3, -1, "fold: expected an integer from 0 to 2"),
+        (3, "1", "fold: expected an integer from 0 to 2, got '1'"),
+        (9, 0, "class 0 has 4 groups; 9 folds need at least 10"),
+    ],
+)
 def test_bad_fold_options_are_named(folds, fold, message) -> None:
     samples = [(Path(f"t{k}_0.jpg"), 0) for k in range(4)]
     with pytest.raises(ValueError, match=message):

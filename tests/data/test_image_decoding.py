@@ -39,8 +39,20 @@ def _palette(colour: tuple[int, int, int]) -> Image.Image:
         (_solid("CMYK", (0, 0, 0, 255)), ".tif", (0, 0, 0)),
         (Image.fromarray(np.full((4, 6), 40000, np.uint16)), ".png", (156, 156, 156)),  # 16-bit: 40000/257
     ],
-    ids=["gray", "rgb", "webp", "bmp", "rgba-opaque", "rgba-clear", "rgba-half", "la", "palette", "cmyk-cyan",
-         "cmyk-black", "gray16"],
+    ids=[
+        "gray",
+        "rgb",
+        "webp",
+        "bmp",
+        "rgba-opaque",
+        "rgba-clear",
+        "rgba-half",
+        "la",
+        "palette",
+        "cmyk-cyan",
+        "cmyk-black",
+        "gray16",
+    ],
 )
 def test_modes_become_rgb_with_the_right_values(tmp_path: Path, image: Image.Image, suffix: str, expected) -> None:
     path = tmp_path / f"image{suffix}"

@@ -47,8 +47,10 @@ def fake_flowers102(root: Path, write_image) -> None:
     for image_id in range(1, 11):
         write_image(base / "jpg" / f"image_{image_id:05d}.jpg")
     savemat(base / "imagelabels.mat", {"labels": np.array([[1, 1, 1, 1, 1, 3, 3, 3, 3, 3]])})
-    savemat(base / "setid.mat", {"trnid": np.array([[1, 2, 6, 7]]), "valid": np.array([[3, 8]]),
-                                 "tstid": np.array([[4, 5, 9, 10]])})
+    savemat(
+        base / "setid.mat",
+        {"trnid": np.array([[1, 2, 6, 7]]), "valid": np.array([[3, 8]]), "tstid": np.array([[4, 5, 9, 10]])},
+    )
 
 
 def fake_oxford_pets(root: Path, write_image) -> None:

@@ -47,7 +47,9 @@ def test_draws_are_uniform_over_levels_and_kinds_and_depend_on_seed_split_index(
     levels = Counter(level for _, level, _ in draws)
     kinds = Counter(kind for kind, level, _ in draws if level)
     assert sorted(levels) == list(range(LEVELS)) and all(abs(n / 6000 - 1 / LEVELS) < 0.02 for n in levels.values())
-    assert sorted(kinds) == sorted(DISTORTIONS) and all(abs(n / sum(kinds.values()) - 1 / 3) < 0.025 for n in kinds.values())
+    assert sorted(kinds) == sorted(DISTORTIONS) and all(
+        abs(n / sum(kinds.values()) - 1 / 3) < 0.025 for n in kinds.values()
+    )
     assert {kind for kind, level, _ in draws if level == 0} == {"pristine"}
     assert draw_distortion(0, "train", 5) == draw_distortion(0, "train", 5)
     assert len({draw_distortion(seed, split, 5) for seed in (0, 1) for split in ("train", "test")}) == 4
@@ -71,8 +73,12 @@ def test_blur_matches_scipy_gaussian_filter():
     sigma = DISTORTIONS["blur"][1]
     source = dataset.dataset[index][0].double().numpy()
     # torchvision: a sampled Gaussian of radius ceil(3 sigma), reflected borders (scipy's "mirror")
-    expected = np.stack([ndimage.gaussian_filter(channel, sigma, mode="mirror", truncate=math.ceil(3 * sigma) / sigma)
-                         for channel in source])
+    expected = np.stack(
+        [
+            ndimage.gaussian_filter(channel, sigma, mode="mirror", truncate=math.ceil(3 * sigma) / sigma)
+            for channel in source
+        ]
+    )
     np.testing.assert_allclose(dataset[index][0].numpy(), expected, atol=2e-6)
 
 
@@ -103,18 +109,25 @@ def test_jpeg_matches_a_pillow_round_trip():
 def test_options_reach_the_source_and_folds_keep_the_source_split():
     demo = build_splits(DataConfig(name="demo", options={"folds": 5, "fold": 1}), SIZE)
     distorted = build_splits(DataConfig(name="distorted_iqa", options={"source": "demo", "folds": 5, "fold": 1}), SIZE)
-    assert [len(distorted.train), len(distorted.val), len(distorted.test)] == [len(demo.train), len(demo.val), len(demo.test)]
+    assert [len(distorted.train), len(distorted.val), len(distorted.test)] == [
+        len(demo.train),
+        len(demo.val),
+        len(demo.test),
+    ]
     assert torch.equal(distorted.test.dataset[7][0], demo.test[7][0])
 
 
-@pytest.mark.parametrize(("options", "message"), [
-    ({"source": "nope"}, "data.options.source: expected a classification dataset"),
-    ({"source": "distorted_iqa"}, "data.options.source: expected a classification dataset"),
-    ({"seed": -1}, "data.options.seed: expected a non-negative int"),
-    ({"seed": "0"}, "data.options.seed: expected a non-negative int"),
-    ({"redraw": "yes"}, "data.options.redraw: expected true or false"),
-    ({"sizes": 3}, "data.options: unknown option(s) ['sizes'] for dataset 'synthetic'"),
-])
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"source": "nope"}, "data.options.source: expected a classification dataset"),
+        ({"source": "distorted_iqa"}, "data.options.source: expected a classification dataset"),
+        ({"seed": -1}, "data.options.seed: expected a non-negative int"),
+        ({"seed": "0"}, "data.options.seed: expected a non-negative int"),
+        ({"redraw": "yes"}, "data.options.redraw: expected true or false"),
+        ({"sizes": 3}, "data.options: unknown option(s) ['sizes'] for dataset 'synthetic'"),
+    ],
+)
 def test_bad_options_are_named(options, message):
     with pytest.raises(ValueError, match=re.escape(message)):
         _splits(**options)

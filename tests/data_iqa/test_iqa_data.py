@@ -66,8 +66,11 @@ def test_ava_splits_warn_and_keep_the_problems(ava_root, caplog):
 def test_ava_split_files(ava_root, caplog):
     (ava_root / "train.txt").write_text("\n".join(str(100 + i) for i in range(7)) + "\n999\n")
     (ava_root / "test.txt").write_text("107\n108\n109\n")
-    config = DataConfig(name="ava", root=str(ava_root),
-                        options={"split_files": {"train": "train.txt", "test": "test.txt"}, "val_fraction": 0.3})
+    config = DataConfig(
+        name="ava",
+        root=str(ava_root),
+        options={"split_files": {"train": "train.txt", "test": "test.txt"}, "val_fraction": 0.3},
+    )
     with caplog.at_level(logging.WARNING, logger="learned_resizer.data.iqa"):
         splits = build_ava(config, SIZE)
     assert "train.txt: 1 of 8 id(s) left out" in caplog.text
@@ -96,8 +99,10 @@ def test_histogram_csv_counts_or_probabilities(tmp_path, probabilities, caplog):
     rows += ["pics/gone.jpg,1,1,1,1,1", "pics/0.jpg,1,x,1,1,1"]
     (tmp_path / "scores.csv").write_text("file,c1,c2,c3,c4,c5\n" + "\n".join(rows) + "\n")
     with caplog.at_level(logging.WARNING, logger="learned_resizer.data.iqa"):
-        splits = build_histogram_csv(DataConfig(name="histogram_csv", root=str(tmp_path),
-                                                options={"val_fraction": 0.25, "test_fraction": 0.25}), SIZE)
+        splits = build_histogram_csv(
+            DataConfig(name="histogram_csv", root=str(tmp_path), options={"val_fraction": 0.25, "test_fraction": 0.25}),
+            SIZE,
+        )
     assert "scores.csv:11" in caplog.text and "gone.jpg" in caplog.text
     assert splits.classes == ["1", "2", "3", "4", "5"]
     assert len(splits.train) + len(splits.val) + len(splits.test) == 8
@@ -115,8 +120,11 @@ def test_histogram_csv_per_split_files_and_bad_header(tmp_path):
         for i in names:
             _jpeg(tmp_path / f"{i}.jpg", seed=i)
         (tmp_path / f"{split}.csv").write_text("file,c1,c2,c3\n" + "".join(f"{i}.jpg,1,2,{i}\n" for i in names))
-    config = DataConfig(name="histogram_csv", root=str(tmp_path),
-                        options={"splits": {"train": "train.csv", "test": "test.csv"}, "val_fraction": 0.34})
+    config = DataConfig(
+        name="histogram_csv",
+        root=str(tmp_path),
+        options={"splits": {"train": "train.csv", "test": "test.csv"}, "val_fraction": 0.34},
+    )
     splits = build_histogram_csv(config, SIZE)
     assert (len(splits.train), len(splits.val), len(splits.test)) == (4, 2, 2)
     (tmp_path / "test.csv").write_text("path,c1,c2,c3\n6.jpg,1,2,3\n")

@@ -77,7 +77,9 @@ def exported(checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Call
             path = folder / f"{'pipeline' if with_model else 'resizer'}{SUFFIXES[fmt]}"
             printed = io.StringIO()
             with contextlib.redirect_stdout(printed):
-                status = main(["export", str(checkpoint), "--format", fmt, "--out", str(path)] + ["--with-model"] * with_model)
+                status = main(
+                    ["export", str(checkpoint), "--format", fmt, "--out", str(path)] + ["--with-model"] * with_model
+                )
             assert status == 0
             cache[fmt, with_model] = path, printed.getvalue()
         return cache[fmt, with_model]
@@ -126,8 +128,18 @@ def live_server(checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> I
     port = free_port()
     log = tmp_path_factory.mktemp("server") / "server.log"
     command = [
-        sys.executable, "-m", "learned_resizer.cli", "serve", str(checkpoint), "--host", "127.0.0.1", "--port", str(port),
-        "--token", TOKEN, *(f"--{name.replace('_', '-')}={value}" for name, value in LIMITS.items()),
+        sys.executable,
+        "-m",
+        "learned_resizer.cli",
+        "serve",
+        str(checkpoint),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--token",
+        TOKEN,
+        *(f"--{name.replace('_', '-')}={value}" for name, value in LIMITS.items()),
     ]
     environment = {**os.environ, "OMP_NUM_THREADS": "1"}
     with log.open("w") as sink:

@@ -46,7 +46,12 @@ def test_client_with_onnx_resizer_matches_server(live_server: LiveServer, export
 
 @pytest.mark.slow  # starts the live server
 def test_client_command_with_checkpoint_resizer(live_server: LiveServer, checkpoint: Path, photo: Path, capsys) -> None:
-    assert main(["client", live_server.url, str(photo), "--resize-locally", str(checkpoint), "--token", TOKEN, "--float16"]) == 0
+    assert (
+        main(
+            ["client", live_server.url, str(photo), "--resize-locally", str(checkpoint), "--token", TOKEN, "--float16"]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "original image" in out and "resized here (checkpoint)" in out and "bytes sent" in out
     assert out.count("%") >= 6  # three labels for each way of sending

@@ -51,7 +51,9 @@ def test_onnx_is_folded_dynamic_and_self_describing(exported) -> None:
     path, printed = exported("onnx", False)
     model = onnx.load(str(path))
     ops = [node.op_type for node in model.graph.node]
-    assert ops.count("BatchNormalization") == 0  # bn_in, after a LeakyReLU, became a per-channel affine map after the resize
+    assert (
+        ops.count("BatchNormalization") == 0
+    )  # bn_in, after a LeakyReLU, became a per-channel affine map after the resize
     dims = [d.dim_param or d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
     assert dims == ["batch", 3, "height", "width"]
     metadata = json.loads({p.key: p.value for p in model.metadata_props}[METADATA_KEY])

@@ -10,7 +10,11 @@ from torch import nn
 
 from learned_resizer.deploy import fast as fast_module
 from learned_resizer.deploy.fast import (
-    InferencePipeline, InferenceResizer, PhaseSplitConv2d, onnx_runner, prepare_for_inference,
+    InferencePipeline,
+    InferenceResizer,
+    PhaseSplitConv2d,
+    onnx_runner,
+    prepare_for_inference,
 )
 from learned_resizer.deploy.fold import count_batchnorms
 from learned_resizer.deploy.predict import Predictor
@@ -23,11 +27,16 @@ from .conftest import CONFIG, randomise_batchnorm
 TOLERANCE = 1e-4
 
 
-def trained(interpolation: str = "bilinear", blocks: int = 2, output_size: tuple[int, int] = (32, 32), filters: int = 8):
+def trained(
+    interpolation: str = "bilinear", blocks: int = 2, output_size: tuple[int, int] = (32, 32), filters: int = 8
+):
     """A pipeline with random weights and BatchNorm statistics far from the identity, in eval mode."""
     torch.manual_seed(0)
-    config = {**CONFIG, "output_size": list(output_size),
-              "resizer_options": {"filters": filters, "blocks": blocks, "interpolation": interpolation}}
+    config = {
+        **CONFIG,
+        "output_size": list(output_size),
+        "resizer_options": {"filters": filters, "blocks": blocks, "interpolation": interpolation},
+    }
     pipeline = build_pipeline(config)
     randomise_batchnorm(pipeline)
     return pipeline.eval()
@@ -62,13 +71,18 @@ needs_kernels = pytest.mark.skipif(fused._library(1) is None, reason="no C compi
 
 
 @needs_kernels
-@pytest.mark.parametrize("interpolation, filters, output_size", [
-    ("bilinear", 16, (32, 32)),   # 64 -> 32: halved inside the kernel
-    ("area", 16, (32, 32)),
-    ("bicubic_aa", 32, (21, 34)),
-    ("bilinear", 16, (80, 90)),   # enlarging
-])
-def test_kernels_fast_path_equals_eager_pipeline(interpolation: str, filters: int, output_size: tuple[int, int]) -> None:
+@pytest.mark.parametrize(
+    "interpolation, filters, output_size",
+    [
+        ("bilinear", 16, (32, 32)),  # 64 -> 32: halved inside the kernel
+        ("area", 16, (32, 32)),
+        ("bicubic_aa", 32, (21, 34)),
+        ("bilinear", 16, (80, 90)),  # enlarging
+    ],
+)
+def test_kernels_fast_path_equals_eager_pipeline(
+    interpolation: str, filters: int, output_size: tuple[int, int]
+) -> None:
     pipeline = trained(interpolation, 1, output_size, filters)
     fast = prepare_for_inference(pipeline, "kernels")
     calls = []
@@ -94,9 +108,15 @@ def test_kernels_backend_only_where_the_kernels_run() -> None:
 
 
 @pytest.mark.slow  # one ONNX export (seconds) per case
-@pytest.mark.parametrize("interpolation, output_size", [
-    ("bilinear", (32, 32)), ("bilinear", (21, 34)), ("bicubic_aa", (32, 32)), ("nearest", (80, 90)),
-])
+@pytest.mark.parametrize(
+    "interpolation, output_size",
+    [
+        ("bilinear", (32, 32)),
+        ("bilinear", (21, 34)),
+        ("bicubic_aa", (32, 32)),
+        ("nearest", (80, 90)),
+    ],
+)
 def test_onnxruntime_fast_path_equals_eager_pipeline(interpolation: str, output_size: tuple[int, int]) -> None:
     pipeline = trained(interpolation, 2, output_size)
     fast = prepare_for_inference(pipeline, "onnxruntime")
@@ -127,7 +147,10 @@ def test_auto_backend_and_other_output_sizes(checkpoint) -> None:
 
 
 def test_classical_resizers_and_area_run_eager() -> None:
-    assert prepare_for_inference(build_pipeline({**CONFIG, "resizer": "bilinear", "resizer_options": {}})).backend == "eager"
+    assert (
+        prepare_for_inference(build_pipeline({**CONFIG, "resizer": "bilinear", "resizer_options": {}})).backend
+        == "eager"
+    )
     assert prepare_for_inference(trained("area")).backend == "eager"
     with pytest.raises(ValueError, match="use 'eager'"):
         prepare_for_inference(trained("area"), "onnxruntime")

@@ -42,7 +42,9 @@ def test_fast_path_runs_eager_and_equals_the_pipeline(muller_checkpoint: Path) -
     images = torch.rand(3, 3, 70, 50)
     with torch.no_grad():
         expected = pipeline.to_image(pipeline.resizer(pipeline.normalize(images)))
-        plain = pipeline.to_image(torch.nn.functional.interpolate(pipeline.normalize(images), size=(32, 32), mode="bilinear"))
+        plain = pipeline.to_image(
+            torch.nn.functional.interpolate(pipeline.normalize(images), size=(32, 32), mode="bilinear")
+        )
     torch.testing.assert_close(fast.resize(images), expected, rtol=0, atol=1e-5)
     assert (expected - plain).abs().max() > 0.01  # the bands did change the image
 

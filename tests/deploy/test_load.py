@@ -26,8 +26,15 @@ def test_300_requests_8_at_a_time(live_server: LiveServer) -> None:
         kind = "png" if i % 2 else "jpg"
         return client.post("/v1/classify", files={"file": (f"{i}.{kind}", uploads[i % 10])}).status_code
 
-    with httpx.Client(base_url=live_server.url, headers=live_server.headers, timeout=60,
-                      limits=httpx.Limits(max_connections=CONCURRENCY)) as client, ThreadPoolExecutor(CONCURRENCY) as pool:
+    with (
+        httpx.Client(
+            base_url=live_server.url,
+            headers=live_server.headers,
+            timeout=60,
+            limits=httpx.Limits(max_connections=CONCURRENCY),
+        ) as client,
+        ThreadPoolExecutor(CONCURRENCY) as pool,
+    ):
         assert set(pool.map(lambda i: send(client, i), range(WARM_UP))) == {200}
         before = live_server.rss_bytes()
         statuses = list(pool.map(lambda i: send(client, i), range(REQUESTS)))

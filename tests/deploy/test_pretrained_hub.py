@@ -32,12 +32,17 @@ def test_hub_id_is_fetched_and_loaded(checkpoint: Path, monkeypatch, tmp_path: P
 
 def test_missing_local_folder_read_as_hub_id_names_both_readings(monkeypatch, tmp_path: Path, capsys) -> None:
     def offline(repo_id: str, allow_patterns: list[str]) -> str:
-        raise LocalEntryNotFoundError("An error happened while trying to locate the files on the Hub.\nCheck your connection.")
+        raise LocalEntryNotFoundError(
+            "An error happened while trying to locate the files on the Hub.\nCheck your connection."
+        )
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(huggingface_hub, "snapshot_download", offline)
-    with pytest.raises(FileNotFoundError, match=r"no saved pipeline at runs/typo: no such local folder, and fetching it as a "
-                                                r"Hugging Face Hub id failed \(An error happened .* on the Hub\.\)$"):
+    with pytest.raises(
+        FileNotFoundError,
+        match=r"no saved pipeline at runs/typo: no such local folder, and fetching it as a "
+        r"Hugging Face Hub id failed \(An error happened .* on the Hub\.\)$",
+    ):
         from_pretrained("runs/typo")
     assert main(["evaluate", "runs/typo"]) == 2
     error = capsys.readouterr().err

@@ -45,13 +45,19 @@ def read_float_tiff(path: Path) -> np.ndarray:
     return pixels.reshape(height, width, 3).transpose(2, 0, 1)
 
 
-def test_resize_writes_png_tiff_npy_and_reports_clipping(checkpoint: Path, images: Path, tmp_path: Path, capsys) -> None:
+def test_resize_writes_png_tiff_npy_and_reports_clipping(
+    checkpoint: Path, images: Path, tmp_path: Path, capsys
+) -> None:
     outputs = {}
     for fmt in ("npy", "tiff", "png"):
         out = tmp_path / fmt
         assert main(["resize", str(checkpoint), str(images), "--out", str(out), "--format", fmt, "--no-progress"]) == 0
         outputs[fmt] = (out, capsys.readouterr().out)
-        assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.*")) == [f"a.{fmt}", f"b.{fmt}", f"nested/c.{fmt}"]
+        assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.*")) == [
+            f"a.{fmt}",
+            f"b.{fmt}",
+            f"nested/c.{fmt}",
+        ]
     npy_dir = outputs["npy"][0]
     arrays = {stem: np.load(npy_dir / f"{stem}.npy") for stem in ("a", "b", "nested/c")}
     assert all(a.shape == (3, 32, 32) and a.dtype == np.float32 for a in arrays.values())
@@ -72,8 +78,26 @@ def test_resize_writes_png_tiff_npy_and_reports_clipping(checkpoint: Path, image
 def test_resize_size_fit_and_panels(checkpoint: Path, images: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "out"
     source = images / "nested" / "c.jpg"
-    assert main(["resize", str(checkpoint), str(source), "--out", str(out), "--size", "20", "36", "--panels", "--fit",
-                 "--format", "npy", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "resize",
+                str(checkpoint),
+                str(source),
+                "--out",
+                str(out),
+                "--size",
+                "20",
+                "36",
+                "--panels",
+                "--fit",
+                "--format",
+                "npy",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     assert np.load(out / "c.npy").shape == (3, 20, 36)
     panel = Image.open(out / "c_panel.png")
     assert panel.width > 3 * panel.height  # one row of five images
@@ -106,7 +130,11 @@ def empty_folder(folder: Path) -> Path:
 
 @pytest.mark.parametrize(
     ("make_input", "message"),
-    [(missing, "no such file or folder"), (corrupt, "bad.png: corrupt or not an image"), (empty_folder, "empty: no images")],
+    [
+        (missing, "no such file or folder"),
+        (corrupt, "bad.png: corrupt or not an image"),
+        (empty_folder, "empty: no images"),
+    ],
 )
 def test_resize_user_errors_are_one_line(checkpoint: Path, tmp_path: Path, capsys, make_input, message: str) -> None:
     source = make_input(tmp_path)
@@ -119,7 +147,9 @@ def test_resize_refuses_two_inputs_with_the_same_output(checkpoint: Path, images
     twin = tmp_path / "twin"
     twin.mkdir()
     (twin / "a.jpg").write_bytes(encode(fmt="JPEG"))
-    assert main(["resize", str(checkpoint), str(images / "a.png"), str(twin / "a.jpg"), "--out", str(tmp_path / "o")]) == 2
+    assert (
+        main(["resize", str(checkpoint), str(images / "a.png"), str(twin / "a.jpg"), "--out", str(tmp_path / "o")]) == 2
+    )
     assert "would both be written as a.*" in capsys.readouterr().err
 
 
@@ -127,7 +157,22 @@ def test_resize_backends_give_the_same_images(checkpoint: Path, images: Path, tm
     arrays = {}
     for backend in ("eager", "onnxruntime"):
         out = tmp_path / backend
-        assert main(["resize", str(checkpoint), str(images / "a.png"), "--out", str(out), "--format", "npy",
-                     "--backend", backend, "--no-progress"]) == 0
+        assert (
+            main(
+                [
+                    "resize",
+                    str(checkpoint),
+                    str(images / "a.png"),
+                    "--out",
+                    str(out),
+                    "--format",
+                    "npy",
+                    "--backend",
+                    backend,
+                    "--no-progress",
+                ]
+            )
+            == 0
+        )
         arrays[backend] = np.load(out / "a.npy")
     np.testing.assert_allclose(arrays["eager"], arrays["onnxruntime"], atol=1e-4)

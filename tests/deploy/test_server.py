@@ -38,19 +38,50 @@ def solid_png(width: int, height: int) -> bytes:
 GOOD = {"files": {"file": ("good.png", encode((48, 40)))}}
 BAD_INPUTS = {
     "not-an-image": (dict(files={"file": ("x.png", b"hello, world")}), 415, "x.png: corrupt or not an image"),
-    "truncated-jpeg": (dict(files={"file": ("t.jpg", encode((80, 60), "JPEG", quality=95)[:1200])}), 422, "t.jpg: truncated or corrupt"),
+    "truncated-jpeg": (
+        dict(files={"file": ("t.jpg", encode((80, 60), "JPEG", quality=95)[:1200])}),
+        422,
+        "t.jpg: truncated or corrupt",
+    ),
     "unsupported-format": (dict(files={"file": ("a.gif", encode((20, 20), "GIF"))}), 415, "unsupported format GIF"),
-    "too-many-pixels": (dict(files={"file": ("bomb.png", solid_png(400, 400))}), 413, "bomb.png: too many pixels (400x400 > max_pixels=90000)"),
-    "file-too-large": (dict(files={"file": ("big.bin", b"\0" * (MAX_BYTES + 1))}), 413, "big.bin: file is larger than max_bytes=200,000"),
-    "body-too-large": (dict(files={"file": ("huge.bin", b"\0" * (2 * MAX_BYTES))}), 413, "exceeds the limit of 265,536"),
+    "too-many-pixels": (
+        dict(files={"file": ("bomb.png", solid_png(400, 400))}),
+        413,
+        "bomb.png: too many pixels (400x400 > max_pixels=90000)",
+    ),
+    "file-too-large": (
+        dict(files={"file": ("big.bin", b"\0" * (MAX_BYTES + 1))}),
+        413,
+        "big.bin: file is larger than max_bytes=200,000",
+    ),
+    "body-too-large": (
+        dict(files={"file": ("huge.bin", b"\0" * (2 * MAX_BYTES))}),
+        413,
+        "exceeds the limit of 265,536",
+    ),
     "empty-file": (dict(files={"file": ("e.png", b"")}), 422, "e.png: empty file"),
     "no-file": (dict(data={"other": "x"}), 422, "form field 'file': Field required"),
     "bad-top-k": (dict(files=GOOD["files"], params={"top_k": 0}), 422, "query parameter 'top_k'"),
-    "resized-wrong-size": (dict(files={"file": ("r.npy", npy((1, 3, 31, 32)))}, params={"resized": "true"}), 422,
-                           "r.npy: array of shape (1, 3, 31, 32); the model's input needs (3, 32, 32) or (1, 3, 32, 32)"),
-    "resized-not-npy": (dict(files={"file": ("r.png", encode((32, 32)))}, params={"resized": "true"}), 415, "expects a .npy array"),
-    "resized-int-array": (dict(files={"file": ("r.npy", npy((3, 32, 32), "int16", 0))}, params={"resized": "true"}), 415, "dtype int16"),
-    "resized-nan": (dict(files={"file": ("r.npy", npy((3, 32, 32), fill=np.nan))}, params={"resized": "true"}), 422, "NaN"),
+    "resized-wrong-size": (
+        dict(files={"file": ("r.npy", npy((1, 3, 31, 32)))}, params={"resized": "true"}),
+        422,
+        "r.npy: array of shape (1, 3, 31, 32); the model's input needs (3, 32, 32) or (1, 3, 32, 32)",
+    ),
+    "resized-not-npy": (
+        dict(files={"file": ("r.png", encode((32, 32)))}, params={"resized": "true"}),
+        415,
+        "expects a .npy array",
+    ),
+    "resized-int-array": (
+        dict(files={"file": ("r.npy", npy((3, 32, 32), "int16", 0))}, params={"resized": "true"}),
+        415,
+        "dtype int16",
+    ),
+    "resized-nan": (
+        dict(files={"file": ("r.npy", npy((3, 32, 32), fill=np.nan))}, params={"resized": "true"}),
+        422,
+        "NaN",
+    ),
 }
 
 
@@ -89,8 +120,11 @@ def test_bad_input_gets_clear_4xx_and_server_keeps_serving(api: httpx.Client, ca
     assert api.post("/v1/classify", headers=AUTH, **GOOD).status_code == 200
 
 
-@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {TOKEN}"}],
-                         ids=["none", "wrong", "not-bearer"])
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {TOKEN}"}],
+    ids=["none", "wrong", "not-bearer"],
+)
 def test_token_is_required_on_api_calls(api: httpx.Client, headers: dict[str, str]) -> None:
     for path in ("/v1/classify", "/v1/compare"):
         response = api.post(path, headers=headers, **GOOD)
@@ -140,11 +174,13 @@ def test_requests_beyond_in_flight_limit_get_503(checkpoint: Path) -> None:
 
 def test_upload_without_content_length_gets_411(checkpoint: Path) -> None:
     def chunks():
-        yield b"--x\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.png\"\r\n\r\n"
+        yield b'--x\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n\r\n'
         yield encode((8, 8)) + b"\r\n--x--\r\n"
 
     with TestClient(create_app(checkpoint)) as client:
-        response = client.post("/v1/classify", content=chunks(), headers={"Content-Type": "multipart/form-data; boundary=x"})
+        response = client.post(
+            "/v1/classify", content=chunks(), headers={"Content-Type": "multipart/form-data; boundary=x"}
+        )
     assert response.status_code == 411 and "Content-Length" in response.json()["detail"]
 
 

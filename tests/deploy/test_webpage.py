@@ -21,7 +21,8 @@ def test_page_shows_resized_images_and_predictions(live_server: LiveServer, tmp_
     image.write_bytes(encode((120, 90), "JPEG", seed=5))
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
         )
         try:
             page = browser.new_page()

@@ -18,14 +18,17 @@ from learned_resizer.resizers.fused import fused_kernels
 pytestmark = pytest.mark.skipif(fused._library(1) is None, reason="no C compiler to build the CPU kernels")
 
 
-@pytest.mark.parametrize(("channels", "kernel", "stride", "padding", "shape"), [
-    (64, 7, 2, 3, (2, 23, 37)),  # ResNet-50's and DenseNet's stem; odd sizes, 2 threads' rows
-    (32, 3, 2, 1, (3, 16, 21)),  # MobileNet-v2's and EfficientNet's stem
-    (16, 3, 1, 1, (1, 9, 40)),   # stride 1
-    (16, 5, 3, 0, (2, 17, 19)),  # stride 3, no padding: pixels that no output reads
-    (32, 7, 2, 3, (1, 3, 5)),    # an image smaller than the kernel
-    (16, 4, 4, 0, (1, 8, 13)),   # patches (a ViT's stem), a width no multiple of the stride
-])
+@pytest.mark.parametrize(
+    ("channels", "kernel", "stride", "padding", "shape"),
+    [
+        (64, 7, 2, 3, (2, 23, 37)),  # ResNet-50's and DenseNet's stem; odd sizes, 2 threads' rows
+        (32, 3, 2, 1, (3, 16, 21)),  # MobileNet-v2's and EfficientNet's stem
+        (16, 3, 1, 1, (1, 9, 40)),  # stride 1
+        (16, 5, 3, 0, (2, 17, 19)),  # stride 3, no padding: pixels that no output reads
+        (32, 7, 2, 3, (1, 3, 5)),  # an image smaller than the kernel
+        (16, 4, 4, 0, (1, 8, 13)),  # patches (a ViT's stem), a width no multiple of the stride
+    ],
+)
 def test_image_conv_gradients_equal_pytorchs(channels, kernel, stride, padding, shape):
     n, height, width = shape
     generator = torch.Generator().manual_seed(channels * kernel + height)
@@ -75,7 +78,9 @@ def test_joint_pipeline_gradients_equal_float64s(monkeypatch):
     gradient, never calls it. The base model is in eval mode: its BatchNorm over two images of
     1x1 pixels in layer 4 would make even PyTorch's float32 gradients 20 % off float64's."""
     torch.manual_seed(0)
-    joint = ResizeThenModel(LearnedResizer(4, filters=16), torchvision.models.resnet18(num_classes=4), 32, (0.5,) * 3, (0.25,) * 3)
+    joint = ResizeThenModel(
+        LearnedResizer(4, filters=16), torchvision.models.resnet18(num_classes=4), 32, (0.5,) * 3, (0.25,) * 3
+    )
     joint.model.eval()
     assert type(joint.model.conv1) is ImageInputConv2d
     reference = copy.deepcopy(joint).double()
@@ -90,7 +95,12 @@ def test_joint_pipeline_gradients_equal_float64s(monkeypatch):
     assert calls == [1]  # float64: PyTorch's ops
     for (name, p), q in zip(joint.resizer.named_parameters(), reference.resizer.parameters(), strict=True):
         torch.testing.assert_close(p.grad.double(), q.grad, rtol=1e-4, atol=1e-4 * q.grad.abs().max().item(), msg=name)
-    bilinear = ResizeThenModel(create_resizer("bilinear", output_size=32), torchvision.models.resnet18(num_classes=4), 32,
-                               (0.5,) * 3, (0.25,) * 3)
+    bilinear = ResizeThenModel(
+        create_resizer("bilinear", output_size=32),
+        torchvision.models.resnet18(num_classes=4),
+        32,
+        (0.5,) * 3,
+        (0.25,) * 3,
+    )
     bilinear(images).sum().backward()
     assert calls == [1]

@@ -30,10 +30,16 @@ def test_every_registered_resizer_forward_backward(name, out_hw):
     assert x.grad is not None and torch.isfinite(x.grad).all()
 
 
-@pytest.mark.parametrize(("name", "mode", "antialias"), [
-    ("nearest", "nearest", False), ("bilinear", "bilinear", False), ("bicubic", "bicubic", False),
-    ("bilinear_aa", "bilinear", True), ("bicubic_aa", "bicubic", True),
-])
+@pytest.mark.parametrize(
+    ("name", "mode", "antialias"),
+    [
+        ("nearest", "nearest", False),
+        ("bilinear", "bilinear", False),
+        ("bicubic", "bicubic", False),
+        ("bilinear_aa", "bilinear", True),
+        ("bicubic_aa", "bicubic", True),
+    ],
+)
 @pytest.mark.parametrize("out_hw", [(9, 14), (50, 70)])
 def test_matches_torchvision_resize(name, mode, antialias, out_hw):
     x = torch.rand(2, 3, 31, 45)
@@ -85,6 +91,7 @@ def test_registry_errors():
     with pytest.raises(ValueError, match="bad options for resizer 'bilinear'"):
         create_resizer("bilinear", filters=3)
     from learned_resizer.resizers import register_resizer
+
     with pytest.raises(ValueError, match="already registered"):
         register_resizer("bilinear", trainable=False)(lambda **_: None)
 
@@ -97,7 +104,9 @@ def test_classical_has_no_parameters():
 def test_learned_with_antialiased_interpolation_is_bilinear_aa_when_identity():
     r = create_resizer("learned", output_size=(8, 8), filters=4, interpolation="bilinear_aa", init="identity")
     x = torch.rand(1, 3, 32, 32)
-    torch.testing.assert_close(r(x), F.interpolate(x, size=(8, 8), mode="bilinear", antialias=True, align_corners=False))
+    torch.testing.assert_close(
+        r(x), F.interpolate(x, size=(8, 8), mode="bilinear", antialias=True, align_corners=False)
+    )
 
 
 def test_learned_with_area_inside_is_the_block_mean_when_identity():

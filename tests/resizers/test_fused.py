@@ -15,8 +15,8 @@ from torch import nn
 
 from learned_resizer import LearnedResizer
 from learned_resizer.resizers import fused
-from learned_resizer.resizers.fused import fused_kernels, to_image
 from learned_resizer.resizers.functional import resize_image
+from learned_resizer.resizers.fused import fused_kernels, to_image
 from learned_resizer.resizers.learned import batch_norm_resized
 
 pytestmark = pytest.mark.skipif(fused._library(1) is None, reason="no C compiler to build the fused kernel")
@@ -33,20 +33,23 @@ def stem_inputs(channels, shape, generator):
     image = torch.rand(n, 3, height, width, generator=generator).contiguous(memory_format=torch.channels_last)
     weight_in = torch.randn(channels, 3, 7, 7, generator=generator) / 12
     bias_in, bias = torch.randn(channels, generator=generator) * 0.3, torch.randn(channels, generator=generator) * 0.3
-    weight = torch.randn(channels, channels, 1, 1, generator=generator) / channels ** 0.5
+    weight = torch.randn(channels, channels, 1, 1, generator=generator) / channels**0.5
     return image, weight_in, bias_in, weight, bias
 
 
 STEM_NAMES = ("image", "weight_in", "bias_in", "weight", "bias")
 
 
-@pytest.mark.parametrize(("channels", "shape", "pool"), [
-    (16, (2, 10, 63), False),  # 2 threads' rows, a width that is no multiple of the kernel's 16-pixel blocks
-    (32, (2, 10, 63), False),
-    (16, (3, 10, 50), True),   # pooled, threads split at an image's 6th row pair
-    (32, (1, 4, 1030), True),  # rows wider than the kernel's 512-pixel chunks
-    (16, (1, 2, 2), True),     # an image smaller than the kernel: all zero border
-])
+@pytest.mark.parametrize(
+    ("channels", "shape", "pool"),
+    [
+        (16, (2, 10, 63), False),  # 2 threads' rows, a width that is no multiple of the kernel's 16-pixel blocks
+        (32, (2, 10, 63), False),
+        (16, (3, 10, 50), True),  # pooled, threads split at an image's 6th row pair
+        (32, (1, 4, 1030), True),  # rows wider than the kernel's 512-pixel chunks
+        (16, (1, 2, 2), True),  # an image smaller than the kernel: all zero border
+    ],
+)
 def test_stem_equals_torch_ops_forward_and_backward(channels, shape, pool):
     """The full-resolution stage against the same ops in float64: outputs, BatchNorm's sums, and
     the gradients of every input, with the image's and without it."""
@@ -55,11 +58,16 @@ def test_stem_equals_torch_ops_forward_and_backward(channels, shape, pool):
     reference_inputs = [t.clone().double().requires_grad_() for t in tensors]
     a, *sums = stem_in_float64(*reference_inputs, 0.2, 0.1)
     expected = (F.avg_pool2d(a, 2) if pool else a, *sums)
-    upstream = [torch.randn(expected[0].shape, generator=generator), torch.randn(channels, generator=generator),
-                torch.randn(channels, generator=generator) * 0.1]
+    upstream = [
+        torch.randn(expected[0].shape, generator=generator),
+        torch.randn(channels, generator=generator),
+        torch.randn(channels, generator=generator) * 0.1,
+    ]
     torch.autograd.backward(expected, [u.double() for u in upstream])
     for image_grad in (True, False):
-        inputs = [t.clone().requires_grad_(image_grad if name == "image" else True) for name, t in zip(STEM_NAMES, tensors)]
+        inputs = [
+            t.clone().requires_grad_(image_grad if name == "image" else True) for name, t in zip(STEM_NAMES, tensors)
+        ]
         outputs = fused.stem(*inputs, 0.2, 0.1, pool=pool)
         for out, ref in zip(outputs, expected, strict=True):
             torch.testing.assert_close(out.double(), ref, rtol=1e-5, atol=1e-5)
@@ -113,23 +121,33 @@ def test_batch_norm_resized_equals_batch_norm_then_resize():
         for _ in range(2):  # the second step starts from updated running statistics
             for interpolation in ("bilinear", "bicubic_aa", "area"):
                 expected = resize_image(plain(a), (5, 7), interpolation)
-                got = batch_norm_resized(commuted, resize_image(a, (5, 7), interpolation), a.sum((0, 2, 3)),
-                                         (a * a).sum((0, 2, 3)), a.numel() // 4)
+                got = batch_norm_resized(
+                    commuted,
+                    resize_image(a, (5, 7), interpolation),
+                    a.sum((0, 2, 3)),
+                    (a * a).sum((0, 2, 3)),
+                    a.numel() // 4,
+                )
                 torch.testing.assert_close(got, expected, msg=str(options))
         for name, buffer in plain.named_buffers():
             torch.testing.assert_close(dict(commuted.named_buffers())[name], buffer, msg=f"{name} with {options}")
         plain.eval(), commuted.eval()
-        got = batch_norm_resized(commuted, resize_image(a, (5, 7)), a.sum((0, 2, 3)), (a * a).sum((0, 2, 3)), a.numel() // 4)
+        got = batch_norm_resized(
+            commuted, resize_image(a, (5, 7)), a.sum((0, 2, 3)), (a * a).sum((0, 2, 3)), a.numel() // 4
+        )
         torch.testing.assert_close(got, resize_image(plain(a), (5, 7)))
 
 
-@pytest.mark.parametrize(("filters", "interpolation", "in_hw", "out_hw", "channels_last"), [
-    (16, "bilinear", (40, 48), (20, 24), True),  # exactly half: pooled inside the kernel
-    (16, "area", (32, 32), (8, 8), False),
-    (16, "area", (32, 30), (16, 15), False),  # exactly half: pooled inside the kernel
-    (32, "bicubic_aa", (33, 29), (16, 40), True),
-    (16, "bilinear", (12, 14), (30, 22), True),  # enlarging
-])
+@pytest.mark.parametrize(
+    ("filters", "interpolation", "in_hw", "out_hw", "channels_last"),
+    [
+        (16, "bilinear", (40, 48), (20, 24), True),  # exactly half: pooled inside the kernel
+        (16, "area", (32, 32), (8, 8), False),
+        (16, "area", (32, 30), (16, 15), False),  # exactly half: pooled inside the kernel
+        (32, "bicubic_aa", (33, 29), (16, 40), True),
+        (16, "bilinear", (12, 14), (30, 22), True),  # enlarging
+    ],
+)
 def test_resizer_with_kernel_trains_like_plain_pytorch(filters, interpolation, in_hw, out_hw, channels_last):
     torch.manual_seed(1)
     with_kernel = LearnedResizer(out_hw, filters=filters, interpolation=interpolation).train()
@@ -191,8 +209,10 @@ def test_kernel_is_built_once_into_the_cache(monkeypatch, tmp_path):
         fused._library.cache_clear()
 
 
-@pytest.mark.skipif(not Path("/proc/self/maps").exists() or not torch.backends.openmp.is_available(),
-                    reason="needs Linux and a PyTorch built with OpenMP")
+@pytest.mark.skipif(
+    not Path("/proc/self/maps").exists() or not torch.backends.openmp.is_available(),
+    reason="needs Linux and a PyTorch built with OpenMP",
+)
 def test_kernels_share_pytorchs_openmp_runtime():
     """Built with -fopenmp, the kernels must bind to the libgomp PyTorch loaded, not a second one
     whose threads would compete with PyTorch's for the cores."""

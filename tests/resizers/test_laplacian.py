@@ -6,13 +6,21 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage
 
-from learned_resizer import LaplacianResizer, count_kernel_weights, count_macs, count_trainable_parameters, create_resizer
+from learned_resizer import (
+    LaplacianResizer,
+    count_kernel_weights,
+    count_macs,
+    count_trainable_parameters,
+    create_resizer,
+)
 from learned_resizer.resizers import resize_image
 
 
-def scipy_reference(x: torch.Tensor, size: tuple[int, int], weights, biases, sigma: float, radius: int,
-                    interpolation: str) -> torch.Tensor:
+def scipy_reference(
+    x: torch.Tensor, size: tuple[int, int], weights, biases, sigma: float, radius: int, interpolation: str
+) -> torch.Tensor:
     """The resizer written with scipy's Gaussian filter (zero padding) in float64."""
+
     def blur(a: np.ndarray) -> np.ndarray:
         for axis in (2, 3):
             a = ndimage.gaussian_filter1d(a, sigma, axis=axis, mode="constant", cval=0.0, radius=radius)
@@ -30,9 +38,14 @@ def scipy_reference(x: torch.Tensor, size: tuple[int, int], weights, biases, sig
     return out
 
 
-@pytest.mark.parametrize(("in_size", "size", "interpolation"), [
-    ((40, 56), (16, 24), "bilinear"), ((20, 20), (48, 36), "bicubic"), ((64, 64), (16, 16), "area"),
-])
+@pytest.mark.parametrize(
+    ("in_size", "size", "interpolation"),
+    [
+        ((40, 56), (16, 24), "bilinear"),
+        ((20, 20), (48, 36), "bicubic"),
+        ((64, 64), (16, 16), "area"),
+    ],
+)
 def test_matches_scipy_gaussian_stack(in_size, size, interpolation):
     torch.manual_seed(0)
     resizer = LaplacianResizer(size, layers=3, kernel_size=7, sigma=1.5, interpolation=interpolation).double()
@@ -61,8 +74,9 @@ def test_small_weights_add_the_resized_detail_the_blurs_remove():
         resizer.weight.fill_(1e-6)
     detail = resizer.blur(resizer.blur(x)) - x
     change = (resizer(x) - F.interpolate(x, size=16, mode="bilinear", align_corners=False)) / 1e-6
-    torch.testing.assert_close(change, F.interpolate(detail, size=16, mode="bilinear", align_corners=False),
-                               rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(
+        change, F.interpolate(detail, size=16, mode="bilinear", align_corners=False), rtol=1e-6, atol=1e-6
+    )
 
 
 def test_parameters_are_two_per_band_and_the_blur_is_counted_in_macs():
@@ -89,12 +103,15 @@ def test_channels_last_and_low_precision_inputs():
     assert resizer(x.bfloat16()).dtype == torch.bfloat16
 
 
-@pytest.mark.parametrize(("options", "message"), [
-    ({"layers": 0}, "layers must be a positive int"),
-    ({"kernel_size": 4}, "kernel_size must be an odd int >= 3"),
-    ({"sigma": 0.0}, "sigma must be a positive number"),
-    ({"interpolation": "lanczos"}, "unknown interpolation 'lanczos'"),
-])
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"layers": 0}, "layers must be a positive int"),
+        ({"kernel_size": 4}, "kernel_size must be an odd int >= 3"),
+        ({"sigma": 0.0}, "sigma must be a positive number"),
+        ({"interpolation": "lanczos"}, "unknown interpolation 'lanczos'"),
+    ],
+)
 def test_bad_options_are_refused_by_name(options, message):
     with pytest.raises(ValueError, match=message):
         create_resizer("muller", output_size=16, **options)

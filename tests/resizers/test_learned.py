@@ -9,8 +9,16 @@ from learned_resizer import LearnedResizer, count_kernel_weights, count_macs, co
 from learned_resizer.resizers import ResidualBlock
 
 # Table 2 of the paper, thousands of kernel weights truncated to two decimals.
-TABLE2 = {(16, 1): 11.87, (16, 2): 16.48, (16, 3): 21.08, (16, 4): 25.69,
-          (32, 1): 38.08, (32, 2): 56.51, (32, 3): 74.94, (32, 4): 93.37}
+TABLE2 = {
+    (16, 1): 11.87,
+    (16, 2): 16.48,
+    (16, 3): 21.08,
+    (16, 4): 25.69,
+    (32, 1): 38.08,
+    (32, 2): 56.51,
+    (32, 3): 74.94,
+    (32, 4): 93.37,
+}
 
 
 @pytest.mark.parametrize(("filters", "blocks"), sorted(TABLE2))
@@ -39,6 +47,7 @@ def test_macs_match_hand_count():
 
 def reference_forward(r: LearnedResizer, x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Figure 3 written out with functional calls on the module's own weights."""
+
     def conv(layer: nn.Conv2d, t):
         return F.conv2d(t, layer.weight, layer.bias, padding=layer.kernel_size[0] // 2)
 
@@ -86,7 +95,7 @@ def test_layers_in_paper_order():
 def test_every_parameter_gets_gradient_with_chained_blocks():
     r = LearnedResizer(16, filters=8, blocks=2).train()
     out = r(torch.rand(2, 3, 32, 32))
-    (out ** 2).mean().backward()
+    (out**2).mean().backward()
     for name, p in r.named_parameters():
         assert p.grad is not None and p.grad.abs().sum() > 0, name
 
@@ -184,7 +193,12 @@ def test_bad_sizes_raise(size):
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
-    [({"filters": 0}, "filters"), ({"blocks": -1}, "blocks"), ({"init": "xavier"}, "init"), ({"interpolation": "lanczos"}, "interpolation")],
+    [
+        ({"filters": 0}, "filters"),
+        ({"blocks": -1}, "blocks"),
+        ({"init": "xavier"}, "init"),
+        ({"interpolation": "lanczos"}, "interpolation"),
+    ],
 )
 def test_bad_options_raise(kwargs, match):
     with pytest.raises(ValueError, match=match):

@@ -8,7 +8,16 @@ import torch
 from scipy import stats
 
 from learned_resizer.tasks import Task
-from learned_resizer.tasks.iqa import IQATask, as_probabilities, average_ranks, emd_loss, human_mean_score, mean_score, pearson, spearman
+from learned_resizer.tasks.iqa import (
+    IQATask,
+    as_probabilities,
+    average_ranks,
+    emd_loss,
+    human_mean_score,
+    mean_score,
+    pearson,
+    spearman,
+)
 
 K = 10
 

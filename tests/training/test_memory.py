@@ -30,7 +30,9 @@ on_glibc = pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt
 
 
 def faults_of_last_block(mode: str) -> int:
-    done = subprocess.run([sys.executable, "-c", FAULTS_OF_LAST_BLOCK, mode], capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", FAULTS_OF_LAST_BLOCK, mode], capture_output=True, text=True, check=True
+    )
     return int(done.stdout.strip().splitlines()[-1])
 
 

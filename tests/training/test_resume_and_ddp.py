@@ -16,7 +16,12 @@ from safetensors.torch import load_file
 
 from tests.training.conftest import TINY
 
-LONGER = [*TINY, "data.options={train_size: 480, val_size: 16, test_size: 16}", "trainer.epochs=4", "trainer.batch_size=8"]
+LONGER = [
+    *TINY,
+    "data.options={train_size: 480, val_size: 16, test_size: 16}",
+    "trainer.epochs=4",
+    "trainer.batch_size=8",
+]
 #: the resume test anneals per step, so a resumed run must also restore the scheduler's step count,
 #: and augments, so it must also replay each epoch's symmetries
 ANNEALED = [*LONGER, "optim.schedule=cosine", "data.augment=dihedral"]
@@ -37,10 +42,13 @@ def epochs_in(metrics: Path) -> list[int]:
 def test_sigkill_mid_epoch_then_resume_matches_uninterrupted_run(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     reference, crashed = tmp_path / "reference", tmp_path / "crashed"
-    subprocess.run(cli("train", "--out", str(reference), *ANNEALED), check=True, env=env, capture_output=True, timeout=600)
+    subprocess.run(
+        cli("train", "--out", str(reference), *ANNEALED), check=True, env=env, capture_output=True, timeout=600
+    )
 
-    process = subprocess.Popen(cli("train", "--out", str(crashed), *ANNEALED), env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        cli("train", "--out", str(crashed), *ANNEALED), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.monotonic() + 300
     while len(epochs_in(crashed / "metrics.csv")) < 2 and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.05)
@@ -50,7 +58,13 @@ def test_sigkill_mid_epoch_then_resume_matches_uninterrupted_run(tmp_path):
     process.wait()
     assert not (crashed / "result.json").exists()
 
-    subprocess.run(cli("train", "--out", str(crashed), "--resume", *ANNEALED), check=True, env=env, capture_output=True, timeout=600)
+    subprocess.run(
+        cli("train", "--out", str(crashed), "--resume", *ANNEALED),
+        check=True,
+        env=env,
+        capture_output=True,
+        timeout=600,
+    )
     assert epochs_in(crashed / "metrics.csv") == [0, 1, 2, 3]  # no gap, no duplicate
     a = load_file(reference / "model" / "model.safetensors")
     b = load_file(crashed / "model" / "model.safetensors")
@@ -64,7 +78,10 @@ def test_ddp_two_processes_on_cpu(tmp_path):
     out = tmp_path / "ddp"
     result = subprocess.run(
         cli("train", "--out", str(out), *TINY, "trainer.accelerator=cpu", "trainer.devices=2", "trainer.strategy=ddp"),
-        env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=600,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["best.ckpt", "last.ckpt"]

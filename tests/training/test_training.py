@@ -41,7 +41,14 @@ def test_joint_training_lowers_loss_and_changes_both_parts(tiny_config, tmp_path
     before, after = initial_state(config), final_state(tmp_path)
     assert changed(before, after, "resizer.conv_in.weight") and changed(before, after, "model.classifier.weight")
     assert {"top1_error", "top5_error"} <= set(result["test"])
-    assert {"val_top1_error", "val_top5_error", "train_top1_error", "train_top5_error", "lr_model", "lr_resizer"} <= set(rows[0])
+    assert {
+        "val_top1_error",
+        "val_top5_error",
+        "train_top1_error",
+        "train_top5_error",
+        "lr_model",
+        "lr_resizer",
+    } <= set(rows[0])
 
 
 def test_resizer_only_leaves_base_model_bit_identical(tiny_config, tmp_path):
@@ -95,7 +102,9 @@ def test_learning_rate_schedule_is_the_papers(tiny_config, tmp_path):
 
 
 def test_cosine_schedule_anneals_both_rates_to_zero_step_by_step(tiny_config, tmp_path):
-    train_run(tiny_config("trainer.epochs=5", "optim.lr=0.1", "optim.resizer_lr=0.3", "optim.schedule=cosine"), tmp_path)
+    train_run(
+        tiny_config("trainer.epochs=5", "optim.lr=0.1", "optim.resizer_lr=0.3", "optim.schedule=cosine"), tmp_path
+    )
     rows = list(csv.DictReader(open(tmp_path / "metrics.csv")))
     expected = [0.1 * (1 + math.cos(math.pi * epoch / 5)) / 2 for epoch in range(5)]  # rate at each epoch's start
     assert [float(r["lr_model"]) for r in rows] == pytest.approx(expected)
@@ -110,8 +119,13 @@ def test_unknown_schedule_is_refused_by_name(tiny_config):
 def test_adamw_moves_every_weight_by_its_groups_rate_on_the_first_step(tiny_config, tmp_path):
     # Adam's first (bias-corrected) step is lr * g / (|g| + eps): the rate itself wherever the
     # gradient is not tiny, whatever its scale; SGD's would be lr * g
-    config = tiny_config("optim.optimizer=adamw", "optim.lr=0.001", "optim.resizer_lr=0.01",
-                         "trainer.epochs=1", "trainer.limit_train_batches=1")
+    config = tiny_config(
+        "optim.optimizer=adamw",
+        "optim.lr=0.001",
+        "optim.resizer_lr=0.01",
+        "trainer.epochs=1",
+        "trainer.limit_train_batches=1",
+    )
     train_run(config, tmp_path)
     before, after = initial_state(config), final_state(tmp_path)
     for key, rate in (("resizer.conv_in.weight", 0.01), ("model.classifier.weight", 0.001)):
@@ -184,7 +198,9 @@ def test_resume_with_another_config_names_the_difference(tiny_config, tmp_path):
 def test_resume_refuses_a_changed_recipe_and_keeps_the_recorded_config(tiny_config, tmp_path):
     train_run(tiny_config(), tmp_path)
     recorded = (tmp_path / "config.yaml").read_text()
-    with pytest.raises(ValueError, match=r"holds a run started with another config \(optim.lr: the run's 0.05, now 0.1\)"):
+    with pytest.raises(
+        ValueError, match=r"holds a run started with another config \(optim.lr: the run's 0.05, now 0.1\)"
+    ):
         train_run(tiny_config("trainer.epochs=3", "optim.lr=0.1"), tmp_path, resume=True)
     assert (tmp_path / "config.yaml").read_text() == recorded
 
@@ -193,8 +209,16 @@ def test_resume_accepts_more_epochs_and_other_execution_settings(tiny_config, tm
     monkeypatch.chdir(tmp_path)
     (tmp_path / "data").mkdir()  # the synthetic set reads no files; the root is spelt two ways
     train_run(tiny_config("data.root=data"), tmp_path)
-    train_run(tiny_config("trainer.epochs=3", "trainer.log_every_n_steps=1", "trainer.channels_last=false",
-                          f"data.root={tmp_path / 'data'}"), tmp_path, resume=True)
+    train_run(
+        tiny_config(
+            "trainer.epochs=3",
+            "trainer.log_every_n_steps=1",
+            "trainer.channels_last=false",
+            f"data.root={tmp_path / 'data'}",
+        ),
+        tmp_path,
+        resume=True,
+    )
     assert [int(r["epoch"]) for r in csv.DictReader(open(tmp_path / "metrics.csv"))] == [0, 1, 2]
 
 
@@ -226,7 +250,9 @@ def test_channels_last_module_keeps_weights_and_batches_in_that_layout(tiny_conf
 
     config = tiny_config()
     task = create_task(config.task, [str(i) for i in range(4)])
-    module = ResizerTrainingModule(build_pipeline_for_run(config, task), task, config.optim, "joint", 0, {}, channels_last=True)
+    module = ResizerTrainingModule(
+        build_pipeline_for_run(config, task), task, config.optim, "joint", 0, {}, channels_last=True
+    )
     weight = module.pipeline.resizer.conv_in.weight
     assert weight.is_contiguous(memory_format=torch.channels_last) and not weight.is_contiguous()
     seen = []

@@ -11,6 +11,10 @@ def add_backend_option(parser) -> None:
     """``--backend``, for the commands that resize with a trained pipeline."""
     from learned_resizer.deploy.fast import BACKENDS
 
-    parser.add_argument("--backend", choices=BACKENDS, default="auto",
-                        help="what runs the learned resizer: auto (default) times the others here and keeps the fastest; "
-                             "kernels needs a C compiler, onnxruntime the deploy extra")
+    parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="auto",
+        help="what runs the learned resizer: auto (default) times the others here and keeps the fastest; "
+        "kernels needs a C compiler, onnxruntime the deploy extra",
+    )

@@ -12,11 +12,18 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser("client", help="send an image to a learned-resizer server and print its predictions")
     parser.add_argument("url", help="server address, e.g. http://127.0.0.1:8000")
     parser.add_argument("image", help="image file")
-    parser.add_argument("--resize-locally", metavar="CHECKPOINT_OR_ONNX",
-                        help="also resize here (an exported resizer .onnx, or a checkpoint folder) and send the result; "
-                             "prints both ways side by side")
-    parser.add_argument("--float16", action="store_true", help="send the locally resized array as float16 (half the bytes)")
-    parser.add_argument("--token", default=os.environ.get(TOKEN_VARIABLE), help=f"bearer token (default: ${TOKEN_VARIABLE})")
+    parser.add_argument(
+        "--resize-locally",
+        metavar="CHECKPOINT_OR_ONNX",
+        help="also resize here (an exported resizer .onnx, or a checkpoint folder) and send the result; "
+        "prints both ways side by side",
+    )
+    parser.add_argument(
+        "--float16", action="store_true", help="send the locally resized array as float16 (half the bytes)"
+    )
+    parser.add_argument(
+        "--token", default=os.environ.get(TOKEN_VARIABLE), help=f"bearer token (default: ${TOKEN_VARIABLE})"
+    )
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds per request (default 60)")
     parser.set_defaults(run=run)
 

@@ -8,10 +8,16 @@ from learned_resizer.compare.runner import load_compare_config, run_comparison
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("compare", help="train each resizer with the same model, data and seeds; table and report")
+    parser = subparsers.add_parser(
+        "compare", help="train each resizer with the same model, data and seeds; table and report"
+    )
     parser.add_argument("--config", required=True, help="comparison YAML (see configs/compare_*.yaml)")
-    parser.add_argument("--out", default="runs/compare", help="output folder (default runs/compare); a rerun resumes it")
-    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="overrides, e.g. seeds=[0,1,2] run.trainer.epochs=3")
+    parser.add_argument(
+        "--out", default="runs/compare", help="output folder (default runs/compare); a rerun resumes it"
+    )
+    parser.add_argument(
+        "overrides", nargs="*", metavar="KEY=VALUE", help="overrides, e.g. seeds=[0,1,2] run.trainer.epochs=3"
+    )
     parser.set_defaults(run=run)
 
 

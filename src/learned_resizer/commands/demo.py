@@ -10,9 +10,13 @@ from learned_resizer.presets import preset_path
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("demo", help="compare learned and classical resizers on the built-in demo set (~5 min on 2 CPU cores)")
+    parser = subparsers.add_parser(
+        "demo", help="compare learned and classical resizers on the built-in demo set (~5 min on 2 CPU cores)"
+    )
     parser.add_argument("--out", default="demo-output", help="output folder (default demo-output); a rerun resumes it")
-    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="overrides of the demo preset, e.g. seeds=[0,1,2]")
+    parser.add_argument(
+        "overrides", nargs="*", metavar="KEY=VALUE", help="overrides of the demo preset, e.g. seeds=[0,1,2]"
+    )
     parser.set_defaults(run=run)
 
 

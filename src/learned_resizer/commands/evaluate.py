@@ -20,7 +20,12 @@ def register(subparsers) -> None:
     parser.add_argument("--data", default=None, help="dataset name (default: the run's own data, from its config.yaml)")
     parser.add_argument("--data-root", default=None, help="dataset folder, for imagefolder/terrain/...")
     parser.add_argument("--split", default="test", choices=["train", "val", "test"])
-    parser.add_argument("--resizer-from", default=None, metavar="OTHER", help="use the resizer of another run in front of this run's base model")
+    parser.add_argument(
+        "--resizer-from",
+        default=None,
+        metavar="OTHER",
+        help="use the resizer of another run in front of this run's base model",
+    )
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(run=run)
@@ -41,7 +46,10 @@ def run(args: argparse.Namespace) -> int:
     if args.resizer_from:
         other, other_config = from_pretrained(args.resizer_from)
         if list(other_config["input_size"]) != list(config["input_size"]):
-            print(f"note: the resizer was trained on {other_config['input_size']} px inputs, the data is loaded at {config['input_size']}")
+            print(
+                f"note: the resizer was trained on {other_config['input_size']} px inputs, the data is loaded "
+                f"at {config['input_size']}"
+            )
         pipeline = TransferredResizer(other, pipeline)
     splits = build_splits(data_config(args), tuple(config["input_size"]))
     if splits.classes != config["classes"]:
@@ -50,8 +58,13 @@ def run(args: argparse.Namespace) -> int:
     metrics = create_task(config["task"], config["classes"]).metrics()
     metrics.update(outputs, targets)
     values = {k: float(v) for k, v in metrics.compute().items()}
-    result = {"checkpoint": args.checkpoint, "resizer_from": args.resizer_from, "split": args.split,
-              "images": len(targets), **values}
+    result = {
+        "checkpoint": args.checkpoint,
+        "resizer_from": args.resizer_from,
+        "split": args.split,
+        "images": len(targets),
+        **values,
+    }
     if args.json:
         print(json.dumps(result, indent=2))
     else:

@@ -17,7 +17,9 @@ PAPER_TABLE2 = {
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("info", help="parameters and MACs of a resizer; with no options, the paper's Table 2")
+    parser = subparsers.add_parser(
+        "info", help="parameters and MACs of a resizer; with no options, the paper's Table 2"
+    )
     parser.add_argument("--resizer", help="any registered resizer, e.g. muller (default learned)")
     parser.add_argument("--filters", type=int, help="n, hidden width of the learned resizer (default 16)")
     parser.add_argument("--blocks", type=int, help="r, number of residual blocks (default 1)")
@@ -38,21 +40,36 @@ def table2_rows() -> list[dict]:
     for filters, by_blocks in PAPER_TABLE2.items():
         for blocks, paper in by_blocks.items():
             weights = count_kernel_weights(LearnedResizer(filters=filters, blocks=blocks))
-            rows.append({"filters": filters, "blocks": blocks, "kernel_weights": weights,
-                         "ours_k": truncate_thousands(weights), "paper_k": paper})
+            rows.append(
+                {
+                    "filters": filters,
+                    "blocks": blocks,
+                    "kernel_weights": weights,
+                    "ours_k": truncate_thousands(weights),
+                    "paper_k": paper,
+                }
+            )
     return rows
 
 
-def resizer_info(name: str, options: dict, input_size: tuple[int, int], output_size: tuple[int, int], model: str) -> dict:
+def resizer_info(
+    name: str, options: dict, input_size: tuple[int, int], output_size: tuple[int, int], model: str
+) -> dict:
     resizer = create_resizer(name, output_size=output_size, **options)
     base = create_model(model, num_classes=1000)
     resizer_macs = count_macs(resizer, input_size)
     model_macs = count_macs(base, output_size)
     return {
-        "resizer": name, **options, "input_size": list(input_size), "output_size": list(output_size),
-        "model": model, "kernel_weights": count_kernel_weights(resizer),
-        "trainable_parameters": count_trainable_parameters(resizer), "resizer_macs": resizer_macs,
-        "model_macs": model_macs, "total_macs": resizer_macs + model_macs,
+        "resizer": name,
+        **options,
+        "input_size": list(input_size),
+        "output_size": list(output_size),
+        "model": model,
+        "kernel_weights": count_kernel_weights(resizer),
+        "trainable_parameters": count_trainable_parameters(resizer),
+        "resizer_macs": resizer_macs,
+        "model_macs": model_macs,
+        "total_macs": resizer_macs + model_macs,
     }
 
 
@@ -67,23 +84,36 @@ def run(args: argparse.Namespace) -> int:
         print(f"{'n':>3} {'r':>2} {'kernel weights':>15} {'ours (k)':>9} {'paper (k)':>10}  match")
         for row in rows:
             match = "yes" if row["ours_k"] == row["paper_k"] else "NO"
-            print(f"{row['filters']:>3} {row['blocks']:>2} {row['kernel_weights']:>15,} {row['ours_k']:>9.2f} {row['paper_k']:>10.2f}  {match}")
+            print(
+                f"{row['filters']:>3} {row['blocks']:>2} {row['kernel_weights']:>15,} {row['ours_k']:>9.2f} "
+                f"{row['paper_k']:>10.2f}  {match}"
+            )
         return 0
     name = args.resizer or "learned"
     if name == "learned":
-        options = {"filters": 16 if args.filters is None else args.filters, "blocks": 1 if args.blocks is None else args.blocks}
+        options = {
+            "filters": 16 if args.filters is None else args.filters,
+            "blocks": 1 if args.blocks is None else args.blocks,
+        }
         described = f"learned resizer n={options['filters']} r={options['blocks']}"
     elif args.filters is not None or args.blocks is not None:
         raise ValueError(f"--filters and --blocks describe the learned resizer, not {name!r}")
     else:
         options, described = {}, f"{name} resizer"
-    info = resizer_info(name, options, tuple(args.input_size or (448, 448)), tuple(args.output_size or (224, 224)),
-                        args.model or "resnet50")
+    info = resizer_info(
+        name,
+        options,
+        tuple(args.input_size or (448, 448)),
+        tuple(args.output_size or (224, 224)),
+        args.model or "resnet50",
+    )
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
-    print(f"{described}, {info['input_size'][0]}x{info['input_size'][1]}"
-          f" -> {info['output_size'][0]}x{info['output_size'][1]}, base model {info['model']}")
+    print(
+        f"{described}, {info['input_size'][0]}x{info['input_size'][1]}"
+        f" -> {info['output_size'][0]}x{info['output_size'][1]}, base model {info['model']}"
+    )
     print(f"  kernel weights (paper's Table 2) {info['kernel_weights']:>15,}")
     print(f"  trainable parameters             {info['trainable_parameters']:>15,}")
     print(f"  resizer MACs                     {info['resizer_macs']:>15,}  ({info['resizer_macs'] / 1e9:.3f} G)")

@@ -9,13 +9,18 @@ from learned_resizer.compare.pooling import pool_comparisons
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
-        "pool", help="pool comparisons run apart (other seeds, sessions or machines) into one table and report",
+        "pool",
+        help="pool comparisons run apart (other seeds, sessions or machines) into one table and report",
         description="Pool comparisons with the same setup but different seeds, run at different times or on "
         "different machines, into one table and report: the bootstrap interval and paired test then cover "
         "every seed. Setups that differ in anything but their seeds (and their report's title and panels) are refused.",
     )
-    parser.add_argument("comparisons", nargs="+", metavar="COMPARISON",
-                        help="a comparison's output folder (or its results.json); two or more")
+    parser.add_argument(
+        "comparisons",
+        nargs="+",
+        metavar="COMPARISON",
+        help="a comparison's output folder (or its results.json); two or more",
+    )
     parser.add_argument("--out", default="runs/pooled", help="output folder of the pooled report (default runs/pooled)")
     parser.add_argument("--title", default=None, help="report title (default: the first comparison's, marked pooled)")
     parser.set_defaults(run=run)

@@ -14,7 +14,9 @@ def register(subparsers) -> None:
     parser.add_argument("--config", help="YAML config (see configs/); omitted: the defaults")
     parser.add_argument("--out", default=None, help="run folder (default runs/<config name>)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
-    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. trainer.epochs=3 optim.lr=0.05")
+    parser.add_argument(
+        "overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. trainer.epochs=3 optim.lr=0.05"
+    )
     parser.set_defaults(run=run)
 
 

@@ -36,13 +36,20 @@ def training_curves(records: Sequence[RunRecord]) -> Figure | None:
     rows = -(-len(keys) // columns)
     fig = Figure(figsize=(4.5 * columns, 3.4 * rows), layout="constrained")
     axes = fig.subplots(rows, columns, squeeze=False).ravel()
-    for ax in axes[len(keys):]:
+    for ax in axes[len(keys) :]:
         ax.set_axis_off()
     for record in records:
         epochs = [row.get("epoch", i) for i, row in enumerate(record.history)]
         for ax, key in zip(axes, keys):
             values = [row.get(key, np.nan) for row in record.history]
-            ax.plot(epochs, values, color=colors[record.resizer], linestyle=styles[record.output_size], marker=".", alpha=0.8)
+            ax.plot(
+                epochs,
+                values,
+                color=colors[record.resizer],
+                linestyle=styles[record.output_size],
+                marker=".",
+                alpha=0.8,
+            )
     for ax, key in zip(axes, keys):
         ax.set(title=key, xlabel="epoch")
         ax.grid(alpha=0.3)
@@ -99,7 +106,10 @@ def panel_figure(panels: Sequence[Panel], amplify: float | None = None) -> Figur
             (panel.original, f"{panel.name}: original {_shape(panel.original)}"),
             (panel.bilinear, f"bilinear {_shape(panel.bilinear)}"),
             (rescaled, f"learned, rescaled\nrange [{low:.2f}, {high:.2f}]"),
-            (np.clip(panel.learned, 0.0, 1.0), f"learned, clipped to [0, 1]\n{_outside(panel.learned):.1%} of values outside"),
+            (
+                np.clip(panel.learned, 0.0, 1.0),
+                f"learned, clipped to [0, 1]\n{_outside(panel.learned):.1%} of values outside",
+            ),
             (np.clip(residual, 0.0, 1.0), f"|learned − bilinear| × {factor:.3g}"),
         )
         for ax, (image, title) in zip(row, images):

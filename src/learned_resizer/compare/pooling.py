@@ -40,12 +40,18 @@ def read_results(path: str | Path) -> dict[str, Any]:
     """A comparison's ``results.json``, checked to hold what pooling needs."""
     file = results_path(path)
     if not file.is_file():
-        raise FileNotFoundError(f"{file}: no comparison results here (expected a comparison's folder or its {RESULTS_NAME})")
+        raise FileNotFoundError(
+            f"{file}: no comparison results here (expected a comparison's folder or its {RESULTS_NAME})"
+        )
     try:
         results = json.loads(file.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ValueError(f"{file}: not a JSON file ({error})") from error
-    if not isinstance(results, dict) or not isinstance(results.get("runs"), list) or not isinstance(results.get("table"), dict):
+    if (
+        not isinstance(results, dict)
+        or not isinstance(results.get("runs"), list)
+        or not isinstance(results.get("table"), dict)
+    ):
         raise ValueError(f"{file}: expected a comparison's {RESULTS_NAME} with 'table' and 'runs'")
     if not results["runs"]:
         raise ValueError(f"{file}: holds no runs")
@@ -62,17 +68,25 @@ def records_from_results(results: dict[str, Any], where: str = RESULTS_NAME) -> 
     records = []
     for index, run in enumerate(results["runs"]):
         try:
-            records.append(RunRecord(
-                resizer=run["resizer"], seed=int(run["seed"]), output_size=tuple(run["output_size"]),
-                test_scores=np.asarray(run["test_scores"], dtype=np.float64),
-                test_metrics={k: (np.nan if v is None else float(v)) for k, v in run["test_metrics"].items()},
-                history=[{k: float(v) for k, v in row.items() if v is not None} for row in run["history"]],
-                kernel_weights=int(run["kernel_weights"]), trainable_parameters=int(run["trainable_parameters"]),
-                resizer_macs=int(run["resizer_macs"]), model_macs=int(run["model_macs"]),
-                seconds_per_epoch=float(run["seconds_per_epoch"]),
-                test_predictions=run.get("test_predictions"), test_targets=run.get("test_targets"),
-                folds=int(run.get("folds", 1)), fold_sizes=run.get("fold_sizes"),
-            ))
+            records.append(
+                RunRecord(
+                    resizer=run["resizer"],
+                    seed=int(run["seed"]),
+                    output_size=tuple(run["output_size"]),
+                    test_scores=np.asarray(run["test_scores"], dtype=np.float64),
+                    test_metrics={k: (np.nan if v is None else float(v)) for k, v in run["test_metrics"].items()},
+                    history=[{k: float(v) for k, v in row.items() if v is not None} for row in run["history"]],
+                    kernel_weights=int(run["kernel_weights"]),
+                    trainable_parameters=int(run["trainable_parameters"]),
+                    resizer_macs=int(run["resizer_macs"]),
+                    model_macs=int(run["model_macs"]),
+                    seconds_per_epoch=float(run["seconds_per_epoch"]),
+                    test_predictions=run.get("test_predictions"),
+                    test_targets=run.get("test_targets"),
+                    folds=int(run.get("folds", 1)),
+                    fold_sizes=run.get("fold_sizes"),
+                )
+            )
         except KeyError as error:
             raise ValueError(f"{where}: run {index} lacks the field {error}") from error
         except (TypeError, ValueError) as error:
@@ -93,10 +107,13 @@ def pool_comparisons(paths: Sequence[str | Path], out_dir: str | Path, title: st
     setup = first.get("setup")
     for file, results in loaded[1:]:
         if (setup is None) != (results.get("setup") is None):
-            raise ValueError(f"{file} and {first_file}: only one of them records its setup, so they cannot be checked to agree")
+            raise ValueError(
+                f"{file} and {first_file}: only one of them records its setup, so they cannot be checked to agree"
+            )
         if setup is not None:
-            differing = describe_differences(_what_runs_compute(setup), _what_runs_compute(results["setup"]),
-                                             labels=(str(first_file), str(file)))
+            differing = describe_differences(
+                _what_runs_compute(setup), _what_runs_compute(results["setup"]), labels=(str(first_file), str(file))
+            )
             if differing:
                 raise ValueError(f"setups differ: {'; '.join(differing)}; only {', '.join(FREE_KEYS)} may differ")
         for key in ("learned", "paired_metric"):
@@ -109,22 +126,32 @@ def pool_comparisons(paths: Sequence[str | Path], out_dir: str | Path, title: st
         for record in records_from_results(results, str(file)):
             key = (record.resizer, record.output_size, record.seed)
             if key in origin:
-                raise ValueError(f"{file} and {origin[key]} both hold {record.resizer} at seed {record.seed}, "
-                                 f"{record.output_size[0]}x{record.output_size[1]} px; each run may be pooled once")
+                raise ValueError(
+                    f"{file} and {origin[key]} both hold {record.resizer} at seed {record.seed}, "
+                    f"{record.output_size[0]}x{record.output_size[1]} px; each run may be pooled once"
+                )
             origin[key] = file
             records.append(record)
     counts = {r.test_scores.size for r in records}
     if len(counts) > 1:
-        raise ValueError(f"runs hold different numbers of test images ({sorted(counts)}): they were not tested on the same images")
+        raise ValueError(
+            f"runs hold different numbers of test images ({sorted(counts)}): they were not tested on the same images"
+        )
 
     table_spec = first["table"]
     paired = table_spec["paired_metric"]
     table = build_table(
-        records, learned=table_spec["learned"], paired_metric=paired["name"], paired_metric_is_fraction=paired["percent"],
+        records,
+        learned=table_spec["learned"],
+        paired_metric=paired["name"],
+        paired_metric_is_fraction=paired["percent"],
         lower_is_better={spec["name"]: spec["lower_is_better"] for spec in table_spec["metrics"]},
         headline_metric=table_spec["metrics"][0]["name"],
     )
     seeds = sorted({r.seed for r in records})
     pooled_setup = None if setup is None else copy.deepcopy(setup) | {"seeds": seeds}
-    heading = title or f"{POOLED_SUFFIX.sub('', first.get('title', 'Comparison'))} (pooled, seeds {', '.join(map(str, seeds))})"
+    heading = (
+        title
+        or f"{POOLED_SUFFIX.sub('', first.get('title', 'Comparison'))} (pooled, seeds {', '.join(map(str, seeds))})"
+    )
     return write_report(records, out_dir, heading, table=table, setup=pooled_setup)

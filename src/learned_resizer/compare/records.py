@@ -38,8 +38,7 @@ class Panel:
         for what, image in (("original", self.original), ("bilinear", self.bilinear)):
             if image.min() < 0.0 or image.max() > 1.0:
                 raise ValueError(
-                    f"panel {self.name!r} {what}: expected values in [0, 1], "
-                    f"got [{image.min():.3g}, {image.max():.3g}]"
+                    f"panel {self.name!r} {what}: expected values in [0, 1], got [{image.min():.3g}, {image.max():.3g}]"
                 )
         if self.learned.shape != self.bilinear.shape:
             raise ValueError(
@@ -90,7 +89,10 @@ class RunRecord:
         if self.fold_sizes is not None:
             self.fold_sizes = tuple(int(n) for n in self.fold_sizes)
             if len(self.fold_sizes) != self.folds or min(self.fold_sizes) < 1:
-                raise ValueError(f"{where}: fold_sizes must hold a positive count for each of the {self.folds} folds, got {self.fold_sizes}")
+                raise ValueError(
+                    f"{where}: fold_sizes must hold a positive count for each of the {self.folds} folds, got "
+                    f"{self.fold_sizes}"
+                )
         size = tuple(int(s) for s in self.output_size)
         if len(size) != 2 or min(size) < 1:
             raise ValueError(f"{where}: output_size must be (h, w) of positive ints, got {self.output_size}")
@@ -101,8 +103,10 @@ class RunRecord:
         if not np.isfinite(self.test_scores).all():
             raise ValueError(f"{where}: test_scores contains NaN or infinite values")
         if self.fold_sizes is not None and sum(self.fold_sizes) != self.test_scores.size:
-            raise ValueError(f"{where}: fold_sizes {self.fold_sizes} add up to {sum(self.fold_sizes)}, "
-                             f"not to the {self.test_scores.size} test scores")
+            raise ValueError(
+                f"{where}: fold_sizes {self.fold_sizes} add up to {sum(self.fold_sizes)}, "
+                f"not to the {self.test_scores.size} test scores"
+            )
         if not self.test_metrics:
             raise ValueError(f"{where}: test_metrics is empty")
         if (self.test_predictions is None) != (self.test_targets is None):
@@ -114,7 +118,10 @@ class RunRecord:
     def _per_image(self, values: np.ndarray, field: str, where: str) -> np.ndarray:
         values = np.asarray(values, dtype=np.float64)
         if values.shape != self.test_scores.shape:
-            raise ValueError(f"{where}: {field} must have one value per test image, shape {self.test_scores.shape}, got {values.shape}")
+            raise ValueError(
+                f"{where}: {field} must have one value per test image, shape {self.test_scores.shape}, got "
+                f"{values.shape}"
+            )
         if not np.isfinite(values).all():
             raise ValueError(f"{where}: {field} contains NaN or infinite values")
         return values

@@ -66,7 +66,10 @@ def write_report(
 def method_notes(table: ComparisonTable) -> list[str]:
     """How to read the comparison rows; shared by the Markdown and HTML reports."""
     if not table.comparisons:
-        return [f"No run of {', '.join(table.learned)} shares an output size with a classical run: there is no paired comparison."]
+        return [
+            f"No run of {', '.join(table.learned)} shares an output size with a classical run: there is no "
+            "paired comparison."
+        ]
     spec = table.paired_metric
     unit = "percentage points" if spec.percent else "units of the score"
     first = table.comparisons[0].result
@@ -76,10 +79,11 @@ def method_notes(table: ComparisonTable) -> list[str]:
         f"The {first.confidence:.0%} interval is a percentile bootstrap ({first.n_boot} resamples) that resamples "
         "test images and training seeds with replacement, the same ones for both resizers.",
         "The p-value is a two-sided paired sign-flip permutation test on each test image's difference averaged "
-        f"over seeds (with one seed and right/wrong scores, a Monte Carlo estimate of McNemar's exact test).",
+        "over seeds (with one seed and right/wrong scores, a Monte Carlo estimate of McNemar's exact test).",
         f"A verdict names a winner only when p < {first.alpha:g} and the interval excludes 0: the p-value treats "
         "the trained runs as fixed, the interval also carries seed-to-seed variation. p-values are not corrected "
-        "for comparing against several classical resizers; the row against the best classical one is the one that counts.",
+        "for comparing against several classical resizers; the row against the best classical one is the one "
+        "that counts.",
         *_correlation_notes(table),
     ]
 
@@ -122,8 +126,9 @@ def _figures(
     return figures
 
 
-def _results(title: str, records: Sequence[RunRecord], table: ComparisonTable, figure_names: list[str],
-             setup: dict | None) -> dict:
+def _results(
+    title: str, records: Sequence[RunRecord], table: ComparisonTable, figure_names: list[str], setup: dict | None
+) -> dict:
     """Every number of the table, and every run's score per test image so that seeds run apart can be pooled."""
     runs = [
         {
@@ -142,8 +147,11 @@ def _results(title: str, records: Sequence[RunRecord], table: ComparisonTable, f
             "model_macs": r.model_macs,
             "seconds_per_epoch": r.seconds_per_epoch,
             "test_scores": r.test_scores.tolist(),
-            **({} if r.test_predictions is None else
-               {"test_predictions": r.test_predictions.tolist(), "test_targets": r.test_targets.tolist()}),
+            **(
+                {}
+                if r.test_predictions is None
+                else {"test_predictions": r.test_predictions.tolist(), "test_targets": r.test_targets.tolist()}
+            ),
         }
         for r in records
     ]
@@ -166,7 +174,11 @@ def _summary(records: Sequence[RunRecord]) -> str:
     resizers = ", ".join(sorted({r.resizer for r in records}))
     seeds = ", ".join(str(s) for s in sorted({r.seed for r in records}))
     folds = records[0].folds
-    runs = f"{len(records)} runs" if folds == 1 else f"{len(records) * folds} runs ({len(records)} results, each pooled over {folds} cross-validation folds)"
+    runs = (
+        f"{len(records)} runs"
+        if folds == 1
+        else f"{len(records) * folds} runs ({len(records)} results, each pooled over {folds} cross-validation folds)"
+    )
     return f"{runs}: resizers {resizers}; seeds {seeds}; {records[0].test_scores.size} test images."
 
 

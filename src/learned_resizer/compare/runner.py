@@ -27,8 +27,8 @@ from learned_resizer.compare.report import Report, write_report
 from learned_resizer.compare.table import build_table
 from learned_resizer.data.registry import build_splits
 from learned_resizer.pretrained import from_pretrained
-from learned_resizer.tasks import TASKS
 from learned_resizer.resizers import is_trainable_resizer, list_resizers, resize_image
+from learned_resizer.tasks import TASKS
 from learned_resizer.training.callbacks import read_metrics
 from learned_resizer.training.config import RunConfig, apply_overrides, config_from_dict, config_to_dict, load_yaml
 from learned_resizer.training.run import check_same_config, is_finished, load_per_image_results, load_result, train_run
@@ -80,9 +80,14 @@ class WarmStart:
 @dataclass
 class CompareConfig:
     run: dict[str, Any] = field(default_factory=dict)
-    resizers: list[ResizerEntry] = field(default_factory=lambda: [
-        ResizerEntry("bilinear"), ResizerEntry("bicubic"), ResizerEntry("area"), ResizerEntry("learned"),
-    ])
+    resizers: list[ResizerEntry] = field(
+        default_factory=lambda: [
+            ResizerEntry("bilinear"),
+            ResizerEntry("bicubic"),
+            ResizerEntry("area"),
+            ResizerEntry("learned"),
+        ]
+    )
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     #: several output sizes make a resolution sweep (default: the run's output_size)
     output_sizes: list[tuple[int, int]] = field(default_factory=list)
@@ -126,11 +131,16 @@ def validate(config: CompareConfig) -> None:
         if len(size) != 2 or min(size) <= 0:
             raise ValueError(f"output_sizes: expected pairs of positive ints, got {list(size)}")
     if isinstance(config.folds, bool) or not isinstance(config.folds, int) or config.folds == 1 or config.folds < 0:
-        raise ValueError(f"folds: expected 0 (the dataset's own split) or a number of folds of at least 2, got {config.folds!r}")
+        raise ValueError(
+            f"folds: expected 0 (the dataset's own split) or a number of folds of at least 2, got {config.folds!r}"
+        )
     base = base_run_config(config)
     fold_options = base.data.options.keys() & {"folds", "fold"}
     if config.folds and fold_options:
-        raise ValueError(f"folds: the comparison sets the data options {sorted(fold_options)} itself; remove them from run.data.options")
+        raise ValueError(
+            f"folds: the comparison sets the data options {sorted(fold_options)} itself; remove them from "
+            "run.data.options"
+        )
     base.validate()
     for entry in config.resizers:
         if entry.resizer_stage is not None:
@@ -169,16 +179,30 @@ def fold_config(config: CompareConfig, fold: int | None) -> CompareConfig:
 def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     out = copy.deepcopy(base)
     for key, value in extra.items():
-        out[key] = _merge(out.get(key, {}), value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+        out[key] = (
+            _merge(out.get(key, {}), value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+        )
     return out
 
 
-def run_config_for(config: CompareConfig, entry: ResizerEntry, size: tuple[int, int], seed: int,
-                   warm_start_dir: Path | None, resizer_stage_dir: Path | None = None) -> RunConfig:
+def run_config_for(
+    config: CompareConfig,
+    entry: ResizerEntry,
+    size: tuple[int, int],
+    seed: int,
+    warm_start_dir: Path | None,
+    resizer_stage_dir: Path | None = None,
+) -> RunConfig:
     base = config_to_dict(base_run_config(config))
-    data = _merge(base, {"seed": seed, "output_size": list(size),
-                         "mode": "joint" if is_trainable_resizer(entry.name) else "baseline"})
-    data["resizer"] = {**data["resizer"], "name": entry.name, "options": dict(entry.options)}  # the entry's own, not merged
+    data = _merge(
+        base,
+        {"seed": seed, "output_size": list(size), "mode": "joint" if is_trainable_resizer(entry.name) else "baseline"},
+    )
+    data["resizer"] = {
+        **data["resizer"],
+        "name": entry.name,
+        "options": dict(entry.options),
+    }  # the entry's own, not merged
     if warm_start_dir is not None:
         data["model"]["init_from"] = str(warm_start_dir)
     if resizer_stage_dir is not None:
@@ -186,8 +210,9 @@ def run_config_for(config: CompareConfig, entry: ResizerEntry, size: tuple[int, 
     return config_from_dict(_merge(data, entry.overrides), RunConfig, f"resizers[{entry.key}]").validate()
 
 
-def resizer_stage_config(config: CompareConfig, entry: ResizerEntry, size: tuple[int, int], seed: int,
-                         warm_start_dir: Path | None) -> RunConfig:
+def resizer_stage_config(
+    config: CompareConfig, entry: ResizerEntry, size: tuple[int, int], seed: int, warm_start_dir: Path | None
+) -> RunConfig:
     """The entry's own run, changed to train only its resizer for the stage's epochs."""
     stage = entry.resizer_stage
     assert stage is not None
@@ -203,7 +228,9 @@ def warm_start_config(config: CompareConfig, size: tuple[int, int], seed: int) -
     warm = config.warm_start
     assert warm is not None
     base = config_to_dict(base_run_config(config))
-    data = _merge(base, {"seed": seed, "output_size": list(size), "mode": "baseline", "trainer": {"epochs": warm.epochs}})
+    data = _merge(
+        base, {"seed": seed, "output_size": list(size), "mode": "baseline", "trainer": {"epochs": warm.epochs}}
+    )
     data["resizer"] = {**data["resizer"], "name": warm.resizer, "options": {}}
     if warm.lr is not None:
         data["optim"]["lr"] = warm.lr
@@ -235,7 +262,9 @@ def run_comparison(config: CompareConfig, out_dir: str | Path, progress: bool = 
     learned = _learned_keys(config)
     plan = [(entry, size, seed) for size in sizes for seed in config.seeds for entry in config.resizers]
     fold_records: dict[tuple[str, tuple[int, int], int], list[RunRecord]] = {}
-    for position, fold in enumerate(folds):  # fold by fold, so each fold's data is decoded once, shared by its runs, then let go
+    for position, fold in enumerate(
+        folds
+    ):  # fold by fold, so each fold's data is decoded once, shared by its runs, then let go
         run_config = fold_config(config, fold)
         splits = None  # the previous fold's decoded images go before this fold's come
         splits = build_splits(base_run_config(run_config).data, tuple(base.input_size))
@@ -248,20 +277,37 @@ def run_comparison(config: CompareConfig, out_dir: str | Path, progress: bool = 
             stage_dir = None
             if entry.resizer_stage is not None:
                 stage_dir = out_dir / "runs" / f"{entry.key}-resizer-stage_{name}"
-                _train_if_needed(resizer_stage_config(run_config, entry, size, seed, warm_dir), stage_dir, splits,
-                                 f"resizer stage of {entry.key} {label}", progress)
+                _train_if_needed(
+                    resizer_stage_config(run_config, entry, size, seed, warm_dir),
+                    stage_dir,
+                    splits,
+                    f"resizer stage of {entry.key} {label}",
+                    progress,
+                )
             run_dir = out_dir / "runs" / f"{entry.key}_{name}"
-            _train_if_needed(run_config_for(run_config, entry, size, seed, warm_dir, stage_dir), run_dir, splits,
-                             f"[{index}/{len(plan) * len(folds)}] {entry.key} {label}", progress)
+            _train_if_needed(
+                run_config_for(run_config, entry, size, seed, warm_dir, stage_dir),
+                run_dir,
+                splits,
+                f"[{index}/{len(plan) * len(folds)}] {entry.key} {label}",
+                progress,
+            )
             show_panels = entry.key == learned[0] and fold in (None, 0)  # the report shows these
             panels = make_panels(run_dir, splits.test, config.panels) if show_panels else None
-            fold_records.setdefault((entry.key, size, seed), []).append(load_record(run_dir, entry.key, seed, size, panels))
+            fold_records.setdefault((entry.key, size, seed), []).append(
+                load_record(run_dir, entry.key, seed, size, panels)
+            )
     records = [pool_folds(runs) for runs in fold_records.values()]
 
     task = TASKS[base.task]
-    table = build_table(records, learned=learned, paired_metric=task.paired_metric,
-                        paired_metric_is_fraction=task.paired_metric_is_fraction,
-                        lower_is_better={name: True for name in task.lower_is_better}, headline_metric=task.headline_metric)
+    table = build_table(
+        records,
+        learned=learned,
+        paired_metric=task.paired_metric,
+        paired_metric_is_fraction=task.paired_metric_is_fraction,
+        lower_is_better={name: True for name in task.lower_is_better},
+        headline_metric=task.headline_metric,
+    )
     title = config.title + (f" ({config.folds}-fold cross-validation)" if config.folds else "")
     return write_report(records, out_dir, title, table=table, setup=setup)
 
@@ -281,13 +327,25 @@ def pool_folds(runs: list[RunRecord]) -> RunRecord:
         return None if values[0] is None else np.concatenate(values)
 
     epochs = min(len(run.history) for run in runs)
-    history = [{key: float(np.mean([run.history[epoch][key] for run in runs])) for key in runs[0].history[epoch]
-                if all(key in run.history[epoch] for run in runs)} for epoch in range(epochs)]
+    history = [
+        {
+            key: float(np.mean([run.history[epoch][key] for run in runs]))
+            for key in runs[0].history[epoch]
+            if all(key in run.history[epoch] for run in runs)
+        }
+        for epoch in range(epochs)
+    ]
     return dataclasses.replace(
         first,
-        test_scores=joined("test_scores"), test_predictions=joined("test_predictions"), test_targets=joined("test_targets"),
-        test_metrics={key: float(sum(w * run.test_metrics[key] for w, run in zip(weights, runs))) for key in first.test_metrics},
-        history=history, seconds_per_epoch=float(np.mean([run.seconds_per_epoch for run in runs])), folds=len(runs),
+        test_scores=joined("test_scores"),
+        test_predictions=joined("test_predictions"),
+        test_targets=joined("test_targets"),
+        test_metrics={
+            key: float(sum(w * run.test_metrics[key] for w, run in zip(weights, runs))) for key in first.test_metrics
+        },
+        history=history,
+        seconds_per_epoch=float(np.mean([run.seconds_per_epoch for run in runs])),
+        folds=len(runs),
         fold_sizes=tuple(int(n) for n in counts),
     )
 
@@ -311,13 +369,25 @@ def _train_if_needed(run_config: RunConfig, run_dir: Path, splits, description: 
 
 def load_record(run_dir: Path, key: str, seed: int, size: tuple[int, int], panels: list[Panel] | None) -> RunRecord:
     result = load_result(run_dir)
-    history = [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in read_metrics(run_dir / "metrics.csv")]
+    history = [
+        {k: float(v) for k, v in row.items() if v not in ("", None)} for row in read_metrics(run_dir / "metrics.csv")
+    ]
     scores, predicted, true = load_per_image_results(run_dir)
     return RunRecord(
-        resizer=key, seed=seed, output_size=size, test_scores=scores, test_metrics=result["test"],
-        history=history, kernel_weights=result["kernel_weights"], trainable_parameters=result["trainable_parameters"],
-        resizer_macs=result["resizer_macs"], model_macs=result["model_macs"],
-        seconds_per_epoch=result["seconds_per_epoch"], panels=panels, test_predictions=predicted, test_targets=true,
+        resizer=key,
+        seed=seed,
+        output_size=size,
+        test_scores=scores,
+        test_metrics=result["test"],
+        history=history,
+        kernel_weights=result["kernel_weights"],
+        trainable_parameters=result["trainable_parameters"],
+        resizer_macs=result["resizer_macs"],
+        model_macs=result["model_macs"],
+        seconds_per_epoch=result["seconds_per_epoch"],
+        panels=panels,
+        test_predictions=predicted,
+        test_targets=true,
     )
 
 

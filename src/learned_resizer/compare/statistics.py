@@ -251,10 +251,18 @@ def correlation_difference(
             per_seed[start:stop, s] = _weighted_correlation(xb, y, counts) - _weighted_correlation(xa, y, counts)
     ci_low, ci_high = _percentile_interval(np.einsum("ks,ks->k", seed_counts, per_seed) / n_seeds, confidence)
 
-    ranked_a, ranked_b, y = (stats.rankdata(a, axis=1), stats.rankdata(b, axis=1), stats.rankdata(truth)) if rank else (a, b, truth)
+    ranked_a, ranked_b, y = (
+        (stats.rankdata(a, axis=1), stats.rankdata(b, axis=1), stats.rankdata(truth)) if rank else (a, b, truth)
+    )
     ones = np.ones((1, n_images))
-    observed = float(np.mean([_weighted_correlation(ranked_b[s], y, ones) - _weighted_correlation(ranked_a[s], y, ones)
-                              for s in range(n_seeds)]))
+    observed = float(
+        np.mean(
+            [
+                _weighted_correlation(ranked_b[s], y, ones) - _weighted_correlation(ranked_a[s], y, ones)
+                for s in range(n_seeds)
+            ]
+        )
+    )
     return PairedDifference(
         difference=observed,
         ci_low=ci_low,
@@ -270,8 +278,15 @@ def correlation_difference(
     )
 
 
-def _swap_p_value(a: np.ndarray, b: np.ndarray, y: np.ndarray, rank: bool, observed: float,
-                  n_permutations: int, rng: np.random.Generator) -> float:
+def _swap_p_value(
+    a: np.ndarray,
+    b: np.ndarray,
+    y: np.ndarray,
+    rank: bool,
+    observed: float,
+    n_permutations: int,
+    rng: np.random.Generator,
+) -> float:
     """Two-sided Monte Carlo p-value of the mean correlation difference under random swaps of
     a[:, i] and b[:, i]; p = (1 + #{|T*| >= |T|}) / (1 + n), never 0. With ``rank``, ``y`` holds
     the true values' ranks, and each swapped row of predictions is ranked."""
@@ -283,8 +298,11 @@ def _swap_p_value(a: np.ndarray, b: np.ndarray, y: np.ndarray, rank: bool, obser
         ones = np.ones(swapped.shape)
         total = np.zeros(swapped.shape[0])
         for s in range(n_seeds):
-            xa, xb = (_swapped_ranks(a[s], b[s], swapped) if rank else
-                      (np.where(swapped, b[s], a[s]), np.where(swapped, a[s], b[s])))
+            xa, xb = (
+                _swapped_ranks(a[s], b[s], swapped)
+                if rank
+                else (np.where(swapped, b[s], a[s]), np.where(swapped, a[s], b[s]))
+            )
             total += _weighted_correlation(xb, y, ones) - _weighted_correlation(xa, y, ones)
         extreme += int(np.count_nonzero(np.abs(total / n_seeds) >= threshold))
     return (extreme + 1) / (n_permutations + 1)
@@ -324,6 +342,7 @@ def _weighted_correlation(x: np.ndarray, y: np.ndarray, weights: np.ndarray) -> 
     """Pearson correlation of ``x`` and ``y`` ((n,) or (rows, n)) under each row of ``weights``
     (rows, n), e.g. bootstrap counts; 0 where either side is constant. From weighted sums: a
     matrix product for a 1-D side, one pass over (rows, n) for a 2-D one."""
+
     def weighted_sum(values: np.ndarray) -> np.ndarray:
         return weights @ values if values.ndim == 1 else np.einsum("kn,kn->k", weights, values)
 
@@ -377,8 +396,7 @@ def _check_pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     a, b = np.atleast_2d(a), np.atleast_2d(b)
     if a.ndim != 2 or a.shape != b.shape or a.size == 0:
         raise ValueError(
-            f"paired scores must be two non-empty arrays of the same (seeds, images) shape, "
-            f"got {a.shape} and {b.shape}"
+            f"paired scores must be two non-empty arrays of the same (seeds, images) shape, got {a.shape} and {b.shape}"
         )
     if not (np.isfinite(a).all() and np.isfinite(b).all()):
         raise ValueError("paired scores contain NaN or infinite values")

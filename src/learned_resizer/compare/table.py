@@ -14,7 +14,14 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from learned_resizer.compare.records import RunRecord
-from learned_resizer.compare.statistics import CORRELATIONS, PairedDifference, correlation_difference, format_p, paired_difference, summarize
+from learned_resizer.compare.statistics import (
+    CORRELATIONS,
+    PairedDifference,
+    correlation_difference,
+    format_p,
+    paired_difference,
+    summarize,
+)
 
 Size = tuple[int, int]
 
@@ -122,27 +129,48 @@ class ComparisonTable:
         """(title, headers, cells) of each part of the table, for every renderer."""
         sections = [("Resizers", self._resizer_headers(), [self._resizer_cells(row) for row in self.rows])]
         if self.comparisons:
-            sections.append((f"Learned vs classical{self._single_seed_note()}", self._comparison_headers(),
-                             [self._comparison_cells(c) for c in self.comparisons]))
+            sections.append(
+                (
+                    f"Learned vs classical{self._single_seed_note()}",
+                    self._comparison_headers(),
+                    [self._comparison_cells(c) for c in self.comparisons],
+                )
+            )
         if self.correlation_comparisons:
-            sections.append(("Learned vs classical: correlation with the true values", self._correlation_headers(),
-                             [self._correlation_cells(c) for c in self.correlation_comparisons]))
+            sections.append(
+                (
+                    "Learned vs classical: correlation with the true values",
+                    self._correlation_headers(),
+                    [self._correlation_cells(c) for c in self.correlation_comparisons],
+                )
+            )
         if self.best_classical:
             rows = [[_size(size), name] for size, name in self.best_classical.items()]
             sections.append((f"Best classical resizer by {self.metrics[0].name}", ["output", "resizer"], rows))
         if self.fold_rows:
             spec = self.paired_metric
             headers = ["resizer", "output", *(f"fold {k} ({n})" for k, n in enumerate(self.fold_rows[0].fold_sizes))]
-            cells = [[row.resizer, _size(row.output_size), *(spec.format(v) for v in row.values)] for row in self.fold_rows]
-            sections.append((f"{spec.name}{' %' if spec.percent else ''} per cross-validation fold (test images), mean over seeds",
-                             headers, cells))
+            cells = [
+                [row.resizer, _size(row.output_size), *(spec.format(v) for v in row.values)] for row in self.fold_rows
+            ]
+            sections.append(
+                (
+                    f"{spec.name}{' %' if spec.percent else ''} per cross-validation fold (test images), mean "
+                    "over seeds",
+                    headers,
+                    cells,
+                )
+            )
         return sections
 
     def to_text(self) -> str:
         return "\n\n".join(f"{title}\n{_text_grid(headers, cells)}" for title, headers, cells in self.sections()) + "\n"
 
     def to_markdown(self) -> str:
-        return "\n\n".join(f"### {title}\n\n{_markdown_grid(headers, cells)}" for title, headers, cells in self.sections()) + "\n"
+        return (
+            "\n\n".join(f"### {title}\n\n{_markdown_grid(headers, cells)}" for title, headers, cells in self.sections())
+            + "\n"
+        )
 
     def to_dict(self) -> dict:
         """Every number of the rendered table, unrounded, in the same units."""
@@ -150,7 +178,8 @@ class ComparisonTable:
         return {
             "learned": list(self.learned),
             "metrics": [asdict(spec) | {"unit": "%" if spec.percent else ""} for spec in self.metrics],
-            "paired_metric": asdict(self.paired_metric) | {"difference_unit": "pp" if self.paired_metric.percent else ""},
+            "paired_metric": asdict(self.paired_metric)
+            | {"difference_unit": "pp" if self.paired_metric.percent else ""},
             "rows": [
                 {
                     "resizer": row.resizer,
@@ -187,14 +216,25 @@ class ComparisonTable:
                 for size, name in self.best_classical.items()
             ],
             "correlation_comparisons": [
-                {"output_size": list(c.output_size), "metric": c.metric, "delta": c.delta[0], "delta_ci_low": c.delta[1],
-                 "delta_ci_high": c.delta[2], "confidence_percent": c.result.confidence * 100,
-                 "paired_difference": c.result.to_dict()}
+                {
+                    "output_size": list(c.output_size),
+                    "metric": c.metric,
+                    "delta": c.delta[0],
+                    "delta_ci_low": c.delta[1],
+                    "delta_ci_high": c.delta[2],
+                    "confidence_percent": c.result.confidence * 100,
+                    "paired_difference": c.result.to_dict(),
+                }
                 for c in self.correlation_comparisons
             ],
             "folds": [
-                {"resizer": row.resizer, "output_size": list(row.output_size), "metric": self.paired_metric.name,
-                 "fold_sizes": list(row.fold_sizes), "values": row.values}
+                {
+                    "resizer": row.resizer,
+                    "output_size": list(row.output_size),
+                    "metric": self.paired_metric.name,
+                    "fold_sizes": list(row.fold_sizes),
+                    "values": row.values,
+                }
                 for row in self.fold_rows
             ],
         }
@@ -207,37 +247,83 @@ class ComparisonTable:
         return ""
 
     def _resizer_headers(self) -> list[str]:
-        return ["resizer", "output", "seeds", *(f"{m.header} (mean ± std)" for m in self.metrics),
-                "kernel weights", "trainable params", "resizer MMACs", "model MMACs", "s/epoch"]
+        return [
+            "resizer",
+            "output",
+            "seeds",
+            *(f"{m.header} (mean ± std)" for m in self.metrics),
+            "kernel weights",
+            "trainable params",
+            "resizer MMACs",
+            "model MMACs",
+            "s/epoch",
+        ]
 
     def _resizer_cells(self, row: ResizerRow) -> list[str]:
         metric_cells = [
-            f"{spec.format(row.metrics[spec.name][0])} ± {spec.format(row.metrics[spec.name][1])}" for spec in self.metrics
+            f"{spec.format(row.metrics[spec.name][0])} ± {spec.format(row.metrics[spec.name][1])}"
+            for spec in self.metrics
         ]
-        return [row.resizer, _size(row.output_size), str(len(row.seeds)), *metric_cells, str(row.kernel_weights),
-                str(row.trainable_parameters), f"{row.resizer_macs / 1e6:.2f}", f"{row.model_macs / 1e6:.2f}",
-                f"{row.seconds_per_epoch:.1f}"]
+        return [
+            row.resizer,
+            _size(row.output_size),
+            str(len(row.seeds)),
+            *metric_cells,
+            str(row.kernel_weights),
+            str(row.trainable_parameters),
+            f"{row.resizer_macs / 1e6:.2f}",
+            f"{row.model_macs / 1e6:.2f}",
+            f"{row.seconds_per_epoch:.1f}",
+        ]
 
     def _comparison_headers(self) -> list[str]:
         unit = " (pp)" if self.paired_metric.percent else ""
         confidence = self.comparisons[0].result.confidence
-        return ["comparison", "output", f"Δ {self.paired_metric.name}{unit}", f"{confidence * 100:g}% CI", "p", "verdict"]
+        return [
+            "comparison",
+            "output",
+            f"Δ {self.paired_metric.name}{unit}",
+            f"{confidence * 100:g}% CI",
+            "p",
+            "verdict",
+        ]
 
     def _comparison_cells(self, comparison: ComparisonRow) -> list[str]:
         result, spec = comparison.result, self.paired_metric
         low, high = (spec.format(v * spec.scale) for v in (result.ci_low, result.ci_high))
-        return [f"{result.candidate} vs {result.reference}", _size(comparison.output_size),
-                spec.format(result.difference * spec.scale), f"[{low}, {high}]", format_p(result.p_value), result.verdict]
+        return [
+            f"{result.candidate} vs {result.reference}",
+            _size(comparison.output_size),
+            spec.format(result.difference * spec.scale),
+            f"[{low}, {high}]",
+            format_p(result.p_value),
+            result.verdict,
+        ]
 
     def _correlation_headers(self) -> list[str]:
         confidence = self.correlation_comparisons[0].result.confidence
-        return ["comparison", "output", "metric", "Δ ↑ (learned − classical)", f"{confidence * 100:g}% CI", "p", "verdict"]
+        return [
+            "comparison",
+            "output",
+            "metric",
+            "Δ ↑ (learned − classical)",
+            f"{confidence * 100:g}% CI",
+            "p",
+            "verdict",
+        ]
 
     def _correlation_cells(self, comparison: CorrelationRow) -> list[str]:
         result = comparison.result
         delta, low, high = (f"{value:.3f}" for value in comparison.delta)
-        return [f"{result.candidate} vs {result.reference}", _size(comparison.output_size), comparison.metric, delta,
-                f"[{low}, {high}]", format_p(result.p_value), result.verdict]
+        return [
+            f"{result.candidate} vs {result.reference}",
+            _size(comparison.output_size),
+            comparison.metric,
+            delta,
+            f"[{low}, {high}]",
+            format_p(result.p_value),
+            result.verdict,
+        ]
 
 
 def build_table(
@@ -275,7 +361,9 @@ def build_table(
         names = [headline_metric] + [name for name in names if name != headline_metric]
     specs = [metric_spec(name, overrides.get(name)) for name in names]
     groups = _group(records, [spec.name for spec in specs])
-    rows = [_summarize_group(runs, specs) for _, runs in sorted(groups.items(), key=lambda item: _order(item[0], learned))]
+    rows = [
+        _summarize_group(runs, specs) for _, runs in sorted(groups.items(), key=lambda item: _order(item[0], learned))
+    ]
 
     best: dict[Size, str] = {}
     comparisons: list[ComparisonRow] = []
@@ -292,14 +380,30 @@ def build_table(
                 continue
             for row in classical:
                 a, b = _paired_values(groups[(candidate, size)], groups[(row.resizer, size)])
-                result = paired_difference(a, b, n_boot, seed, confidence, alpha=alpha, candidate=candidate, reference=row.resizer)
+                result = paired_difference(
+                    a, b, n_boot, seed, confidence, alpha=alpha, candidate=candidate, reference=row.resizer
+                )
                 comparisons.append(ComparisonRow(size, result))
                 if truth is not None:
                     a, b = _paired_values(groups[(candidate, size)], groups[(row.resizer, size)], "test_predictions")
                     correlations += [
-                        CorrelationRow(size, name, correlation_difference(
-                            a, b, truth, method, min(n_boot, CORRELATION_RESAMPLES), seed, confidence, alpha=alpha,
-                            n_permutations=CORRELATION_RESAMPLES - 1, candidate=candidate, reference=row.resizer))
+                        CorrelationRow(
+                            size,
+                            name,
+                            correlation_difference(
+                                a,
+                                b,
+                                truth,
+                                method,
+                                min(n_boot, CORRELATION_RESAMPLES),
+                                seed,
+                                confidence,
+                                alpha=alpha,
+                                n_permutations=CORRELATION_RESAMPLES - 1,
+                                candidate=candidate,
+                                reference=row.resizer,
+                            ),
+                        )
                         for name, method in CORRELATIONS.items()
                     ]
     paired = metric_spec(paired_metric, lower_is_better=True, percent=paired_metric_is_fraction)
@@ -319,8 +423,10 @@ def _fold_row(runs: list[RunRecord], spec: MetricSpec) -> FoldRow | None:
         return None
     for run in runs:
         if run.fold_sizes != sizes:
-            raise ValueError(f"run ({run.resizer!r}, seed {run.seed}): folds of {run.fold_sizes} test images, "
-                             f"seed {runs[0].seed} has {sizes}: not the same folds")
+            raise ValueError(
+                f"run ({run.resizer!r}, seed {run.seed}): folds of {run.fold_sizes} test images, "
+                f"seed {runs[0].seed} has {sizes}: not the same folds"
+            )
     bounds = np.cumsum((0, *sizes))
     errors = np.stack([[1.0 - run.test_scores[a:b].mean() for a, b in zip(bounds[:-1], bounds[1:])] for run in runs])
     return FoldRow(runs[0].resizer, runs[0].output_size, sizes, (errors.mean(axis=0) * spec.scale).tolist())
@@ -335,8 +441,10 @@ def _shared_truth(records: Sequence[RunRecord]) -> np.ndarray | None:
     for record in records[1:]:
         if not np.allclose(record.test_targets, truth, rtol=1e-6, atol=1e-6):
             raise ValueError(
-                f"run ({record.resizer!r}, seed {record.seed}, output {_size(record.output_size)}): its true values per test "
-                f"image differ from those of run ({records[0].resizer!r}, seed {records[0].seed}): not the same test set"
+                f"run ({record.resizer!r}, seed {record.seed}, output {_size(record.output_size)}): its true "
+                "values per test "
+                f"image differ from those of run ({records[0].resizer!r}, seed {records[0].seed}): not the "
+                "same test set"
             )
     return truth
 
@@ -375,7 +483,9 @@ def _summarize_group(runs: list[RunRecord], specs: list[MetricSpec]) -> ResizerR
     )
 
 
-def _paired_values(candidate: list[RunRecord], reference: list[RunRecord], field: str = "test_scores") -> tuple[np.ndarray, np.ndarray]:
+def _paired_values(
+    candidate: list[RunRecord], reference: list[RunRecord], field: str = "test_scores"
+) -> tuple[np.ndarray, np.ndarray]:
     """(seeds, images) arrays of each run's ``field`` for the seeds both resizers ran with, in the same seed order."""
     by_seed = {run.seed: run for run in reference}
     common = [run for run in candidate if run.seed in by_seed]
@@ -384,8 +494,10 @@ def _paired_values(candidate: list[RunRecord], reference: list[RunRecord], field
             f"no common seed between {candidate[0].resizer!r} {[r.seed for r in candidate]} and "
             f"{reference[0].resizer!r} {[r.seed for r in reference]}: runs are paired by seed"
         )
-    return (np.stack([getattr(run, field) for run in common]),
-            np.stack([getattr(by_seed[run.seed], field) for run in common]))
+    return (
+        np.stack([getattr(run, field) for run in common]),
+        np.stack([getattr(by_seed[run.seed], field) for run in common]),
+    )
 
 
 def _order(key: tuple[str, Size], learned: tuple[str, ...]) -> tuple:

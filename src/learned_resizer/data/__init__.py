@@ -1,10 +1,10 @@
 """Data: image decoding, datasets by name (user folders, torchvision sets, the built-in demo)."""
 
-from learned_resizer.data.registry import DataConfig, Splits, build_splits, list_datasets, register_dataset
 from learned_resizer.data import distortions, folder, iqa, synthetic, terrain, torchvision_sets  # noqa: F401  (importing registers their datasets)
 from learned_resizer.data.dataset import ImageFileDataset
 from learned_resizer.data.folder import ImageFolderDataset, scan_split
 from learned_resizer.data.images import DEFAULT_MAX_PIXELS, ImageError, load_rgb, open_image
+from learned_resizer.data.registry import DataConfig, Splits, build_splits, list_datasets, register_dataset
 from learned_resizer.data.splitting import split_off_val
 from learned_resizer.data.transforms import fit_to_size
 

@@ -24,7 +24,12 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 #: augmentation name -> the symmetries (indices of :func:`symmetry`) it draws from, uniformly
-AUGMENTATIONS: dict[str, tuple[int, ...]] = {"none": (0,), "flip": (0, 4), "flip_hv": (0, 4, 6, 2), "dihedral": tuple(range(8))}
+AUGMENTATIONS: dict[str, tuple[int, ...]] = {
+    "none": (0,),
+    "flip": (0, 4),
+    "flip_hv": (0, 4, 6, 2),
+    "dihedral": tuple(range(8)),
+}
 
 
 def check_augmentation(name: str, input_size: tuple[int, int] | None = None) -> None:
@@ -34,7 +39,8 @@ def check_augmentation(name: str, input_size: tuple[int, int] | None = None) -> 
         raise ValueError(f"data.augment: expected one of {sorted(AUGMENTATIONS)}, got {name!r}")
     if name == "dihedral" and input_size is not None and input_size[0] != input_size[1]:
         raise ValueError(
-            f"data.augment: 'dihedral' turns images by 90 degrees and needs a square input_size, got {list(input_size)}; "
+            "data.augment: 'dihedral' turns images by 90 degrees and needs a square input_size, got "
+            f"{list(input_size)}; "
             "use 'flip' or 'flip_hv' for other shapes"
         )
 

@@ -112,7 +112,9 @@ class DistortedDataset(Dataset):
     def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
         index, (kind, level, noise_seed) = self._draw(key)
         image, _ = self.dataset[index]
-        return distort(image, kind, level, torch.Generator().manual_seed(noise_seed)), synthetic_histogram(MEAN_SCORES[level])
+        return distort(image, kind, level, torch.Generator().manual_seed(noise_seed)), synthetic_histogram(
+            MEAN_SCORES[level]
+        )
 
 
 @register_dataset("distorted_iqa")
@@ -124,14 +126,20 @@ def build_distorted_iqa(config: DataConfig, input_size: tuple[int, int]) -> Spli
     if not isinstance(own["redraw"], bool):
         raise ValueError(f"data.options.redraw: expected true or false, got {own['redraw']!r}")
     if own["source"] == "distorted_iqa" or own["source"] not in list_datasets():
-        raise ValueError(f"data.options.source: expected a classification dataset, one of "
-                         f"{[name for name in list_datasets() if name != 'distorted_iqa']}, got {own['source']!r}")
+        raise ValueError(
+            f"data.options.source: expected a classification dataset, one of "
+            f"{[name for name in list_datasets() if name != 'distorted_iqa']}, got {own['source']!r}"
+        )
     source_options = {key: value for key, value in config.options.items() if key not in _OWN_OPTIONS}
     source = build_splits(dataclasses.replace(config, name=own["source"], options=source_options), input_size)
     _, label = source.train[0]
     if not isinstance(label, int):
-        raise ValueError(f"data.options.source: {own['source']!r} is not a classification set "
-                         f"(its targets are {type(label).__name__}, expected int labels)")
-    made = {split: DistortedDataset(getattr(source, split), split, own["seed"], own["redraw"] and split == "train")
-            for split in SPLITS}
+        raise ValueError(
+            f"data.options.source: {own['source']!r} is not a classification set "
+            f"(its targets are {type(label).__name__}, expected int labels)"
+        )
+    made = {
+        split: DistortedDataset(getattr(source, split), split, own["seed"], own["redraw"] and split == "train")
+        for split in SPLITS
+    }
     return Splits(**made, classes=[str(score) for score in range(1, BINS + 1)])

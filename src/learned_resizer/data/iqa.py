@@ -96,11 +96,19 @@ class ScoreListing:
 
     def warn(self) -> None:
         if self.bad_lines:
-            logger.warning("%s: %d line(s) not parsed and left out, e.g. %s",
-                           self.source, len(self.bad_lines), "; ".join(self.bad_lines[:_EXAMPLES]))
+            logger.warning(
+                "%s: %d line(s) not parsed and left out, e.g. %s",
+                self.source,
+                len(self.bad_lines),
+                "; ".join(self.bad_lines[:_EXAMPLES]),
+            )
         if self.missing_images:
-            logger.warning("%s: %d listed image(s) missing and left out, e.g. %s",
-                           self.source, len(self.missing_images), ", ".join(map(str, self.missing_images[:_EXAMPLES])))
+            logger.warning(
+                "%s: %d listed image(s) missing and left out, e.g. %s",
+                self.source,
+                len(self.missing_images),
+                ", ".join(map(str, self.missing_images[:_EXAMPLES])),
+            )
 
 
 class ScoreHistogramDataset(Dataset):
@@ -136,9 +144,9 @@ def read_ava(index_file: str | Path, images_dir: str | Path) -> ScoreListing:
             listing.bad_lines.append(f"{where}: expected {AVA_FIELDS} fields, got {len(fields)}")
             continue
         try:
-            votes = [int(value) for value in fields[2:2 + AVA_BINS]]
+            votes = [int(value) for value in fields[2 : 2 + AVA_BINS]]
         except ValueError:
-            listing.bad_lines.append(f"{where}: vote counts must be integers, got {fields[2:2 + AVA_BINS]}")
+            listing.bad_lines.append(f"{where}: vote counts must be integers, got {fields[2 : 2 + AVA_BINS]}")
             continue
         image_id = fields[1]
         if min(votes) < 0 or sum(votes) == 0:
@@ -207,15 +215,21 @@ def seeded_split(keys: list[str], seed: int, val_fraction: float, test_fraction:
     n_val, n_test = (max(1, round(f * len(shuffled))) if f > 0 else 0 for f in (val_fraction, test_fraction))
     if n_val + n_test >= len(shuffled):
         raise ValueError(f"{len(shuffled)} usable image(s) are too few to split into train/val/test")
-    return {"val": shuffled[:n_val], "test": shuffled[n_val:n_val + n_test], "train": shuffled[n_val + n_test:]}
+    return {"val": shuffled[:n_val], "test": shuffled[n_val : n_val + n_test], "train": shuffled[n_val + n_test :]}
 
 
 def _bin_names(bins: int) -> list[str]:
     return [str(k) for k in range(1, bins + 1)]
 
 
-def _dataset(listing: ScoreListing, keys: list[str], split: str, input_size: tuple[int, int],
-             config: DataConfig, options: dict[str, Any]) -> ScoreHistogramDataset:
+def _dataset(
+    listing: ScoreListing,
+    keys: list[str],
+    split: str,
+    input_size: tuple[int, int],
+    config: DataConfig,
+    options: dict[str, Any],
+) -> ScoreHistogramDataset:
     row_of = {key: row for row, key in enumerate(listing.keys)}
     samples = [(listing.files[row_of[key]], row_of[key]) for key in keys]
     if not samples:
@@ -230,8 +244,13 @@ def _read_split_file(path: Path, usable: set[str]) -> list[str]:
     ids = [line.split()[0] for line in path.read_text().splitlines() if line.strip()]
     dropped = [image_id for image_id in ids if image_id not in usable]
     if dropped:
-        logger.warning("%s: %d of %d id(s) left out (bad line in AVA.txt, missing image or unknown id), e.g. %s",
-                       path, len(dropped), len(ids), ", ".join(dropped[:_EXAMPLES]))
+        logger.warning(
+            "%s: %d of %d id(s) left out (bad line in AVA.txt, missing image or unknown id), e.g. %s",
+            path,
+            len(dropped),
+            len(ids),
+            ", ".join(dropped[:_EXAMPLES]),
+        )
     return [image_id for image_id in ids if image_id in usable]
 
 
@@ -271,8 +290,9 @@ def build_ava(config: DataConfig, input_size: tuple[int, int]) -> Splits:
     else:
         usable = set(listing.keys)
         given = _given_splits(options["split_files"], "split_files")
-        keys = _carve_val({split: _read_split_file(root / path, usable) for split, path in given.items()}, options,
-                          "split_files")
+        keys = _carve_val(
+            {split: _read_split_file(root / path, usable) for split, path in given.items()}, options, "split_files"
+        )
     made = {split: _dataset(listing, keys[split], split, input_size, config, options) for split in SPLITS}
     return Splits(train=made["train"], val=made["val"], test=made["test"], classes=_bin_names(AVA_BINS))
 
@@ -288,8 +308,10 @@ def build_histogram_csv(config: DataConfig, input_size: tuple[int, int]) -> Spli
         keys = seeded_split(listing.keys, options["seed"], options["val_fraction"], options["test_fraction"])
         made = {split: _dataset(listing, keys[split], split, input_size, config, options) for split in SPLITS}
     else:
-        listings = {split: read_histogram_csv(root / path, root)
-                    for split, path in _given_splits(options["splits"], "splits").items()}
+        listings = {
+            split: read_histogram_csv(root / path, root)
+            for split, path in _given_splits(options["splits"], "splits").items()
+        }
         for listing in listings.values():
             listing.warn()
         widths = {split: len(listing.rows[0]) for split, listing in listings.items() if listing.rows}
@@ -298,8 +320,9 @@ def build_histogram_csv(config: DataConfig, input_size: tuple[int, int]) -> Spli
         keys = _carve_val({split: listing.keys for split, listing in listings.items()}, options, "splits")
         sources = {split: listings.get(split, listings["train"]) for split in SPLITS}
         made = {split: _dataset(sources[split], keys[split], split, input_size, config, options) for split in SPLITS}
-    return Splits(train=made["train"], val=made["val"], test=made["test"],
-                  classes=_bin_names(made["train"].histograms.shape[1]))
+    return Splits(
+        train=made["train"], val=made["val"], test=made["test"], classes=_bin_names(made["train"].histograms.shape[1])
+    )
 
 
 # --- demo_iqa: synthetic scores on real photos -------------------------------------------------
@@ -318,8 +341,9 @@ class DemoIQADataset(Dataset):
     """Distorted versions of a few real images with synthetic score histograms; made on access,
     deterministically (noise is seeded by ``seed`` and the item's place in the whole set)."""
 
-    def __init__(self, contents: list[torch.Tensor], items: list[tuple[int, DemoItem]],
-                 input_size: tuple[int, int], seed: int) -> None:
+    def __init__(
+        self, contents: list[torch.Tensor], items: list[tuple[int, DemoItem]], input_size: tuple[int, int], seed: int
+    ) -> None:
         self.contents, self.items, self.input_size, self.seed = contents, items, input_size, seed
 
     def __len__(self) -> int:
@@ -327,8 +351,12 @@ class DemoIQADataset(Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         number, item = self.items[index]
-        image = distort(fit_to_size(self.contents[item.content], self.input_size), item.kind, item.level,
-                        torch.Generator().manual_seed(self.seed * 1_000_003 + number))
+        image = distort(
+            fit_to_size(self.contents[item.content], self.input_size),
+            item.kind,
+            item.level,
+            torch.Generator().manual_seed(self.seed * 1_000_003 + number),
+        )
         return image, synthetic_histogram(MEAN_SCORES[item.level])
 
 
@@ -336,8 +364,10 @@ def _demo_contents() -> list[torch.Tensor]:
     """The uint8 (3, H, W) images the demo distorts: crops of two photos and one terrain tile per class."""
     from matplotlib import cbook  # heavy, and needed here only
 
-    photos = [Path(str(files("learned_resizer") / "assets" / "chelsea.jpg")),
-              Path(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))]
+    photos = [
+        Path(str(files("learned_resizer") / "assets" / "chelsea.jpg")),
+        Path(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)),
+    ]
     contents = []
     for photo in photos:
         pixels = torch.from_numpy(np.array(load_rgb(photo))).permute(2, 0, 1)
@@ -346,7 +376,7 @@ def _demo_contents() -> list[torch.Tensor]:
         for row in range(_PHOTO_CROPS):
             for column in range(_PHOTO_CROPS):
                 top, left = row * (height - side), column * (width - side)
-                contents.append(pixels[:, top:top + side, left:left + side].contiguous())
+                contents.append(pixels[:, top : top + side, left : left + side].contiguous())
     for class_dir in sorted(path for path in (DEMO_ROOT / "train").iterdir() if path.is_dir()):
         tile = sorted(class_dir.glob("*.jpg"))[0]
         contents.append(torch.from_numpy(np.array(load_rgb(tile))).permute(2, 0, 1).contiguous())
@@ -366,7 +396,10 @@ def build_demo_iqa(config: DataConfig, input_size: tuple[int, int]) -> Splits:
     order = list(range(len(contents)))
     random.Random(0).shuffle(order)
     split_of = {c: "val" if rank < 3 else "test" if rank < 6 else "train" for rank, c in enumerate(order)}
-    made = {split: DemoIQADataset(contents, [(n, item) for n, item in items if split_of[item.content] == split],
-                                  input_size, options["seed"])
-            for split in SPLITS}
+    made = {
+        split: DemoIQADataset(
+            contents, [(n, item) for n, item in items if split_of[item.content] == split], input_size, options["seed"]
+        )
+        for split in SPLITS
+    }
     return Splits(train=made["train"], val=made["val"], test=made["test"], classes=_bin_names(BINS))

@@ -33,7 +33,9 @@ class GratingDataset(Dataset):
         angle = math.pi * label / self.num_classes + 0.2 * (torch.rand(1, generator=generator).item() - 0.5)
         frequency = 0.35 + 0.05 * torch.rand(1, generator=generator).item()  # cycles per pixel
         phase = 2 * math.pi * torch.rand(1, generator=generator).item()
-        ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32), indexing="ij")
+        ys, xs = torch.meshgrid(
+            torch.arange(h, dtype=torch.float32), torch.arange(w, dtype=torch.float32), indexing="ij"
+        )
         wave = torch.sin(2 * math.pi * frequency * (xs * math.cos(angle) + ys * math.sin(angle)) + phase)
         tint = 0.3 + 0.4 * torch.rand(3, 1, 1, generator=generator)
         noise = 0.05 * torch.randn(3, h, w, generator=generator)

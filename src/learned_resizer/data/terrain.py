@@ -58,7 +58,9 @@ def read_fold_options(config: DataConfig, defaults: dict[str, Any]) -> dict[str,
     """``read_options`` with the fold options, refusing a ``fold`` that no ``folds`` would use."""
     options = read_options(config, {**defaults, **FOLD_OPTIONS})
     if "fold" in config.options and not options["folds"]:
-        raise ValueError(f"data.options.fold: {options['fold']!r} needs data.options.folds (the number of folds, at least 2)")
+        raise ValueError(
+            f"data.options.fold: {options['fold']!r} needs data.options.folds (the number of folds, at least 2)"
+        )
     return options
 
 
@@ -73,13 +75,22 @@ def _scan_folders(root: Path) -> tuple[dict[str, list[Sample]], list[str]]:
     return {"train": train, **{split: scan_split(root, split, classes)[0] for split in ("val", "test")}}, classes
 
 
-def _fold_splits(root: Path, splits: dict[str, list[Sample]], classes: list[str], group_of: Callable[[Path], str],
-                 input_size: tuple[int, int], config: DataConfig, options: dict[str, Any]) -> Splits:
+def _fold_splits(
+    root: Path,
+    splits: dict[str, list[Sample]],
+    classes: list[str],
+    group_of: Callable[[Path], str],
+    input_size: tuple[int, int],
+    config: DataConfig,
+    options: dict[str, Any],
+) -> Splits:
     """Fold ``options["fold"]`` of a cross-validation over all tiles, grouped by texture."""
     pooled = [sample for split in SPLITS for sample in splits[split]]
     parts = grouped_fold(pooled, options["folds"], options["fold"], group_of)
     name = f"{root} fold {options['fold']}/{options['folds']}"
-    made = [make_split(samples, f"{name} {split}", input_size, config, options) for split, samples in zip(SPLITS, parts)]
+    made = [
+        make_split(samples, f"{name} {split}", input_size, config, options) for split, samples in zip(SPLITS, parts)
+    ]
     return Splits(*made, classes=classes)
 
 

@@ -72,7 +72,7 @@ def resize_files(
     report = ResizeReport()
     with tqdm(total=len(jobs), unit="image", disable=not progress) as bar:
         for start in range(0, len(jobs), batch_size):
-            chunk = jobs[start:start + batch_size]
+            chunk = jobs[start : start + batch_size]
             groups: dict[tuple[int, ...], list[tuple[Path, torch.Tensor]]] = defaultdict(list)
             for source, stem in chunk:
                 image = _load(predictor, source, fit)

@@ -89,10 +89,13 @@ def fit_array(image: Image.Image, size: tuple[int, int]) -> np.ndarray:
     scale = max(height / image.height, width / image.width)
     covering = (max(width, round(image.width * scale)), max(height, round(image.height * scale)))
     if covering != image.size:
-        channels = [Image.fromarray(np.ascontiguousarray(pixels[..., c]), mode="F").resize(covering, Image.BILINEAR) for c in range(3)]
+        channels = [
+            Image.fromarray(np.ascontiguousarray(pixels[..., c]), mode="F").resize(covering, Image.BILINEAR)
+            for c in range(3)
+        ]
         pixels = np.stack([np.asarray(c) for c in channels], axis=-1)
     top, left = int(round((covering[1] - height) / 2)), int(round((covering[0] - width) / 2))
-    return np.ascontiguousarray(pixels[top:top + height, left:left + width].transpose(2, 0, 1))
+    return np.ascontiguousarray(pixels[top : top + height, left : left + width].transpose(2, 0, 1))
 
 
 @dataclass
@@ -105,8 +108,12 @@ class Reply:
 
 
 def classify(
-    url: str, image_path: str | Path, local: LocalResizer | None = None, token: str | None = None,
-    float16: bool = False, timeout: float = 60.0,
+    url: str,
+    image_path: str | Path,
+    local: LocalResizer | None = None,
+    token: str | None = None,
+    float16: bool = False,
+    timeout: float = 60.0,
 ) -> list[Reply]:
     """Send ``image_path`` as it is; with ``local``, also resize it here and send the array.
 
@@ -129,7 +136,9 @@ def classify(
             local_ms = (time.perf_counter() - start) * 1000
             payload = io.BytesIO()
             np.save(payload, array[None].astype(np.float16 if float16 else np.float32))
-            reply = _post(client, base, f"resized here ({local.name})", payload.getvalue(), image_path.stem + ".npy", resized=True)
+            reply = _post(
+                client, base, f"resized here ({local.name})", payload.getvalue(), image_path.stem + ".npy", resized=True
+            )
             reply.local_ms = local_ms
             replies.append(reply)
     return replies
@@ -137,7 +146,9 @@ def classify(
 
 def _post(client: httpx.Client, base: str, how: str, payload: bytes, filename: str, resized: bool) -> Reply:
     request = client.build_request(
-        "POST", f"{base}/v1/classify", params={"resized": "true"} if resized else None,
+        "POST",
+        f"{base}/v1/classify",
+        params={"resized": "true"} if resized else None,
         files={"file": (filename, payload, "application/octet-stream")},
     )
     bytes_sent = len(request.read())

@@ -36,4 +36,6 @@ def compare(predictor: Predictor, image: torch.Tensor) -> Comparison:
     batch = image.unsqueeze(0)
     bilinear = predictor.bilinear(batch)[0].numpy()
     learned = predictor.resize(batch)[0].numpy()
-    return Comparison(image.numpy(), bilinear, learned, np.abs(learned - bilinear) * DIFF_GAIN, count_out_of_range(learned))
+    return Comparison(
+        image.numpy(), bilinear, learned, np.abs(learned - bilinear) * DIFF_GAIN, count_out_of_range(learned)
+    )

@@ -80,7 +80,11 @@ def inference_graph(pipeline: ResizeThenModel, with_model: bool) -> nn.Module:
 
 
 def export_checkpoint(
-    checkpoint: str | Path, fmt: str, with_model: bool = False, out: str | Path | None = None, tolerance: float = TOLERANCE
+    checkpoint: str | Path,
+    fmt: str,
+    with_model: bool = False,
+    out: str | Path | None = None,
+    tolerance: float = TOLERANCE,
 ) -> ExportReport:
     """Rewrite for inference, export, reload and compare with eager; the file is removed if the comparison fails."""
     if fmt not in FORMATS:
@@ -100,7 +104,8 @@ def export_checkpoint(
         difference = max_abs_difference(path, fmt, reference, check)
         if not difference <= tolerance:  # also catches NaN
             raise ExportMismatchError(
-                f"{path}: max |exported − eager| = {difference:.3g} on input {tuple(check.shape)} exceeds {tolerance:g}; file removed"
+                f"{path}: max |exported − eager| = {difference:.3g} on input {tuple(check.shape)} exceeds "
+                f"{tolerance:g}; file removed"
             )
     except ExportMismatchError:
         path.unlink(missing_ok=True)
@@ -129,7 +134,9 @@ def example_inputs(config: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
     return example, check
 
 
-def export_onnx(module: nn.Module, example: torch.Tensor, path: Path, output_name: str, metadata: dict[str, Any]) -> None:
+def export_onnx(
+    module: nn.Module, example: torch.Tensor, path: Path, output_name: str, metadata: dict[str, Any]
+) -> None:
     """ONNX through ``torch.export`` (the supported exporter), with named dynamic dimensions."""
     import onnx
 

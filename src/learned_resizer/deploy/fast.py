@@ -35,8 +35,8 @@ from torch import nn
 
 from learned_resizer.deploy.fold import batchnorm_affine, fold_batchnorm
 from learned_resizer.pipeline import ResizeThenModel
-from learned_resizer.resizers.functional import Size, as_size, check_image_batch, resize_image
 from learned_resizer.resizers import fused
+from learned_resizer.resizers.functional import Size, as_size, check_image_batch, resize_image
 from learned_resizer.resizers.learned import LearnedResizer, stem_resized
 
 if TYPE_CHECKING:
@@ -78,13 +78,19 @@ class PhaseSplitConv2d(nn.Module):
     def __init__(self, conv: nn.Conv2d) -> None:
         super().__init__()
         k = conv.kernel_size[0]
-        if conv.kernel_size != (k, k) or k % 2 == 0 or conv.stride != (1, 1) or conv.padding != (k // 2, k // 2) or conv.groups != 1:
+        if (
+            conv.kernel_size != (k, k)
+            or k % 2 == 0
+            or conv.stride != (1, 1)
+            or conv.padding != (k // 2, k // 2)
+            or conv.groups != 1
+        ):
             raise ValueError(f"{conv}: expected a stride-1, 'same'-padded convolution with an odd square kernel")
         out_channels, in_channels = conv.out_channels, conv.in_channels
         weight = conv.weight.detach().new_zeros(out_channels, 4, in_channels, k + 1, k + 1)
         for a in range(2):
             for b in range(2):
-                weight[:, 2 * a + b, :, a:a + k, b:b + k] = conv.weight.detach()
+                weight[:, 2 * a + b, :, a : a + k, b : b + k] = conv.weight.detach()
         bias = conv.bias.detach() if conv.bias is not None else weight.new_zeros(out_channels)
         self.padding = k // 2
         self.weight = nn.Parameter(weight.flatten(0, 1), requires_grad=False)
@@ -114,8 +120,13 @@ class InferenceResizer(nn.Module):
       as the training resizer's compiled kernels (:mod:`learned_resizer.resizers.fused`).
     """
 
-    def __init__(self, pipeline: ResizeThenModel, output_size: int | Sequence[int] | None = None,
-                 phase_split: bool = True, kernels: bool = False) -> None:
+    def __init__(
+        self,
+        pipeline: ResizeThenModel,
+        output_size: int | Sequence[int] | None = None,
+        phase_split: bool = True,
+        kernels: bool = False,
+    ) -> None:
         super().__init__()
         resizer = pipeline.resizer
         if not isinstance(resizer, LearnedResizer):
@@ -148,10 +159,19 @@ class InferenceResizer(nn.Module):
         x = images - self.mean
         kernels = self.kernels and fused.usable(x, self.filters)  # not while tracing (an ONNX export)
         if kernels:
-            features = stem_resized(x, self.conv_in, self.conv_pointwise, self.act.negative_slope, self.act.negative_slope,
-                                    self.output_size, self.interpolation)[0]
+            features = stem_resized(
+                x,
+                self.conv_in,
+                self.conv_pointwise,
+                self.act.negative_slope,
+                self.act.negative_slope,
+                self.output_size,
+                self.interpolation,
+            )[0]
         else:
-            features = resize_image(self.act(self.conv_pointwise(self.act(self.conv_in(x)))), self.output_size, self.interpolation)
+            features = resize_image(
+                self.act(self.conv_pointwise(self.act(self.conv_in(x)))), self.output_size, self.interpolation
+            )
         y = features * self.bn_scale + self.bn_shift
         z = self.conv_mid(self.residual_blocks(y)) + y
         out = fused.to_image(z, self.last_conv.weight, self.last_conv.bias) if kernels else self.conv_out(z)
@@ -171,8 +191,9 @@ class PixelScaleResizer(nn.Module):
         return self.pipeline.to_image(self.pipeline.resize(images))
 
 
-def inference_resizer(pipeline: ResizeThenModel, output_size: int | Sequence[int] | None = None,
-                      kernels: bool = False) -> nn.Module:
+def inference_resizer(
+    pipeline: ResizeThenModel, output_size: int | Sequence[int] | None = None, kernels: bool = False
+) -> nn.Module:
     """The pipeline's resizer as an inference graph in pixel scale (what ``export`` writes too)."""
     if isinstance(pipeline.resizer, LearnedResizer):
         return InferenceResizer(pipeline, output_size, kernels=kernels)
@@ -202,13 +223,20 @@ class FastPipeline:
     checkpoint's size at once).
     """
 
-    def __init__(self, pipeline: ResizeThenModel, backend: str, runner: Runner | None = None,
-                 timings: dict[str, float] | None = None) -> None:
+    def __init__(
+        self,
+        pipeline: ResizeThenModel,
+        backend: str,
+        runner: Runner | None = None,
+        timings: dict[str, float] | None = None,
+    ) -> None:
         self.pipeline = pipeline.eval()
         self.backend = backend
         #: where ``auto`` chose the backend: each candidate's ms/image on its probe
         self.timings = timings or {}
-        self.model = fold_batchnorm(pipeline.model).to(memory_format=torch.channels_last)  # faster for every model measured
+        self.model = fold_batchnorm(pipeline.model).to(
+            memory_format=torch.channels_last
+        )  # faster for every model measured
         self._runners: dict[Size, Runner] = {} if runner is None else {pipeline.output_size: runner}
         self.runner(pipeline.output_size)
 
@@ -283,11 +311,15 @@ def prepare_for_inference(pipeline: ResizeThenModel, backend: str = "auto") -> F
             candidates.append("kernels")
         return fastest_backend(pipeline, candidates) if len(candidates) > 1 else FastPipeline(pipeline, "eager")
     if backend == "kernels" and not kernels_run():
-        raise ValueError("backend 'kernels' runs a learned resizer with a multiple of 16 filters on the CPU, where a C "
-                         "compiler builds its kernels; use 'onnxruntime' or 'eager' for this pipeline")
+        raise ValueError(
+            "backend 'kernels' runs a learned resizer with a multiple of 16 filters on the CPU, where a C "
+            "compiler builds its kernels; use 'onnxruntime' or 'eager' for this pipeline"
+        )
     if backend == "onnxruntime" and not (exportable and on_cpu):
-        raise ValueError("backend 'onnxruntime' runs a learned resizer on the CPU with one of the interpolations "
-                         f"{sorted(ONNX_INTERPOLATIONS)}; use 'eager' for this pipeline")
+        raise ValueError(
+            "backend 'onnxruntime' runs a learned resizer on the CPU with one of the interpolations "
+            f"{sorted(ONNX_INTERPOLATIONS)}; use 'eager' for this pipeline"
+        )
     return FastPipeline(pipeline, backend)
 
 
@@ -298,8 +330,13 @@ def fastest_backend(pipeline: ResizeThenModel, candidates: Sequence[str]) -> Fas
     besides building each backend (the ONNX export takes a few); one that fails to build is left
     out with a warning."""
     h, w = pipeline.output_size
-    probe = torch.rand(PROBE_IMAGES, 3, math.ceil(h * PROBE_SCALE), math.ceil(w * PROBE_SCALE),
-                       generator=torch.Generator().manual_seed(0))
+    probe = torch.rand(
+        PROBE_IMAGES,
+        3,
+        math.ceil(h * PROBE_SCALE),
+        math.ceil(w * PROBE_SCALE),
+        generator=torch.Generator().manual_seed(0),
+    )
     runners: dict[str, Runner] = {}
     for name in candidates:
         try:
@@ -318,8 +355,14 @@ def fastest_backend(pipeline: ResizeThenModel, candidates: Sequence[str]) -> Fas
                 seconds[name].append(time.perf_counter() - start)
     timings = {name: 1000 * statistics.median(times) / PROBE_IMAGES for name, times in seconds.items()}
     best = min(timings, key=timings.__getitem__)
-    log.info("inference backend %s, the fastest here for %dx%d -> %dx%d (ms/image: %s)", best, *probe.shape[2:], h, w,
-             ", ".join(f"{name} {ms:.1f}" for name, ms in timings.items()))
+    log.info(
+        "inference backend %s, the fastest here for %dx%d -> %dx%d (ms/image: %s)",
+        best,
+        *probe.shape[2:],
+        h,
+        w,
+        ", ".join(f"{name} {ms:.1f}" for name, ms in timings.items()),
+    )
     return FastPipeline(pipeline, best, runners[best], timings)
 
 
@@ -355,7 +398,9 @@ def onnx_runner(graph: nn.Module) -> Runner:
     with torch.inference_mode():
         difference = (run(check) - graph(check)).abs().max().item()
     if not difference <= TOLERANCE:  # also catches NaN
-        raise RuntimeError(f"onnxruntime disagrees with eager by {difference:.3g} (> {TOLERANCE:g}) on {tuple(check.shape)}")
+        raise RuntimeError(
+            f"onnxruntime disagrees with eager by {difference:.3g} (> {TOLERANCE:g}) on {tuple(check.shape)}"
+        )
     return run
 
 
@@ -374,8 +419,14 @@ def onnx_bytes(graph: nn.Module, example: torch.Tensor | None = None, output_nam
         example = torch.rand(2, 3, 2 * h + 2, 2 * w + 2)
     dims = {0: torch.export.Dim.DYNAMIC, 2: torch.export.Dim.DYNAMIC, 3: torch.export.Dim.DYNAMIC}
     with contextlib.redirect_stdout(io.StringIO()), torch.no_grad():  # the exporter narrates each step on stdout
-        program = torch.onnx.export(graph, (example,), dynamo=True, input_names=[INPUT_NAME], output_names=[output_name],
-                                    dynamic_shapes={INPUT_NAME: dims})
+        program = torch.onnx.export(
+            graph,
+            (example,),
+            dynamo=True,
+            input_names=[INPUT_NAME],
+            output_names=[output_name],
+            dynamic_shapes={INPUT_NAME: dims},
+        )
     return program.model_proto.SerializeToString()
 
 
@@ -389,4 +440,3 @@ def onnx_session(model: bytes | str) -> onnxruntime.InferenceSession:
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = torch.get_num_threads()
     return onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
-

@@ -37,7 +37,9 @@ def batchnorm_affine(bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
 def fold_conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
     """A new convolution equal to ``bn(conv(x))`` with ``bn`` in eval mode (running statistics)."""
     if conv.out_channels != bn.num_features:
-        raise ValueError(f"cannot fold {bn} into {conv}: {conv.out_channels} output channels, {bn.num_features} features")
+        raise ValueError(
+            f"cannot fold {bn} into {conv}: {conv.out_channels} output channels, {bn.num_features} features"
+        )
     scale, shift = batchnorm_affine(bn)
     folded = copy.deepcopy(conv)
     folded.weight.copy_(conv.weight * scale.view(-1, 1, 1, 1))
@@ -75,5 +77,7 @@ def _fold_pair(parent: nn.Module, conv_name: str, bn_name: str) -> None:
 def _fold_sequential(sequence: nn.Sequential) -> None:
     names = list(sequence._modules)
     for conv_name, bn_name in zip(names, names[1:]):
-        if isinstance(sequence._modules[conv_name], nn.Conv2d) and isinstance(sequence._modules[bn_name], nn.BatchNorm2d):
+        if isinstance(sequence._modules[conv_name], nn.Conv2d) and isinstance(
+            sequence._modules[bn_name], nn.BatchNorm2d
+        ):
             _fold_pair(sequence, conv_name, bn_name)

@@ -41,7 +41,7 @@ class Predictor:
         self.task = config.get("task", "classification")
 
     @classmethod
-    def load(cls, checkpoint: str | Path, backend: str = "auto") -> "Predictor":
+    def load(cls, checkpoint: str | Path, backend: str = "auto") -> Predictor:
         return cls(*from_pretrained(checkpoint), backend=backend)
 
     def fit(self, image: Image.Image) -> torch.Tensor:
@@ -59,7 +59,9 @@ class Predictor:
     def probabilities(self, resized: torch.Tensor) -> torch.Tensor:
         """Resized images (N, 3, h, w) in pixel scale at ``output_size`` → softmax over the head (N, K)."""
         if tuple(resized.shape[-2:]) != self.output_size:
-            raise ValueError(f"expected images of size {self.output_size} (the model's input), got {tuple(resized.shape[-2:])}")
+            raise ValueError(
+                f"expected images of size {self.output_size} (the model's input), got {tuple(resized.shape[-2:])}"
+            )
         return self.fast.logits(resized).softmax(dim=1)
 
     def top_k(self, probabilities: torch.Tensor, k: int) -> list[dict[str, Any]]:

@@ -73,8 +73,10 @@ class ServerLimits:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
 
 
-_DECODED_SIZE = ("(height, width) of the decoded image or array; a large JPEG is decoded at a reduced scale "
-                 "that still covers the input size, as in training")
+_DECODED_SIZE = (
+    "(height, width) of the decoded image or array; a large JPEG is decoded at a reduced scale "
+    "that still covers the input size, as in training"
+)
 
 
 class Prediction(BaseModel):
@@ -136,9 +138,13 @@ class ErrorBody(BaseModel):
 _ERRORS = {
     status: {"model": ErrorBody, "description": text}
     for status, text in {
-        400: "malformed request", 401: "missing or wrong bearer token", 411: "no Content-Length",
-        413: "file or image too large", 415: "not an accepted image or array format",
-        422: "bad parameter, truncated or corrupt image, or wrong array shape", 503: "too many requests in flight",
+        400: "malformed request",
+        401: "missing or wrong bearer token",
+        411: "no Content-Length",
+        413: "file or image too large",
+        415: "not an accepted image or array format",
+        422: "bad parameter, truncated or corrupt image, or wrong array shape",
+        503: "too many requests in flight",
     }.items()
 }
 
@@ -176,8 +182,11 @@ class RequestGuard:
     def _refusal(self, scope: Scope) -> JSONResponse | None:
         headers = dict(scope["headers"])
         if self.token is not None and not _bearer_matches(headers.get(b"authorization"), self.token):
-            return _error(401, "missing or wrong bearer token: send the header 'Authorization: Bearer <token>'",
-                          {"WWW-Authenticate": "Bearer"})
+            return _error(
+                401,
+                "missing or wrong bearer token: send the header 'Authorization: Bearer <token>'",
+                {"WWW-Authenticate": "Bearer"},
+            )
         if scope["method"] == "POST":
             length = headers.get(b"content-length")
             if length is None:
@@ -185,16 +194,23 @@ class RequestGuard:
             if not length.isdigit():
                 return _error(400, f"Content-Length {length.decode(errors='replace')!r} is not a number")
             if int(length) > self.max_body:
-                return _error(413, f"request body of {int(length):,} bytes exceeds the limit of {self.max_body:,} "
-                                   f"(max_bytes {self.max_body - FORM_OVERHEAD:,} + {FORM_OVERHEAD:,} for the form)")
+                return _error(
+                    413,
+                    f"request body of {int(length):,} bytes exceeds the limit of {self.max_body:,} "
+                    f"(max_bytes {self.max_body - FORM_OVERHEAD:,} + {FORM_OVERHEAD:,} for the form)",
+                )
         if self.in_flight.count >= self.in_flight.limit:
-            return _error(503, f"server busy: {self.in_flight.count} requests in flight (limit {self.in_flight.limit}); retry later",
-                          {"Retry-After": "1"})
+            return _error(
+                503,
+                f"server busy: {self.in_flight.count} requests in flight (limit {self.in_flight.limit}); retry later",
+                {"Retry-After": "1"},
+            )
         return None
 
 
-def create_app(checkpoint: str | Path, token: str | None = None, limits: ServerLimits = ServerLimits(),
-               backend: str = "auto") -> FastAPI:
+def create_app(
+    checkpoint: str | Path, token: str | None = None, limits: ServerLimits = ServerLimits(), backend: str = "auto"
+) -> FastAPI:
     """The server for one trained checkpoint directory (config.json + model.safetensors); ``backend``
     is :func:`~learned_resizer.deploy.fast.prepare_for_inference`'s."""
     predictor = Predictor.load(checkpoint, backend)
@@ -206,7 +222,9 @@ def create_app(checkpoint: str | Path, token: str | None = None, limits: ServerL
     )
     app.state.predictor = predictor
     app.state.in_flight = InFlight(limits.max_in_flight)
-    app.add_middleware(RequestGuard, max_body=limits.max_bytes + FORM_OVERHEAD, in_flight=app.state.in_flight, token=token)
+    app.add_middleware(
+        RequestGuard, max_body=limits.max_bytes + FORM_OVERHEAD, in_flight=app.state.in_flight, token=token
+    )
     # declares the scheme in the OpenAPI schema; RequestGuard enforces it, before the body is read
     bearer = Security(HTTPBearer(auto_error=False, description="required when the server was started with --token"))
 
@@ -232,14 +250,23 @@ def create_app(checkpoint: str | Path, token: str | None = None, limits: ServerL
 
     @app.get("/healthz", response_model=Health)
     def healthz() -> dict[str, Any]:
-        return {"status": "ok", "version": __version__, "model": config["model"], "resizer": config["resizer"],
-                "input_size": predictor.input_size, "model_input_size": predictor.output_size, "num_outputs": max_k,
-                "backend": predictor.fast.backend}
+        return {
+            "status": "ok",
+            "version": __version__,
+            "model": config["model"],
+            "resizer": config["resizer"],
+            "input_size": predictor.input_size,
+            "model_input_size": predictor.output_size,
+            "num_outputs": max_k,
+            "backend": predictor.fast.backend,
+        }
 
     @app.post("/v1/classify", response_model=ClassifyResponse, responses=_ERRORS, dependencies=[bearer])
     def classify(
         file: UploadFile = File(description="an image, or with resized=true a .npy array (3, h, w) or (1, 3, h, w)"),
-        resized: bool = Query(False, description="the file is already resized to the model's input size (.npy, pixel scale)"),
+        resized: bool = Query(
+            False, description="the file is already resized to the model's input size (.npy, pixel scale)"
+        ),
         top_k: int = top_k_query,
     ) -> dict[str, Any]:
         """Top-k labels of one image; the server resizes it unless ``resized=true``."""
@@ -260,9 +287,14 @@ def create_app(checkpoint: str | Path, token: str | None = None, limits: ServerL
             clock.lap("resize")
         probabilities = predictor.probabilities(images)[0]
         clock.lap("model")
-        return {"predictions": predictor.top_k(probabilities, top_k), "mean_score": predictor.mean_score(probabilities),
-                "decoded_size": decoded, "model_input_size": predictor.output_size,
-                "resized_by": "client" if resized else "server", "timings_ms": clock.report()}
+        return {
+            "predictions": predictor.top_k(probabilities, top_k),
+            "mean_score": predictor.mean_score(probabilities),
+            "decoded_size": decoded,
+            "model_input_size": predictor.output_size,
+            "resized_by": "client" if resized else "server",
+            "timings_ms": clock.report(),
+        }
 
     @app.post("/v1/compare", response_model=CompareResponse, responses=_ERRORS, dependencies=[bearer])
     def compare_resizers(file: UploadFile = File(description="an image"), top_k: int = top_k_query) -> dict[str, Any]:
@@ -277,14 +309,23 @@ def create_app(checkpoint: str | Path, token: str | None = None, limits: ServerL
         clock.lap("model")
         images = {key: _data_url(getattr(comparison, key)) for key in ("original", "bilinear", "learned", "difference")}
         clock.lap("encode")
-        return {"images": images, "bilinear": predictor.top_k(both[0], top_k), "learned": predictor.top_k(both[1], top_k),
-                "difference_gain": DIFF_GAIN, "clipped_pixels": comparison.clipped, "decoded_size": (image.height, image.width),
-                "model_input_size": predictor.output_size, "timings_ms": clock.report()}
+        return {
+            "images": images,
+            "bilinear": predictor.top_k(both[0], top_k),
+            "learned": predictor.top_k(both[1], top_k),
+            "difference_gain": DIFF_GAIN,
+            "clipped_pixels": comparison.clipped,
+            "decoded_size": (image.height, image.width),
+            "model_input_size": predictor.output_size,
+            "timings_ms": clock.report(),
+        }
 
     return app
 
 
-def serve(checkpoint: str | Path, host: str, port: int, token: str | None, limits: ServerLimits, backend: str = "auto") -> None:
+def serve(
+    checkpoint: str | Path, host: str, port: int, token: str | None, limits: ServerLimits, backend: str = "auto"
+) -> None:
     """Run :func:`create_app` under uvicorn until interrupted."""
     import uvicorn
 
@@ -323,7 +364,9 @@ def _describe(error: dict[str, Any]) -> str:
     """One validation error as ``query parameter 'top_k': Input should be ...``."""
     where, *path = error.get("loc", ("request",))
     kind = {"query": "query parameter", "body": "form field"}.get(str(where), str(where))
-    return f"{kind} {'.'.join(map(str, path))!r}: {error.get('msg', 'invalid')}" if path else f"{kind}: {error.get('msg')}"
+    return (
+        f"{kind} {'.'.join(map(str, path))!r}: {error.get('msg', 'invalid')}" if path else f"{kind}: {error.get('msg')}"
+    )
 
 
 def _read_upload(file: UploadFile, max_bytes: int) -> tuple[bytes, str]:
@@ -355,7 +398,9 @@ def _image_error_status(message: str) -> int:
 def _read_resized(data: bytes, name: str, size: tuple[int, int]) -> np.ndarray:
     """A client-resized ``.npy`` upload → float32 (3, h, w); 4xx for anything else."""
     if not data.startswith(_NPY_MAGIC):
-        raise HTTPException(415, f"{name}: resized=true expects a .npy array (the file does not start with the .npy magic)")
+        raise HTTPException(
+            415, f"{name}: resized=true expects a .npy array (the file does not start with the .npy magic)"
+        )
     try:
         array = np.load(io.BytesIO(data), allow_pickle=False)
     except (ValueError, OSError, EOFError) as error:
@@ -364,7 +409,9 @@ def _read_resized(data: bytes, name: str, size: tuple[int, int]) -> np.ndarray:
         raise HTTPException(415, f"{name}: expected a float16/32/64 array, got dtype {array.dtype}")
     expected = (3, *size)
     if array.shape not in (expected, (1, *expected)):
-        raise HTTPException(422, f"{name}: array of shape {array.shape}; the model's input needs {expected} or {(1, *expected)}")
+        raise HTTPException(
+            422, f"{name}: array of shape {array.shape}; the model's input needs {expected} or {(1, *expected)}"
+        )
     array = array.reshape(expected).astype(np.float32)
     if not np.isfinite(array).all():
         raise HTTPException(422, f"{name}: the array holds NaN or infinite values")

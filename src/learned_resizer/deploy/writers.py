@@ -73,10 +73,12 @@ def float_tiff_bytes(image: np.ndarray) -> bytes:
         field = struct.pack("<H2x", value) if kind == _SHORT and count == 1 else struct.pack("<I", value)
         ifd += struct.pack("<HHI", tag, kind, count) + field
     ifd += struct.pack("<I", 0)  # no further image
-    return b"".join([
-        b"II" + struct.pack("<HI", 42, ifd_offset),
-        pixels,
-        struct.pack("<3H", 32, 32, 32),
-        struct.pack("<3H", _IEEE_FLOAT, _IEEE_FLOAT, _IEEE_FLOAT),
-        ifd,
-    ])
+    return b"".join(
+        [
+            b"II" + struct.pack("<HI", 42, ifd_offset),
+            pixels,
+            struct.pack("<3H", 32, 32, 32),
+            struct.pack("<3H", _IEEE_FLOAT, _IEEE_FLOAT, _IEEE_FLOAT),
+            ifd,
+        ]
+    )

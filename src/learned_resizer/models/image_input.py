@@ -21,7 +21,9 @@ class ImageInputConv2d(nn.Conv2d):
     are the convolution's."""
 
     def _conv_forward(self, input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-        if self.padding_mode == "zeros" and fused.image_conv_usable(input, weight, self.stride, self.padding, self.dilation, self.groups):
+        if self.padding_mode == "zeros" and fused.image_conv_usable(
+            input, weight, self.stride, self.padding, self.dilation, self.groups
+        ):
             return fused.image_conv(input, weight, bias, self.stride[0], self.padding[0])
         return super()._conv_forward(input, weight, bias)
 

@@ -97,7 +97,8 @@ def load_into(model: nn.Module, path: str | Path) -> None:
     if missing or unexpected:
         raise ValueError(
             f"{path}: weights do not match the model; missing keys {missing[:5]}"
-            f"{'...' if len(missing) > 5 else ''}, unexpected keys {unexpected[:5]}{'...' if len(unexpected) > 5 else ''}"
+            f"{'...' if len(missing) > 5 else ''}, unexpected keys "
+            f"{unexpected[:5]}{'...' if len(unexpected) > 5 else ''}"
         )
 
 

@@ -44,9 +44,13 @@ def check_image_batch(x: object, channels: int | None = 3) -> torch.Tensor:
     if not isinstance(x, torch.Tensor):
         raise ValueError(f"expected a torch.Tensor of shape (N, 3, H, W), got {type(x).__name__}")
     if x.ndim != 4:
-        raise ValueError(f"expected a tensor of shape (N, 3, H, W) (rank 4), got rank {x.ndim} with shape {tuple(x.shape)}")
+        raise ValueError(
+            f"expected a tensor of shape (N, 3, H, W) (rank 4), got rank {x.ndim} with shape {tuple(x.shape)}"
+        )
     if channels is not None and x.shape[1] != channels:
-        raise ValueError(f"expected {channels} channels in a tensor of shape (N, {channels}, H, W), got shape {tuple(x.shape)}")
+        raise ValueError(
+            f"expected {channels} channels in a tensor of shape (N, {channels}, H, W), got shape {tuple(x.shape)}"
+        )
     if not x.is_floating_point():
         raise ValueError(f"expected a floating-point tensor (float32, float16, bfloat16 or float64), got {x.dtype}")
     if x.shape[0] == 0 or x.shape[2] == 0 or x.shape[3] == 0:

@@ -72,7 +72,10 @@ def fused_kernels(enabled: bool) -> Iterator[None]:
 
 
 def cache_dir() -> Path:
-    root = os.environ.get("LEARNED_RESIZER_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "learned-resizer"
+    root = (
+        os.environ.get("LEARNED_RESIZER_CACHE")
+        or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "learned-resizer"
+    )
     return Path(root) / "kernels"
 
 
@@ -84,7 +87,7 @@ def _cpu_flags() -> str:
     return platform.processor()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _library(vectors: int) -> ctypes.CDLL | None:
     """The kernels built for ``16 * vectors`` channels, or None (logged once) where they cannot be built."""
     compiler = shutil.which(os.environ.get("CC", "cc"))
@@ -95,14 +98,20 @@ def _library(vectors: int) -> ctypes.CDLL | None:
     try:
         version = subprocess.run([compiler, "--version"], capture_output=True, text=True, timeout=30).stdout
         texts = [source.read_text() for source in (*SOURCES, *HEADERS)]
-        key = hashlib.sha256("\n".join([*texts, compiler, version, " ".join([*flags, OPENMP]), _cpu_flags()]).encode()).hexdigest()[:16]
+        key = hashlib.sha256(
+            "\n".join([*texts, compiler, version, " ".join([*flags, OPENMP]), _cpu_flags()]).encode()
+        ).hexdigest()[:16]
         target = cache_dir() / f"resizer-kernels-{key}.so"
         if not target.exists():
             _build(compiler, flags, target)
         library = ctypes.CDLL(str(target))
     except (OSError, subprocess.SubprocessError) as error:
         detail = getattr(error, "stderr", "") or error
-        log.warning("could not build the learned resizer's fused CPU kernel with %s (%s): running without it (slower)", compiler, detail)
+        log.warning(
+            "could not build the learned resizer's fused CPU kernel with %s (%s): running without it (slower)",
+            compiler,
+            detail,
+        )
         return None
     pointer, size = ctypes.c_void_p, ctypes.c_ssize_t
     slope = ctypes.c_float
@@ -125,7 +134,9 @@ def _build(compiler: str, flags: list[str], target: Path) -> None:
         try:
             subprocess.run([*command, OPENMP], check=True, capture_output=True, text=True, timeout=120)
         except subprocess.CalledProcessError:
-            log.warning("%s cannot compile with %s: the learned resizer's CPU kernels run on one thread", compiler, OPENMP)
+            log.warning(
+                "%s cannot compile with %s: the learned resizer's CPU kernels run on one thread", compiler, OPENMP
+            )
             subprocess.run(command, check=True, capture_output=True, text=True, timeout=120)
         os.replace(built, target)  # atomic: a concurrent process sees no half-written library
 
@@ -163,7 +174,9 @@ class _Stem(torch.autograd.Function):
         n, _, height, width = image.shape
         channels = weight_in.shape[0]
         library = _library(channels // LANES)
-        pad = F.pad(image.detach().permute(0, 2, 3, 1), (0, 0, STEM_PADDING, STEM_PADDING, STEM_PADDING, STEM_PADDING)).contiguous()
+        pad = F.pad(
+            image.detach().permute(0, 2, 3, 1), (0, 0, STEM_PADDING, STEM_PADDING, STEM_PADDING, STEM_PADDING)
+        ).contiguous()
         wv = weight_in.detach().permute(2, 3, 1, 0).reshape(-1, channels).contiguous()  # [(ky, kx, c)][o]
         w = weight.detach().reshape(channels, channels).contiguous()
         wt, b, b_in = w.t().contiguous(), bias.detach().contiguous(), bias_in.detach().contiguous()
@@ -174,12 +187,32 @@ class _Stem(torch.autograd.Function):
         u = torch.empty(n, height, width, channels) if any(ctx.needs_input_grad) else None
         threads = _threads(n * height)
         sums = torch.zeros(threads, 2 * channels, dtype=torch.float64)
-        _run(library.stem_forward, _address(pad), _address(wv), _address(b_in), _address(wt), _address(b), slope_in, slope_pw,
-             _address(sums), None if pool else _address(out), _address(out) if pool else None,
-             None if u is None else _address(u), n, height, width, threads)
+        _run(
+            library.stem_forward,
+            _address(pad),
+            _address(wv),
+            _address(b_in),
+            _address(wt),
+            _address(b),
+            slope_in,
+            slope_pw,
+            _address(sums),
+            None if pool else _address(out),
+            _address(out) if pool else None,
+            None if u is None else _address(u),
+            n,
+            height,
+            width,
+            threads,
+        )
         total = sums.sum(0)
         ctx.save_for_backward(pad, u, wv, w, wt, b)
-        ctx.slopes, ctx.pool, ctx.image_shape, ctx.weight_in_shape = (slope_in, slope_pw), pool, image.shape, weight_in.shape
+        ctx.slopes, ctx.pool, ctx.image_shape, ctx.weight_in_shape = (
+            (slope_in, slope_pw),
+            pool,
+            image.shape,
+            weight_in.shape,
+        )
         ctx.out_shape = out.shape
         return out, total[:channels], total[channels:]
 
@@ -201,10 +234,28 @@ class _Stem(torch.autograd.Function):
         grad_wv = torch.zeros(threads, wv.numel(), dtype=torch.float64)
         grad_w = torch.zeros(threads, channels * channels, dtype=torch.float64)
         grad_b, grad_b_in = torch.zeros(2, threads, channels, dtype=torch.float64)  # the 1x1's bias, and b_in
-        _run(library.stem_backward, _address(pad), _address(u), _address(w), _address(wt), _address(b),
-             _address(grad_out), _address(g1), _address(g2), *ctx.slopes, int(ctx.pool),
-             None if grad_h is None else _address(grad_h), _address(grad_wv), _address(grad_w), _address(grad_b),
-             _address(grad_b_in), n, height, width, threads)
+        _run(
+            library.stem_backward,
+            _address(pad),
+            _address(u),
+            _address(w),
+            _address(wt),
+            _address(b),
+            _address(grad_out),
+            _address(g1),
+            _address(g2),
+            *ctx.slopes,
+            int(ctx.pool),
+            None if grad_h is None else _address(grad_h),
+            _address(grad_wv),
+            _address(grad_w),
+            _address(grad_b),
+            _address(grad_b_in),
+            n,
+            height,
+            width,
+            threads,
+        )
         grad_image = None
         if wants_image:
             weight_in = wv.view(*ctx.weight_in_shape[2:], 3, channels).permute(3, 2, 0, 1)
@@ -215,8 +266,16 @@ class _Stem(torch.autograd.Function):
         return grad_image, grad_weight_in, grad_bias_in, grad_weight, grad_bias, None, None, None
 
 
-def stem(image: torch.Tensor, weight_in: torch.Tensor, bias_in: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor,
-         slope_in: float, slope_pw: float, pool: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def stem(
+    image: torch.Tensor,
+    weight_in: torch.Tensor,
+    bias_in: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor,
+    slope_in: float,
+    slope_pw: float,
+    pool: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``a = LeakyReLU(conv1x1(LeakyReLU(conv7x7(image))))`` with the per-channel sums of ``a``
     and ``a²`` (float64), differentiable in every tensor: the resizer's full-resolution stage up
     to its BatchNorm, for a (C, 3, 7, 7) ``weight_in`` (zero padding 3) and a (C, C, 1, 1)
@@ -238,8 +297,20 @@ class _ToImage(torch.autograd.Function):
         taps = weight.detach().permute(2, 3, 0, 1).reshape(-1, channels).contiguous()  # [(ky, kx, o)][c]
         b = bias.detach().contiguous()
         out = torch.empty(n, 3, height, width, memory_format=torch.channels_last)
-        _run(library.to_image_forward, _address(z), _address(taps), _address(b), _address(out), n, height, width, _threads(n * height))
-        flipped = taps.view(7, 7, 3, channels).flip(0, 1).reshape(-1, channels).contiguous()  # the input gradient's kernel
+        _run(
+            library.to_image_forward,
+            _address(z),
+            _address(taps),
+            _address(b),
+            _address(out),
+            n,
+            height,
+            width,
+            _threads(n * height),
+        )
+        flipped = (
+            taps.view(7, 7, 3, channels).flip(0, 1).reshape(-1, channels).contiguous()
+        )  # the input gradient's kernel
         ctx.save_for_backward(z, taps, flipped)
         return out
 
@@ -252,9 +323,27 @@ class _ToImage(torch.autograd.Function):
         grad_out = grad_out.float().contiguous(memory_format=torch.channels_last)
         grad_z = torch.empty_like(z)
         threads = _threads(n * height)
-        _run(library.to_image_input_grad, _address(grad_out), _address(flipped), _address(grad_z), n, height, width, threads)
+        _run(
+            library.to_image_input_grad,
+            _address(grad_out),
+            _address(flipped),
+            _address(grad_z),
+            n,
+            height,
+            width,
+            threads,
+        )
         grad_taps = torch.zeros(threads, taps.numel(), dtype=torch.float64)
-        _run(library.to_image_weight_grad, _address(z), _address(grad_out), _address(grad_taps), n, height, width, threads)
+        _run(
+            library.to_image_weight_grad,
+            _address(z),
+            _address(grad_out),
+            _address(grad_taps),
+            n,
+            height,
+            width,
+            threads,
+        )
         grad_weight = grad_taps.sum(0).float().view(7, 7, 3, channels).permute(2, 3, 0, 1)
         return grad_z, grad_weight, grad_out.sum((0, 2, 3))
 
@@ -265,15 +354,27 @@ def to_image(z: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch
     return _ToImage.apply(z, weight, bias)
 
 
-def image_conv_usable(x: torch.Tensor, weight: torch.Tensor, stride: tuple[int, ...], padding: tuple[int, ...] | str,
-                      dilation: tuple[int, ...], groups: int) -> bool:
+def image_conv_usable(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    stride: tuple[int, ...],
+    padding: tuple[int, ...] | str,
+    dilation: tuple[int, ...],
+    groups: int,
+) -> bool:
     """Whether :func:`image_conv` can run ``conv2d(x, weight, ...)``: a gradient wanted for 3-channel
     float32 images on the CPU, a square kernel with one stride and one integer padding, and a
     multiple of 16 output channels (the other conditions of :func:`usable`)."""
     if not (torch.is_grad_enabled() and x.requires_grad and x.dim() == 4 and x.shape[1] == 3 and groups == 1):
         return False
     k = weight.shape[-1]
-    if isinstance(padding, str) or weight.shape[-2] != k or len(set(stride)) != 1 or len(set(padding)) != 1 or set(dilation) != {1}:
+    if (
+        isinstance(padding, str)
+        or weight.shape[-2] != k
+        or len(set(stride)) != 1
+        or len(set(padding)) != 1
+        or set(dilation) != {1}
+    ):
         return False
     return weight.dtype == torch.float32 and 0 <= padding[0] < k and usable(x, weight.shape[0])
 
@@ -296,17 +397,41 @@ class _ImageConv(torch.autograd.Function):
             n, _, height, width = x.shape
             wv = weight.detach().permute(2, 3, 1, 0).reshape(-1, channels).contiguous()  # [(ky, kx, c)][o]
             grad_x = torch.empty(n, 3, height, width, memory_format=torch.channels_last)
-            _run(_library(channels // LANES).image_grad, _address(grad_out), _address(wv), _address(grad_x), n,
-                 *grad_out.shape[2:], height, width, k, ctx.stride, ctx.padding, _threads(n * height))
+            _run(
+                _library(channels // LANES).image_grad,
+                _address(grad_out),
+                _address(wv),
+                _address(grad_x),
+                n,
+                *grad_out.shape[2:],
+                height,
+                width,
+                k,
+                ctx.stride,
+                ctx.padding,
+                _threads(n * height),
+            )
         grad_weight = grad_bias = None
         if ctx.needs_input_grad[1] or ctx.needs_input_grad[2]:
             _, grad_weight, grad_bias = torch.ops.aten.convolution_backward(
-                grad_out, x, weight, [channels] if ctx.has_bias else None, [ctx.stride] * 2, [ctx.padding] * 2, [1, 1], False,
-                [0, 0], 1, [False, ctx.needs_input_grad[1], ctx.needs_input_grad[2]])
+                grad_out,
+                x,
+                weight,
+                [channels] if ctx.has_bias else None,
+                [ctx.stride] * 2,
+                [ctx.padding] * 2,
+                [1, 1],
+                False,
+                [0, 0],
+                1,
+                [False, ctx.needs_input_grad[1], ctx.needs_input_grad[2]],
+            )
         return grad_x, grad_weight, grad_bias, None, None
 
 
-def image_conv(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, stride: int, padding: int) -> torch.Tensor:
+def image_conv(
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, stride: int, padding: int
+) -> torch.Tensor:
     """``conv2d(x, weight, bias, stride, padding)`` whose gradient into ``x`` runs as a compiled
     kernel (the weight's and bias's gradients are PyTorch's). Call only where :func:`image_conv_usable`."""
     return _ImageConv.apply(x, weight, bias, int(stride), int(padding))

@@ -30,7 +30,7 @@ def gaussian_kernel(kernel_size: int, sigma: float) -> torch.Tensor:
     call casts it to the images' type, so float64 images are blurred to float64 precision)."""
     radius = kernel_size // 2
     offsets = torch.arange(-radius, radius + 1, dtype=torch.float64)
-    kernel = torch.exp(-offsets**2 / (2 * sigma**2))
+    kernel = torch.exp(-(offsets**2) / (2 * sigma**2))
     return kernel / kernel.sum()
 
 

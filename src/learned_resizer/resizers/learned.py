@@ -124,14 +124,25 @@ class LearnedResizer(Resizer):
         if type(self.bn_in) is not nn.BatchNorm2d or not fused.usable(x, self.filters):
             features = self.act_pointwise(self.conv_pointwise(self.act_in(self.conv_in(x))))
             return resize_image(self.bn_in(features), size, self.interpolation)
-        resized, total, total_squares = stem_resized(x, self.conv_in, self.conv_pointwise, self.act_in.negative_slope,
-                                                     self.act_pointwise.negative_slope, size, self.interpolation)
+        resized, total, total_squares = stem_resized(
+            x,
+            self.conv_in,
+            self.conv_pointwise,
+            self.act_in.negative_slope,
+            self.act_pointwise.negative_slope,
+            size,
+            self.interpolation,
+        )
         return batch_norm_resized(self.bn_in, resized, total, total_squares, x.shape[0] * x.shape[2] * x.shape[3])
 
     def target_size_stage(self, y: torch.Tensor) -> torch.Tensor:
         """Resized features to the image residual: residual blocks, Conv3x3 + BN + skip, Conv7x7."""
         z = self.bn_mid(self.conv_mid(self.residual_blocks(y))) + y
-        return fused.to_image(z, self.conv_out.weight, self.conv_out.bias) if fused.usable(z, self.filters) else self.conv_out(z)
+        return (
+            fused.to_image(z, self.conv_out.weight, self.conv_out.bias)
+            if fused.usable(z, self.filters)
+            else self.conv_out(z)
+        )
 
     def extra_repr(self) -> str:
         return (
@@ -140,19 +151,28 @@ class LearnedResizer(Resizer):
         )
 
 
-def stem_resized(x: torch.Tensor, conv_in: nn.Conv2d, conv_pointwise: nn.Conv2d, slope_in: float, slope_pw: float,
-                 size: Size, interpolation: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def stem_resized(
+    x: torch.Tensor,
+    conv_in: nn.Conv2d,
+    conv_pointwise: nn.Conv2d,
+    slope_in: float,
+    slope_pw: float,
+    size: Size,
+    interpolation: str,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``resize(a, size)`` for the full-resolution stage's ``a = LeakyReLU(conv_pointwise(LeakyReLU(conv_in(x))))``,
     by the compiled kernel (call where :func:`fused.usable`), with the per-channel sums of ``a``
     and ``a²`` for BatchNorm. A bilinear or area resize to exactly half is done inside the kernel."""
     halving = interpolation in HALVED_BY_AVERAGING and tuple(x.shape[2:]) == (2 * size[0], 2 * size[1])
-    a, total, total_squares = fused.stem(x, conv_in.weight, conv_in.bias, conv_pointwise.weight, conv_pointwise.bias,
-                                         slope_in, slope_pw, pool=halving)
+    a, total, total_squares = fused.stem(
+        x, conv_in.weight, conv_in.bias, conv_pointwise.weight, conv_pointwise.bias, slope_in, slope_pw, pool=halving
+    )
     return (a if halving else resize_image(a, size, interpolation)), total, total_squares
 
 
-def batch_norm_resized(bn: nn.BatchNorm2d, resized: torch.Tensor, total: torch.Tensor, total_squares: torch.Tensor,
-                       count: int) -> torch.Tensor:
+def batch_norm_resized(
+    bn: nn.BatchNorm2d, resized: torch.Tensor, total: torch.Tensor, total_squares: torch.Tensor, count: int
+) -> torch.Tensor:
     """``resize(bn(a))`` from ``resize(a)`` and the per-channel sums of ``a`` and ``a²`` over its
     ``count`` values per channel: what ``bn`` does in either mode, running statistics included."""
     use_batch_statistics = bn.training or bn.running_mean is None
@@ -172,7 +192,9 @@ def batch_norm_resized(bn: nn.BatchNorm2d, resized: torch.Tensor, total: torch.T
     return torch.addcmul(shift.to(resized.dtype).view(shape), resized, scale.to(resized.dtype).view(shape))
 
 
-def batch_norm_scale_shift(bn: nn.BatchNorm2d, mean: torch.Tensor, var: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def batch_norm_scale_shift(
+    bn: nn.BatchNorm2d, mean: torch.Tensor, var: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``(scale, shift)`` per channel such that ``bn`` normalising with ``mean`` and ``var`` is
     ``x * scale + shift`` (differentiable in ``bn``'s weight and bias and in the statistics)."""
     scale = torch.rsqrt(var + bn.eps)

@@ -4,7 +4,6 @@ from learned_resizer.tasks.base import Task
 from learned_resizer.tasks.classification import ClassificationTask, TopKError
 from learned_resizer.tasks.iqa import IQATask, emd_loss, pearson, spearman
 
-
 TASKS: dict[str, type[Task]] = {"classification": ClassificationTask, "iqa": IQATask}
 
 
@@ -17,4 +16,14 @@ def create_task(name: str, classes: list[str], label_smoothing: float = 0.1) -> 
     raise ValueError(f"task: expected one of {sorted(TASKS)}, got {name!r}")
 
 
-__all__ = ["TASKS", "ClassificationTask", "IQATask", "Task", "TopKError", "create_task", "emd_loss", "pearson", "spearman"]
+__all__ = [
+    "TASKS",
+    "ClassificationTask",
+    "IQATask",
+    "Task",
+    "TopKError",
+    "create_task",
+    "emd_loss",
+    "pearson",
+    "spearman",
+]

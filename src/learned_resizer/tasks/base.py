@@ -42,7 +42,9 @@ class Task(ABC):
         """One number per example, for paired statistics between runs on the same test set
         (classification: 1 if top-1 is correct, else 0)."""
 
-    def correlated_values(self, outputs: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+    def correlated_values(
+        self, outputs: torch.Tensor, targets: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor] | None:
         """(predicted, true) value per example where the task is judged by their correlation
         (PLCC, SRCC), for paired statistics of the correlation; None where it is not."""
         return None

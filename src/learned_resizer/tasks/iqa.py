@@ -156,8 +156,9 @@ class MeanEMD(Metric):
         self.add_state("count", default=torch.tensor(0), dist_reduce_fx="sum")
 
     def update(self, outputs: torch.Tensor, targets: torch.Tensor) -> None:
-        distances = emd_loss(outputs.detach().softmax(dim=1), as_probabilities(targets, self.num_bins),
-                             self.exponent, reduction="none")
+        distances = emd_loss(
+            outputs.detach().softmax(dim=1), as_probabilities(targets, self.num_bins), self.exponent, reduction="none"
+        )
         self.total += distances.double().sum()
         self.count += distances.numel()
 
@@ -222,12 +223,14 @@ class IQATask(Task):
         return emd_loss(probabilities, targets, self.emd_exponent)
 
     def metrics(self) -> MetricCollection:
-        return MetricCollection({
-            "plcc": MeanScoreCorrelation("pearson", self.num_bins),
-            "srcc": MeanScoreCorrelation("spearman", self.num_bins),
-            "emd": MeanEMD(self.num_bins, self.emd_exponent),
-            "binary_accuracy": BinaryAccuracy(self.num_bins, self.binary_threshold),
-        })
+        return MetricCollection(
+            {
+                "plcc": MeanScoreCorrelation("pearson", self.num_bins),
+                "srcc": MeanScoreCorrelation("spearman", self.num_bins),
+                "emd": MeanEMD(self.num_bins, self.emd_exponent),
+                "binary_accuracy": BinaryAccuracy(self.num_bins, self.binary_threshold),
+            }
+        )
 
     def per_example_scores(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """−|predicted − human mean score| per example: higher is better, 0 is a perfect mean score."""

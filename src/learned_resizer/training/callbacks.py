@@ -32,12 +32,17 @@ class EpochMetricsFile(Checkpoint):
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._epoch_start = time.perf_counter()
         # read here: Lightning steps epoch schedulers before the epoch-end hooks
-        self._learning_rates = {f"lr_{g.get('name', i)}": g["lr"] for i, g in enumerate(trainer.optimizers[0].param_groups)}
+        self._learning_rates = {
+            f"lr_{g.get('name', i)}": g["lr"] for i, g in enumerate(trainer.optimizers[0].param_groups)
+        }
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not trainer.is_global_zero or trainer.sanity_checking:
             return
-        row: dict[str, float | int] = {"epoch": trainer.current_epoch, "seconds": round(time.perf_counter() - self._epoch_start, 3)}
+        row: dict[str, float | int] = {
+            "epoch": trainer.current_epoch,
+            "seconds": round(time.perf_counter() - self._epoch_start, 3),
+        }
         for key, value in sorted(trainer.callback_metrics.items()):
             if key.startswith(("train/", "val/")) and not key.endswith("_step"):
                 row[key.removesuffix("_epoch").replace("/", "_")] = float(value)

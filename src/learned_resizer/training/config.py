@@ -26,7 +26,9 @@ class _Loader(yaml.SafeLoader):
 
 
 _Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[eE][-+]?[0-9]+$"), list("-+.0123456789")
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[eE][-+]?[0-9]+$"),
+    list("-+.0123456789"),
 )
 
 
@@ -202,13 +204,16 @@ def _convert(value: Any, hint: Any, where: str) -> Any:
         return value
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
-    if hint in (int, float, str, bool) and not (isinstance(value, hint) and not (hint is int and isinstance(value, bool))):
+    if hint in (int, float, str, bool) and not (
+        isinstance(value, hint) and not (hint is int and isinstance(value, bool))
+    ):
         raise ValueError(f"{where}: expected {hint.__name__}, got {value!r}")
     return value
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:
     """Plain nested dict (tuples as lists) suitable for YAML and JSON."""
+
     def plain(value: Any) -> Any:
         if isinstance(value, tuple):
             return [plain(v) for v in value]
@@ -256,8 +261,12 @@ def save_config(config: RunConfig, path: str | Path) -> None:
     Path(path).write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False))
 
 
-def describe_differences(stored: dict[str, Any], current: dict[str, Any], prefix: str = "",
-                         labels: tuple[str, str] = ("checkpoint", "config")) -> list[str]:
+def describe_differences(
+    stored: dict[str, Any],
+    current: dict[str, Any],
+    prefix: str = "",
+    labels: tuple[str, str] = ("checkpoint", "config"),
+) -> list[str]:
     """Human-readable differences between two nested dicts: ``resizer.options.filters: checkpoint 16, config 32``."""
     out = []
     for key in sorted(set(stored) | set(current), key=str):

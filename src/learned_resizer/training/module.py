@@ -26,8 +26,16 @@ class ResizerTrainingModule(L.LightningModule):
             checkpoint of another architecture is refused on resume with the differences named.
     """
 
-    def __init__(self, pipeline: ResizeThenModel, task: Task, optim: OptimConfig, mode: str, seed: int,
-                 architecture: dict[str, Any], channels_last: bool = False) -> None:
+    def __init__(
+        self,
+        pipeline: ResizeThenModel,
+        task: Task,
+        optim: OptimConfig,
+        mode: str,
+        seed: int,
+        architecture: dict[str, Any],
+        channels_last: bool = False,
+    ) -> None:
         super().__init__()
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.pipeline = pipeline.to(memory_format=self.memory_format)
@@ -63,10 +71,14 @@ class ResizerTrainingModule(L.LightningModule):
         outputs = self.pipeline(images)
         loss = self.task.loss(outputs, targets)
         self.train_metrics.update(outputs.detach(), targets)
-        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=images.shape[0], sync_dist=True)
+        self.log(
+            "train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=images.shape[0], sync_dist=True
+        )
         now = time.perf_counter()
         if self._last_step_time is not None:
-            self.log("img_per_s", images.shape[0] / (now - self._last_step_time), on_step=True, on_epoch=False, prog_bar=True)
+            self.log(
+                "img_per_s", images.shape[0] / (now - self._last_step_time), on_step=True, on_epoch=False, prog_bar=True
+            )
         self._last_step_time = now
         return loss
 
@@ -78,7 +90,9 @@ class ResizerTrainingModule(L.LightningModule):
         images, targets = batch
         images = images.contiguous(memory_format=self.memory_format)
         outputs = self.pipeline(images)
-        self.log("val/loss", self.task.loss(outputs, targets), on_epoch=True, batch_size=images.shape[0], sync_dist=True)
+        self.log(
+            "val/loss", self.task.loss(outputs, targets), on_epoch=True, batch_size=images.shape[0], sync_dist=True
+        )
         self.val_metrics.update(outputs, targets)
 
     def on_validation_epoch_end(self) -> None:
@@ -98,12 +112,16 @@ class ResizerTrainingModule(L.LightningModule):
         if self.optim.optimizer == "adamw":
             optimizer = torch.optim.AdamW(groups, lr=self.optim.lr, weight_decay=self.optim.weight_decay)
         else:
-            optimizer = torch.optim.SGD(groups, lr=self.optim.lr, momentum=self.optim.momentum, weight_decay=self.optim.weight_decay)
+            optimizer = torch.optim.SGD(
+                groups, lr=self.optim.lr, momentum=self.optim.momentum, weight_decay=self.optim.weight_decay
+            )
         if self.optim.schedule == "cosine":
             steps = max(1, int(self.trainer.estimated_stepping_batches))
             scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
             return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
-        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=self.optim.decay_every_epochs, gamma=self.optim.lr_decay)
+        scheduler = torch.optim.lr_scheduler.StepLR(
+            optimizer, step_size=self.optim.decay_every_epochs, gamma=self.optim.lr_decay
+        )
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

@@ -49,9 +49,18 @@ LAST_CHECKPOINT = "checkpoints/last.ckpt"
 
 #: config fields that change how a run executes, not what it computes (up to rounding): a run
 #: may be resumed, or a finished one reused, under other values of these
-EXECUTION_ONLY = ("trainer.progress_bar", "trainer.accelerator", "trainer.devices", "trainer.num_nodes",
-                  "trainer.strategy", "trainer.log_every_n_steps", "trainer.eval_batch_size",
-                  "trainer.channels_last", "trainer.keep_freed_memory", "data.num_workers")
+EXECUTION_ONLY = (
+    "trainer.progress_bar",
+    "trainer.accelerator",
+    "trainer.devices",
+    "trainer.num_nodes",
+    "trainer.strategy",
+    "trainer.log_every_n_steps",
+    "trainer.eval_batch_size",
+    "trainer.channels_last",
+    "trainer.keep_freed_memory",
+    "data.num_workers",
+)
 #: fields naming files: equal when they name the same file, however spelt
 PATH_FIELDS = ("data.root", "model.init_from", "model.pretrained")
 
@@ -84,10 +93,14 @@ def check_same_config(config: RunConfig, run_dir: str | Path, allowed: tuple[str
         started = load_config(saved)
     except ValueError as error:
         raise ValueError(f"{saved}: cannot read the config this run started with ({error})") from error
-    differences = describe_differences(_what_it_computes(started, allowed), _what_it_computes(config, allowed), labels=("the run's", "now"))
+    differences = describe_differences(
+        _what_it_computes(started, allowed), _what_it_computes(config, allowed), labels=("the run's", "now")
+    )
     if differences:
-        raise ValueError(f"{run_dir} holds a run started with another config ({'; '.join(differences)}): "
-                         "rerun it with the config it started with, or choose another folder")
+        raise ValueError(
+            f"{run_dir} holds a run started with another config ({'; '.join(differences)}): "
+            "rerun it with the config it started with, or choose another folder"
+        )
 
 
 def pipeline_config(config: RunConfig, task: Task, classes: list[str]) -> dict[str, Any]:
@@ -127,7 +140,9 @@ def _load_part(pipeline: ResizeThenModel, part: str, source: str) -> None:
         if candidate.is_file():
             break
     else:
-        raise FileNotFoundError(f"{part}.init_from: no saved pipeline at {source} (expected {WEIGHTS_NAME} or a run folder)")
+        raise FileNotFoundError(
+            f"{part}.init_from: no saved pipeline at {source} (expected {WEIGHTS_NAME} or a run folder)"
+        )
     state = {k.removeprefix(f"{part}."): v for k, v in load_weight_file(candidate).items() if k.startswith(f"{part}.")}
     module = getattr(pipeline, part)
     try:
@@ -136,7 +151,9 @@ def _load_part(pipeline: ResizeThenModel, part: str, source: str) -> None:
         raise ValueError(f"{part}.init_from: {candidate} does not fit this run's {part}: {error}") from error
 
 
-def train_run(config: RunConfig, run_dir: str | Path, resume: bool = False, splits: Splits | None = None) -> dict[str, Any] | None:
+def train_run(
+    config: RunConfig, run_dir: str | Path, resume: bool = False, splits: Splits | None = None
+) -> dict[str, Any] | None:
     """Train, evaluate and save one run. Returns the result (None on non-zero DDP ranks).
 
     Args:
@@ -147,7 +164,9 @@ def train_run(config: RunConfig, run_dir: str | Path, resume: bool = False, spli
     run_dir = Path(run_dir)
     last = run_dir / LAST_CHECKPOINT
     if last.exists() and not resume:
-        raise ValueError(f"{run_dir} already holds checkpoints of a run; pass --resume to continue it or choose another folder")
+        raise ValueError(
+            f"{run_dir} already holds checkpoints of a run; pass --resume to continue it or choose another folder"
+        )
     if last.exists():  # for more (or fewer) epochs; the weights come from the checkpoint, not from init_from
         check_same_config(config, run_dir, allowed=("trainer.epochs", "model.init_from"))
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -156,16 +175,20 @@ def train_run(config: RunConfig, run_dir: str | Path, resume: bool = False, spli
     if config.trainer.keep_freed_memory:
         keep_freed_memory()
     L.seed_everything(config.seed, workers=True, verbose=False)
-    data = (SplitsDataModule(splits, config.data, config.trainer.batch_size, config.trainer.eval_batch_size, config.seed)
-            if splits is not None else
-            SplitsDataModule.from_config(config.data, config.input_size, config.trainer.batch_size,
-                                         config.trainer.eval_batch_size, config.seed))
+    data = (
+        SplitsDataModule(splits, config.data, config.trainer.batch_size, config.trainer.eval_batch_size, config.seed)
+        if splits is not None
+        else SplitsDataModule.from_config(
+            config.data, config.input_size, config.trainer.batch_size, config.trainer.eval_batch_size, config.seed
+        )
+    )
     classes = data.splits.classes
     task = create_task(config.task, classes, config.optim.label_smoothing)
     pipeline = build_pipeline_for_run(config, task)
     architecture = {k: v for k, v in pipeline_config(config, task, classes).items() if k != "version"}
-    module = ResizerTrainingModule(pipeline, task, config.optim, config.mode, config.seed, architecture,
-                                   channels_last=config.trainer.channels_last)
+    module = ResizerTrainingModule(
+        pipeline, task, config.optim, config.mode, config.seed, architecture, channels_last=config.trainer.channels_last
+    )
 
     monitor = f"val/{task.monitor}"
     trainer = L.Trainer(
@@ -181,8 +204,13 @@ def train_run(config: RunConfig, run_dir: str | Path, resume: bool = False, spli
             EpochMetricsFile(run_dir / "metrics.csv"),
             # "last" without a monitor is rewritten every epoch (Lightning's save_last only follows top-k saves)
             ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="last", enable_version_counter=False),
-            ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor=monitor, mode=task.monitor_mode,
-                            enable_version_counter=False),
+            ModelCheckpoint(
+                dirpath=run_dir / "checkpoints",
+                filename="best",
+                monitor=monitor,
+                mode=task.monitor_mode,
+                enable_version_counter=False,
+            ),
         ],
         plugins=[SafetensorsCheckpointIO()],
         use_distributed_sampler=False,
@@ -202,11 +230,18 @@ def train_run(config: RunConfig, run_dir: str | Path, resume: bool = False, spli
     return finish_run(config, run_dir, pipeline.cpu(), task, data.splits)
 
 
-def finish_run(config: RunConfig, run_dir: Path, pipeline: ResizeThenModel, task: Task, splits: Splits) -> dict[str, Any]:
+def finish_run(
+    config: RunConfig, run_dir: Path, pipeline: ResizeThenModel, task: Task, splits: Splits
+) -> dict[str, Any]:
     """Save the final pipeline, evaluate it on the test split, write ``result.json`` last."""
     save_pretrained(pipeline, pipeline_config(config, task, splits.classes), run_dir / "model")
-    outputs, targets = predict(pipeline, splits.test, config.trainer.eval_batch_size or config.trainer.batch_size,
-                               progress=config.trainer.progress_bar, description="test")
+    outputs, targets = predict(
+        pipeline,
+        splits.test,
+        config.trainer.eval_batch_size or config.trainer.batch_size,
+        progress=config.trainer.progress_bar,
+        description="test",
+    )
     metrics = task.metrics()
     metrics.update(outputs, targets)
     test_metrics = {k: float(v) for k, v in metrics.compute().items()}
@@ -246,5 +281,3 @@ def load_per_image_results(run_dir: str | Path) -> tuple[np.ndarray, np.ndarray 
         if "predicted_values" not in data:
             return data["scores"], None, None
         return data["scores"], data["predicted_values"], data["true_values"]
-
-
