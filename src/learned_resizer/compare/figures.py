@@ -122,9 +122,12 @@ def compute_figure(table: ComparisonTable) -> Figure:
         )
     front = pareto_front(means, spec.lower_is_better)
     ax.step(*zip(*front), where="post", color="black", linestyle="--", linewidth=1, label="Pareto front (means)")
-    ax.set_xscale("log")
+    costs = [cost for cost, _ in means]
+    logarithmic = max(costs) > 20 * max(min(costs), 1e-9)
+    if logarithmic:
+        ax.set_xscale("log")
     ax.set(
-        xlabel="MMACs per image (resizer + model, log scale)",
+        xlabel=f"MMACs per image (resizer + model{', log scale' if logarithmic else ''})",
         ylabel=spec.header,
         title=f"{spec.name} vs compute: every run (dots) and mean over seeds (circles)",
     )
