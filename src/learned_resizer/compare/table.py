@@ -210,10 +210,12 @@ class ComparisonTable:
             parts.insert(0, "Verdict\n" + "\n".join(f"- {sentence}" for sentence in self.verdicts))
         return "\n\n".join(parts) + "\n"
 
-    def to_markdown(self) -> str:
-        parts = [f"### {title}\n\n{_markdown_grid(headers, cells)}" for title, headers, cells in self.sections()]
+    def to_markdown(self, level: int = 3) -> str:
+        """Markdown with each part under a heading of ``level``."""
+        mark = "#" * level
+        parts = [f"{mark} {title}\n\n{_markdown_grid(headers, cells)}" for title, headers, cells in self.sections()]
         if self.verdicts:
-            parts.insert(0, "### Verdict\n\n" + "\n".join(f"- {sentence}" for sentence in self.verdicts))
+            parts.insert(0, f"{mark} Verdict\n\n" + "\n".join(f"- {sentence}" for sentence in self.verdicts))
         return "\n\n".join(parts) + "\n"
 
     def to_dict(self) -> dict:
@@ -355,6 +357,29 @@ class ComparisonTable:
             list(data.get("verdicts", [])),
         )
 
+    def decisive(
+        self, candidate: str, size: Size, equal_compute: bool = False
+    ) -> tuple[BestClassical, ComparisonRow | CorrelationRow, EqualCompute | None] | None:
+        """The comparison a verdict rests on: ``candidate`` at ``size`` against the best classical
+        resizer at the same size, or with ``equal_compute`` at the equal-compute size; in the
+        headline metric where it is a correlation (PLCC), in the paired error otherwise. ``None``
+        where the table has no such comparison."""
+        equal = next((e for e in self.equal_compute if (e.learned, e.output_size) == (candidate, size)), None)
+        if equal_compute and equal is None:
+            return None
+        reference_size = equal.size if equal_compute else size
+        best = self.best_classical.get(reference_size)
+        if best is None:
+            return None
+        key = (candidate, size, best.resizer, reference_size)
+        for row in self.correlation_comparisons:
+            if row.metric == self.metrics[0].name and _key(row) == key:
+                return best, row, row.equal
+        for row in self.comparisons:
+            if _key(row) == key:
+                return best, row, row.equal
+        return None
+
     def _single_seed_note(self) -> str:
         """With one trained run per resizer, resampling test images cannot show how much a second
         run would differ (on terrain, one resizer's error moved by about 1 pp between seeds)."""
@@ -454,6 +479,10 @@ class ComparisonTable:
             *_p_cells(result),
             result.verdict,
         ]
+
+
+def _key(row: ComparisonRow | CorrelationRow) -> tuple:
+    return row.result.candidate, row.output_size, row.result.reference, row.reference_size
 
 
 def _p_cells(result: PairedDifference) -> list[str]:
@@ -597,49 +626,16 @@ def _holm(
 
 def _verdicts(table: ComparisonTable) -> list[str]:
     """One sentence per trainable entry and output size against the best classical resizer
-    (picked on validation), and one against the best classical pipeline at equal compute. The
-    headline metric decides which comparison speaks: a correlation where it is one (PLCC), the
-    paired error otherwise."""
+    (picked on validation), and one against the best classical pipeline at equal compute."""
     sentences = []
-    headline = table.metrics[0].name
     for candidate in table.learned:
         for size in sorted({row.output_size for row in table.rows if row.resizer == candidate}):
-            equal = next((e for e in table.equal_compute if (e.learned, e.output_size) == (candidate, size)), None)
-            for where, reference_size in ((f"At {_size(size)}", size), ("At equal compute", None)):
-                if reference_size is None:
-                    if equal is None:
-                        continue
-                    reference_size = equal.size
-                best = table.best_classical.get(reference_size)
-                if best is None:
-                    continue
-                row = _verdict_row(table, candidate, size, best.resizer, reference_size, headline)
-                if row is not None:
-                    sentences.append(
-                        _sentence(table, where, candidate, best, row, equal if reference_size != size else None)
-                    )
+            for equal_compute in (False, True):
+                found = table.decisive(candidate, size, equal_compute)
+                if found is not None:
+                    where = "At equal compute" if equal_compute else f"At {_size(size)}"
+                    sentences.append(_sentence(table, where, candidate, *found))
     return sentences
-
-
-def _verdict_row(table, candidate, size, reference, reference_size, headline):
-    for row in table.correlation_comparisons:
-        if (row.metric, row.result.candidate, row.output_size, row.result.reference, row.reference_size) == (
-            headline,
-            candidate,
-            size,
-            reference,
-            reference_size,
-        ):
-            return row
-    for row in table.comparisons:
-        if (row.result.candidate, row.output_size, row.result.reference, row.reference_size) == (
-            candidate,
-            size,
-            reference,
-            reference_size,
-        ):
-            return row
-    return None
 
 
 def _sentence(table: ComparisonTable, where: str, candidate: str, best: BestClassical, row, equal) -> str:
