@@ -26,11 +26,13 @@ from learned_resizer.compare.records import Panel, RunRecord
 from learned_resizer.compare.report import Report, write_report
 from learned_resizer.compare.table import build_table
 from learned_resizer.data.registry import build_splits
+from learned_resizer.data.transforms import to_float_image
 from learned_resizer.pretrained import from_pretrained
 from learned_resizer.resizers import is_trainable_resizer, list_resizers, resize_image
 from learned_resizer.tasks import TASKS
 from learned_resizer.training.callbacks import read_metrics
 from learned_resizer.training.config import RunConfig, apply_overrides, config_from_dict, config_to_dict, load_yaml
+from learned_resizer.training.distributed import is_global_zero
 from learned_resizer.training.run import check_same_config, is_finished, load_per_image_results, load_result, train_run
 
 log = logging.getLogger(__name__)
@@ -249,12 +251,16 @@ def _run_label(size: tuple[int, int], seed: int, fold: int | None) -> str:
     return f"{size[0]}x{size[1]} seed {seed}" + ("" if fold is None else f" fold {fold}")
 
 
-def run_comparison(config: CompareConfig, out_dir: str | Path, progress: bool = True) -> Report:
-    """Train every run that is not finished yet, then write the table and report into ``out_dir``."""
+def run_comparison(config: CompareConfig, out_dir: str | Path, progress: bool = True) -> Report | None:
+    """Train every run that is not finished yet, then write the table and report into ``out_dir``.
+
+    With several devices every process trains each run (:mod:`learned_resizer.training.distributed`);
+    rank 0 alone writes, and the others return None."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     setup = config_to_dict(config)
-    (out_dir / "compare.yaml").write_text(yaml.safe_dump(setup, sort_keys=False))
+    if is_global_zero():
+        (out_dir / "compare.yaml").write_text(yaml.safe_dump(setup, sort_keys=False))
     base = base_run_config(config)
     sizes = [tuple(s) for s in config.output_sizes] or [tuple(base.output_size)]
     folds: list[int | None] = list(range(config.folds)) if config.folds else [None]
@@ -297,6 +303,8 @@ def run_comparison(config: CompareConfig, out_dir: str | Path, progress: bool = 
             fold_records.setdefault((entry.key, size, seed), []).append(
                 load_record(run_dir, entry.key, seed, size, panels)
             )
+    if not is_global_zero():
+        return None
     records = [pool_folds(runs) for runs in fold_records.values()]
 
     task = TASKS[base.task]
@@ -398,7 +406,7 @@ def make_panels(run_dir: Path, test_set, count: int) -> list[Panel]:
         return []
     pipeline, _ = from_pretrained(run_dir / "model")
     indices = np.linspace(0, len(test_set) - 1, num=min(count, len(test_set))).astype(int)
-    images = torch.stack([test_set[int(i)][0] for i in indices])
+    images = to_float_image(torch.stack([test_set[int(i)][0] for i in indices]))
     learned = pipeline.to_image(pipeline.resize(images))
     bilinear = resize_image(images, pipeline.output_size, "bilinear").clamp(0, 1)
 

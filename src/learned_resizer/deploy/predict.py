@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 from torchvision.transforms.v2 import functional as F
 
-from learned_resizer.data.transforms import fit_to_size
+from learned_resizer.data.transforms import fit_to_size, to_float_image
 from learned_resizer.deploy.fast import prepare_for_inference
 from learned_resizer.pipeline import ResizeThenModel
 from learned_resizer.pretrained import from_pretrained
@@ -45,8 +45,8 @@ class Predictor:
         return cls(*from_pretrained(checkpoint), backend=backend)
 
     def fit(self, image: Image.Image) -> torch.Tensor:
-        """8-bit RGB image → float (3, h, w) at ``input_size``, as every training split gets it."""
-        return fit_to_size(F.pil_to_tensor(image), self.input_size)
+        """8-bit RGB image → float (3, h, w) in [0, 1] at ``input_size``, as every training split gets it."""
+        return to_float_image(fit_to_size(F.pil_to_tensor(image), self.input_size))
 
     def resize(self, images: torch.Tensor, size: Size | None = None) -> torch.Tensor:
         """Images (N, 3, H, W) in [0, 1] → the pipeline's resizer output in pixel scale (N, 3, h, w)."""
