@@ -16,6 +16,7 @@ from safetensors.torch import load_file
 from torchvision.transforms.v2 import functional as F
 
 from learned_resizer.data import DataConfig, ImageFileDataset, Splits, fit_to_size, load_rgb, to_float_image
+from learned_resizer.evaluation import predict
 from learned_resizer.pretrained import from_pretrained
 from learned_resizer.tasks import ClassificationTask, IQATask
 from learned_resizer.training import train_run
@@ -25,6 +26,7 @@ from learned_resizer.training.devices import float32_on, loader_workers, pin_mem
 from learned_resizer.training.distributed import on_rank_zero, step_seed
 from learned_resizer.training.module import ResizerTrainingModule
 from learned_resizer.training.run import build_trainer
+from tests.conftest import DEVICES
 
 
 def cpus() -> int:
@@ -74,13 +76,16 @@ def test_loaders_of_a_gpu_run_pin_memory_and_use_workers(image_files):
     assert data_module(image_files, "cuda", workers=0).train_dataloader().num_workers == 0
 
 
-def test_batches_move_as_8_bit_pixels_and_become_the_same_floats_after(image_files):
-    data = data_module(image_files, "cpu")
+@pytest.mark.parametrize("device", DEVICES)
+def test_batches_move_as_8_bit_pixels_and_become_the_same_floats_after(image_files, device):
+    data = data_module(image_files, device)
     images, labels = next(iter(data.val_dataloader()))
     assert images.dtype == torch.uint8 and images.shape == (2, 3, 16, 16)  # a quarter of float32's bytes
-    moved, same_labels = data.on_after_batch_transfer(data.on_before_batch_transfer((images, labels), 0), 0)
-    assert moved.dtype == torch.float32 and torch.equal(same_labels, labels)
-    for image, (path, _) in zip(moved, image_files):
+    assert images.is_pinned() == (device == "cuda")
+    images, labels = data.on_before_batch_transfer((images, labels), 0)
+    moved, labels = data.on_after_batch_transfer((images.to(device, non_blocking=True), labels), 0)
+    assert moved.dtype == torch.float32 and moved.device.type == device
+    for image, (path, _) in zip(moved.cpu(), image_files):
         # the file fitted as the server fits an upload: training and serving see the same floats
         assert torch.equal(image, to_float_image(fit_to_size(F.pil_to_tensor(load_rgb(path, (16, 16))), (16, 16))))
 
@@ -102,25 +107,65 @@ def test_iqa_loss_and_target_checks_read_nothing_back_from_a_device():
         task.loss(outputs, targets[:, :3])
 
 
-def test_iqa_metrics_under_bfloat16_autocast_equal_the_float32_ones():
+@pytest.mark.parametrize("device", DEVICES)
+def test_iqa_metrics_under_bfloat16_autocast_equal_the_float32_ones(device):
     generator = torch.Generator().manual_seed(0)
     logits, votes = 2 * torch.randn(256, 10, generator=generator), torch.rand(256, 10, generator=generator)
+    logits, votes = logits.to(device), votes.to(device)
     task = IQATask()
-    metrics = task.metrics()
+    metrics = task.metrics().to(device)
     metrics.update(logits, votes)
     expected = {name: value.item() for name, value in metrics.compute().items()}
-    with torch.autocast("cpu", dtype=torch.bfloat16):
+    with torch.autocast(device, dtype=torch.bfloat16):
         from learned_resizer.tasks.iqa import mean_score
 
         assert mean_score(logits.softmax(dim=1)).dtype == torch.float32
-        metrics = task.metrics()
+        metrics = task.metrics().to(device)
         metrics.update(logits, votes)
         got = {name: value.item() for name, value in metrics.compute().items()}
         scores = task.correlated_values(logits, votes)[0]
     assert got == expected
     # the mean scores themselves: the float64 reference, to float32 rounding
-    reference = (logits.double().softmax(dim=1) * torch.arange(1, 11, dtype=torch.float64)).sum(dim=1)
+    reference = (logits.double().softmax(dim=1) * torch.arange(1, 11, dtype=torch.float64, device=device)).sum(dim=1)
     torch.testing.assert_close(scores, reference, rtol=1e-6, atol=0)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("task", [IQATask(), ClassificationTask(10)], ids=["iqa", "classification"])
+def test_a_training_steps_loss_and_metrics_never_wait_for_the_gpu(task):
+    generator = torch.Generator().manual_seed(0)
+    logits = torch.randn(32, 10, generator=generator).cuda().requires_grad_()
+    targets = (torch.rand(32, 10) if task.name == "iqa" else torch.randint(0, 10, (32,))).cuda()
+    metrics = task.metrics().cuda()
+    torch.cuda.set_sync_debug_mode("error")  # any copy back to the host raises
+    try:
+        task.loss(logits, targets).backward()
+        metrics.update(logits.detach(), targets)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert logits.grad is not None and all(value.isfinite() for value in metrics.compute().values())
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_the_test_pass_runs_on_the_training_device(tiny_config, tmp_path, monkeypatch, device):
+    import learned_resizer.training.run as run
+
+    seen = []
+
+    def recording_predict(pipeline, *args, **kwargs):
+        hook = pipeline.register_forward_pre_hook(lambda module, inputs: seen.append(inputs[0].device.type))
+        try:
+            return predict(pipeline, *args, **kwargs)
+        finally:
+            hook.remove()
+
+    monkeypatch.setattr(run, "predict", recording_predict)
+    accelerator = "gpu" if device == "cuda" else "cpu"
+    result = run.train_run(tiny_config("trainer.epochs=1", f"trainer.accelerator={accelerator}"), tmp_path)
+    assert seen and set(seen) == {device} and result["num_test_images"] == 16
+    # and back on the CPU afterwards, where the saved pipeline is read
+    assert all(t.device.type == "cpu" for t in load_file(tmp_path / "model" / "model.safetensors").values())
 
 
 def test_each_rank_draws_its_own_dropout_masks_and_rank_0_those_of_one_process():
