@@ -285,7 +285,9 @@ def train_speed(plan: Plan, step: Step) -> None:
         ratios += case_ratios
     step.details = {"rows": rows, "ratios": ratios, "paper_cost_ratio": PAPER_COST_RATIO}
     step.tables = [markdown(rows), markdown(ratios)]
-    medians = [f"{r['precision']} {r['layout']} {r['joint / bilinear, median per round']}" for r in ratios]
+    medians = [
+        f"{r['precision']} {r['layout']} {r['resizer ops']} {r['joint / bilinear, median per round']}" for r in ratios
+    ]
     step.headline = f"joint / bilinear step: {'; '.join(medians)} (paper's cost ratio {PAPER_COST_RATIO:.2f})"
 
 

@@ -25,11 +25,19 @@ from learned_resizer.resizers.functional import Size, as_size, resize_image
 class Predictor:
     """Resize and classify with a trained :class:`ResizeThenModel` in eval mode.
 
-    ``backend`` is that of :func:`~learned_resizer.deploy.fast.prepare_for_inference`.
+    ``backend`` is that of :func:`~learned_resizer.deploy.fast.prepare_for_inference`; ``device``
+    is where the pipeline runs (images come and go on the CPU whatever it is).
     """
 
-    def __init__(self, pipeline: ResizeThenModel, config: dict[str, Any], backend: str = "auto") -> None:
-        self.pipeline = pipeline.eval()
+    def __init__(
+        self,
+        pipeline: ResizeThenModel,
+        config: dict[str, Any],
+        backend: str = "auto",
+        device: torch.device | str = "cpu",
+    ) -> None:
+        self.device = torch.device(device)
+        self.pipeline = pipeline.eval().to(self.device)
         self.fast = prepare_for_inference(self.pipeline, backend)
         self.config = config
         self.input_size: Size = as_size(tuple(config["input_size"]), "input_size")
@@ -41,8 +49,8 @@ class Predictor:
         self.task = config.get("task", "classification")
 
     @classmethod
-    def load(cls, checkpoint: str | Path, backend: str = "auto") -> Predictor:
-        return cls(*from_pretrained(checkpoint), backend=backend)
+    def load(cls, checkpoint: str | Path, backend: str = "auto", device: torch.device | str = "cpu") -> Predictor:
+        return cls(*from_pretrained(checkpoint), backend=backend, device=device)
 
     def fit(self, image: Image.Image) -> torch.Tensor:
         """8-bit RGB image → float (3, h, w) in [0, 1] at ``input_size``, as every training split gets it."""
