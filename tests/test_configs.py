@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from learned_resizer.compare.runner import load_compare_config
+from learned_resizer.compare.config import load_compare_config
 from learned_resizer.presets import preset_path
 from learned_resizer.training import load_config
 from learned_resizer.training.config import load_yaml
@@ -22,7 +22,8 @@ def test_shipped_config_loads(path):
 
 def test_demo_preset_loads():
     config = load_compare_config(preset_path("demo"))
-    assert [r.name for r in config.resizers] == ["bilinear", "bicubic", "area", "learned"]
+    assert [r.name for r in config.resizers] == ["bilinear", "area", "bilinear_aa", "learned"]
+    assert [r.key for r in config.equal_compute_entries()] == ["bilinear_aa"]
     assert len(config.seeds) >= 2
 
 
@@ -43,7 +44,7 @@ def test_exponent_notation_is_a_number_in_files(tmp_path):
     assert (config.optim.lr, config.optim.resizer_lr) == (5e-3, 1e-5)
     compare = tmp_path / "compare.yaml"
     compare.write_text("run:\n  optim:\n    resizer_lr: 1e-4\nresizers:\n  - name: learned\n")
-    assert load_compare_config(compare).run["optim"]["resizer_lr"] == 1e-4
+    assert load_compare_config(compare).run.optim.resizer_lr == 1e-4
 
 
 def test_words_and_versions_stay_strings():

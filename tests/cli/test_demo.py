@@ -31,9 +31,14 @@ def test_demo_command_runs_the_comparison_and_prints_the_table(tmp_path, capsys)
         == 0
     )  # run.resizer.options must not reach the classical resizers
     printed = capsys.readouterr().out
-    for name in ("bilinear", "bicubic", "area", "learned vs area"):
+    assert printed.startswith("[1/5] bilinear 16x16 seed 0: trained in")  # one line per run, no progress bars
+    assert printed.count("\n[") == 4 and "Epoch" not in printed
+    for name in ("Verdict", "bilinear", "area", "bilinear_aa", "learned vs area", "(= learned MACs)", "Holm p"):
         assert name in printed
+    assert "picked on validation" in printed
     assert "report.html" in printed and (out / "report.html").is_file()
     results = json.loads((out / "results.json").read_text())
-    assert results  # every number of the table lives here (checked in tests/compare)
-    assert len(list((out / "runs").iterdir())) == 4
+    (equal,) = results["table"]["equal_compute"]
+    assert equal["learned"] == "learned" and equal["size"][0] > 16
+    # 4 resizers at 16x16, and bilinear_aa at the equal-compute size
+    assert len(list((out / "runs").iterdir())) == 5

@@ -12,6 +12,10 @@ from learned_resizer.compare import build_table, metric_spec, summarize
 ACCURACY = {"bilinear": 0.55, "bicubic": 0.6, "learned": 0.85}
 
 
+def picked(table) -> dict:
+    return {size: best.resizer for size, best in table.best_classical.items()}
+
+
 def test_rows_summarise_each_resizer_over_seeds(make_records) -> None:
     records = make_records(ACCURACY, seeds=(0, 1, 2))
     table = build_table(records, n_boot=500)
@@ -37,7 +41,8 @@ def test_learned_is_compared_with_every_classical_resizer_and_best_is_named(make
         ).resizer
         for size in ((32, 32), (48, 48))
     }
-    assert table.best_classical == best
+    assert picked(table) == best
+    assert {b.picked_on for b in table.best_classical.values()} == {"validation"}
 
 
 def test_learned_variants_are_each_compared_and_never_picked_as_best_classical(make_records) -> None:
@@ -52,7 +57,7 @@ def test_learned_variants_are_each_compared_and_never_picked_as_best_classical(m
         ("learned-lr10", "bicubic"),
         ("learned-lr10", "bilinear"),
     ]
-    assert table.best_classical == {(32, 32): "bicubic"}
+    assert picked(table) == {(32, 32): "bicubic"}
     assert json.loads(json.dumps(table.to_dict()))["learned"] == ["learned", "learned-lr10"]
 
 
@@ -63,7 +68,8 @@ def test_higher_is_better_metrics_pick_the_highest(make_records) -> None:
         record.test_metrics = {"plcc": plcc[record.resizer] + 0.01 * record.seed, "srcc": 0.6}
     table = build_table(records, paired_metric="score_shortfall", n_boot=200)
     assert table.metrics[0] == metric_spec("plcc") and not table.metrics[0].lower_is_better
-    assert table.best_classical == {(32, 32): "bicubic"}
+    # the fake runs logged no validation PLCC: the pick falls back to test, and says so
+    assert picked(table) == {(32, 32): "bicubic"} and table.best_classical[(32, 32)].picked_on == "test"
     assert "0.665 ± 0.007" in table.to_text()
 
 
@@ -76,17 +82,17 @@ def test_the_headline_metric_comes_first_and_picks_the_best_classical(make_recor
     for record in records:
         record.test_metrics = {"binary_accuracy": accuracy[record.resizer], "plcc": plcc[record.resizer]}
     first_listed = build_table(records, paired_metric="score_shortfall", n_boot=200)
-    assert first_listed.metrics[0].name == "binary_accuracy" and first_listed.best_classical == {(32, 32): "bilinear"}
+    assert first_listed.metrics[0].name == "binary_accuracy" and picked(first_listed) == {(32, 32): "bilinear"}
     headline = build_table(records, paired_metric="score_shortfall", headline_metric="plcc", n_boot=200)
     assert [spec.name for spec in headline.metrics] == ["plcc", "binary_accuracy"]
-    assert headline.best_classical == {(32, 32): "bicubic"}
+    assert picked(headline) == {(32, 32): "bicubic"}
     with pytest.raises(ValueError, match="headline_metric 'srcc' is not among the runs' test metrics"):
         build_table(records, paired_metric="score_shortfall", headline_metric="srcc", n_boot=200)
 
 
 def test_lower_is_better_can_be_overridden(make_records) -> None:
     table = build_table(make_records(ACCURACY), lower_is_better={"top1_error": False}, n_boot=200)
-    assert table.best_classical == {(32, 32): "bilinear"}
+    assert picked(table) == {(32, 32): "bilinear"}
 
 
 @pytest.mark.parametrize("render", ["to_text", "to_markdown"])

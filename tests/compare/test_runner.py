@@ -11,8 +11,9 @@ import yaml
 from safetensors.torch import load_file
 
 from learned_resizer.cli import main
+from learned_resizer.compare.config import load_compare_config, warm_start_config
 from learned_resizer.compare.pooling import pool_comparisons
-from learned_resizer.compare.runner import base_run_config, load_compare_config, run_comparison, warm_start_config
+from learned_resizer.compare.runner import run_comparison
 from learned_resizer.compare.statistics import paired_difference
 from tests.compare.conftest import assert_printed_numbers_in
 
@@ -44,12 +45,45 @@ def test_report_files_are_written(compared):
     out, report = compared
     for name in ("report.md", "report.html", "results.json", "training_curves.png", "panels.png"):
         assert (out / name).is_file(), name
+    # bilinear at 14x14 is the equal-compute baseline (see the test below)
     assert sorted(p.name for p in (out / "runs").iterdir()) == [
         "bilinear_12x12_seed0",
         "bilinear_12x12_seed1",
+        "bilinear_14x14_seed0",
+        "bilinear_14x14_seed1",
         "learned_12x12_seed0",
         "learned_12x12_seed1",
     ]
+
+
+def test_the_equal_compute_baseline_is_the_largest_input_within_the_learned_macs(compared):
+    out, report = compared
+    runs = json.loads((out / "results.json").read_text())["runs"]
+    learned = next(run for run in runs if run["resizer"] == "learned")
+    budget = learned["resizer_macs"] + learned["model_macs"]
+    equal = next(run for run in runs if run["output_size"] == [14, 14])
+
+    # small_cnn by hand: 3x3 kernels, widths 24, 48, 96, 96, strides 1, 2, 2, 2; a head of 4 classes
+    def small_cnn_macs(side: int) -> int:
+        sides = [side, -(-side // 2), -(-side // 4), -(-side // 8)]
+        widths = [3, 24, 48, 96, 96]
+        return sum(widths[i] * widths[i + 1] * 9 * sides[i] ** 2 for i in range(4)) + 96 * 4
+
+    assert equal["resizer"] == "bilinear" and equal["model_macs"] == small_cnn_macs(14) <= budget
+    assert small_cnn_macs(15) > budget
+    (item,) = report.table.equal_compute
+    assert (item.learned, item.output_size, item.size, item.learned_macs) == ("learned", (12, 12), (14, 14), budget)
+    labels = [c.label for c in report.table.comparisons]
+    assert labels == ["learned vs bilinear", "learned vs bilinear @ 14×14 (= learned MACs)"]
+    assert "At equal compute" in report.table.verdicts[1] and "bilinear at 14×14" in report.table.verdicts[1]
+
+
+def report_equal(out):
+    """The equal-compute size a comparison recorded in its results.json."""
+    from learned_resizer.compare.equal_compute import EqualCompute
+
+    (item,) = json.loads((out / "results.json").read_text())["table"]["equal_compute"]
+    return EqualCompute.from_dict(item)
 
 
 def test_results_json_agrees_with_the_printed_table(compared):
@@ -73,7 +107,8 @@ def test_interval_and_p_value_match_an_independent_computation(compared):
                 saved["outputs"].argmax(1) == saved["targets"], scores[resizer][s].astype(bool)
             )
     expected = paired_difference(scores["learned"], scores["bilinear"])
-    (comparison,) = report.table.comparisons
+    comparison = report.table.comparisons[0]
+    assert comparison.equal is None
     assert comparison.result.difference == pytest.approx(expected.difference)
     assert (comparison.result.ci_low, comparison.result.ci_high) == pytest.approx((expected.ci_low, expected.ci_high))
     assert comparison.result.p_value == pytest.approx(expected.p_value)
@@ -96,8 +131,8 @@ def test_restarted_comparison_trains_only_unfinished_runs(compared, tmp_path, ca
     before = load_file(unfinished / "model" / "model.safetensors")
     assert main(["compare", "--config", str(config_file), "--out", str(copy)]) == 0
     printed = capsys.readouterr().out
-    assert printed.count("finished earlier, skipped") == 3
-    assert "learned 12x12 seed 1: resuming" in printed
+    assert printed.count("finished earlier, skipped") == 5
+    assert "learned 12x12 seed 1: resumed in" in printed
     after = {p.name: (p / "model" / "model.safetensors").stat().st_mtime_ns for p in (copy / "runs").iterdir()}
     assert [name for name in stamps if stamps[name] != after[name]] == ["learned_12x12_seed1"]
     assert (unfinished / "result.json").exists()
@@ -111,6 +146,7 @@ def test_a_rerun_with_another_recipe_is_refused_before_mixing_runs(compared, tmp
     copy = tmp_path / "copy"
     shutil.copytree(out, copy)
     stamps = {p.name: (p / "result.json").stat().st_mtime_ns for p in (copy / "runs").iterdir()}
+    recipe = (copy / "compare.yaml").read_text()
     changed = {**TINY, "run": {**TINY["run"], "trainer": {**TINY["run"]["trainer"], "epochs": 3}}}
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(changed))
     with pytest.raises(
@@ -120,6 +156,7 @@ def test_a_rerun_with_another_recipe_is_refused_before_mixing_runs(compared, tmp
     ):
         run_comparison(load_compare_config(tmp_path / "c.yaml"), copy, progress=False)
     assert {p.name: (p / "result.json").stat().st_mtime_ns for p in (copy / "runs").iterdir()} == stamps
+    assert (copy / "compare.yaml").read_text() == recipe  # refused before anything was written
 
 
 def test_a_seed_compared_later_pools_with_the_earlier_ones(compared, tmp_path):
@@ -138,7 +175,8 @@ def test_a_seed_compared_later_pools_with_the_earlier_ones(compared, tmp_path):
         for resizer in ("bilinear", "learned")
     }
     expected = paired_difference(scores["learned"], scores["bilinear"])
-    (comparison,) = pooled.table.comparisons
+    comparison = pooled.table.comparisons[0]
+    assert comparison.equal is None and pooled.table.comparisons[1].equal == report_equal(out)
     assert (comparison.result.n_seeds, comparison.result.n_images) == (3, 24)
     assert (
         comparison.result.difference,
@@ -150,6 +188,7 @@ def test_a_seed_compared_later_pools_with_the_earlier_ones(compared, tmp_path):
 
 def test_warm_start_gives_every_run_the_same_base_model(tmp_path):
     config = {**TINY, "seeds": [0], "warm_start": {"resizer": "bilinear", "epochs": 1}, "panels": 0}
+    config["equal_compute"] = False
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
     run_comparison(load_compare_config(tmp_path / "c.yaml"), tmp_path / "out", progress=False)
     runs = tmp_path / "out" / "runs"
@@ -168,7 +207,7 @@ def test_warm_start_keeps_its_own_optim_setting(tmp_path, key, runs_value, warm_
     config = {**TINY, "run": run, "warm_start": {"resizer": "bilinear", "epochs": 1, key: warm_value}}
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
     config = load_compare_config(tmp_path / "c.yaml")
-    assert getattr(base_run_config(config).optim, key) == runs_value
+    assert getattr(config.run.optim, key) == runs_value
     assert getattr(warm_start_config(config, (12, 12), 0).optim, key) == warm_value
 
 
@@ -183,6 +222,7 @@ def test_resizer_stage_trains_the_resizer_alone_then_starts_the_joint_run(tmp_pa
         "seeds": [0],
         "resizers": [{"name": "bilinear"}, learned],
         "panels": 0,
+        "equal_compute": False,
         "warm_start": {"resizer": "bilinear", "epochs": 1},
     }
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
@@ -252,7 +292,7 @@ def test_bad_comparison_configs_are_refused(tmp_path, change, message):
 
 
 def test_resolution_sweep_trains_every_size_and_plots_it(tmp_path):
-    config = {**TINY, "seeds": [0], "output_sizes": [[12, 12], [6, 6]], "panels": 0}
+    config = {**TINY, "seeds": [0], "output_sizes": [[12, 12], [6, 6]], "panels": 0, "equal_compute": False}
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
     report = run_comparison(load_compare_config(tmp_path / "c.yaml"), tmp_path / "out", progress=False)
     assert (tmp_path / "out" / "resolution_sweep.png").is_file()

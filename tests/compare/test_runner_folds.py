@@ -13,7 +13,8 @@ import yaml
 
 from learned_resizer.cli import main
 from learned_resizer.compare import build_table
-from learned_resizer.compare.runner import load_compare_config, pool_folds, run_comparison
+from learned_resizer.compare.config import load_compare_config
+from learned_resizer.compare.runner import pool_folds, run_comparison
 from learned_resizer.compare.statistics import paired_difference
 from tests.compare.conftest import fake_records
 
@@ -32,6 +33,7 @@ CONFIG = {
     "folds": FOLDS,
     "warm_start": {"resizer": "bilinear", "epochs": 1},
     "panels": 1,
+    "equal_compute": False,
     "title": "Folds",
 }
 RESIZERS = ("bilinear", "learned")
@@ -130,9 +132,9 @@ def test_a_restart_skips_every_finished_fold(compared, tmp_path, capsys):
     (copy / "runs" / "learned_8x8_seed0_fold1" / "result.json").unlink()
     assert main(["compare", "--config", str(out / "c.yaml"), "--out", str(copy)]) == 0
     printed = capsys.readouterr().out
-    # each fold's warm start is checked before each of its 2 runs; 1 of the 2 * FOLDS runs is unfinished
-    assert printed.count("finished earlier, skipped") == 2 * FOLDS + 2 * FOLDS - 1
-    assert "learned 8x8 seed 0 fold 1: resuming" in printed
+    # each fold's warm start (shared by its 2 runs) is listed once; 1 of the 2 * FOLDS runs is unfinished
+    assert printed.count("finished earlier, skipped") == FOLDS + 2 * FOLDS - 1
+    assert "learned 8x8 seed 0 fold 1: resumed in" in printed
 
 
 def test_pooling_weights_each_fold_by_its_test_images():

@@ -10,7 +10,8 @@ import torch
 import yaml
 from scipy import stats
 
-from learned_resizer.compare.runner import load_compare_config, run_comparison
+from learned_resizer.compare.config import load_compare_config
+from learned_resizer.compare.runner import run_comparison
 from learned_resizer.compare.statistics import paired_difference
 from learned_resizer.tasks.iqa import mean_score
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from learned_resizer.compare.equal_compute import EqualCompute
 from learned_resizer.compare.records import RunRecord
 from learned_resizer.compare.report import Report, write_report
 from learned_resizer.compare.table import build_table
@@ -147,6 +148,7 @@ def pool_comparisons(paths: Sequence[str | Path], out_dir: str | Path, title: st
         paired_metric_is_fraction=paired["percent"],
         lower_is_better={spec["name"]: spec["lower_is_better"] for spec in table_spec["metrics"]},
         headline_metric=table_spec["metrics"][0]["name"],
+        equal_compute=[EqualCompute.from_dict(item) for item in table_spec.get("equal_compute", [])],
     )
     seeds = sorted({r.seed for r in records})
     pooled_setup = None if setup is None else copy.deepcopy(setup) | {"seeds": seeds}

@@ -33,13 +33,15 @@ def write_report(
     panel_amplify: float | None = None,
     max_panels: int = 4,
     setup: dict | None = None,
+    environment: dict | None = None,
 ) -> Report:
     """Write every report file into ``out_dir`` (created if needed).
 
     ``table`` defaults to ``build_table(records)``; build it yourself to change the statistics'
     options. Panels come from the first learned run (lowest seed) that carries any. ``setup``, the
     comparison's config, goes into ``results.json`` so that comparisons run apart can be checked
-    to agree before they are pooled (``learned_resizer.compare.pooling``).
+    to agree before they are pooled (``learned_resizer.compare.pooling``); ``environment``, where
+    and how long it ran (:func:`learned_resizer.environment.describe_environment`).
     """
     if not records:
         raise ValueError("write_report needs at least one RunRecord")
@@ -53,7 +55,9 @@ def write_report(
         figure.savefig(files[name], dpi=110)
     captions = {files[name]: caption for name, (_, caption) in figures.items()}
     texts = {
-        "results.json": json.dumps(_results(title, records, table, list(figures), setup), indent=2, allow_nan=False),
+        "results.json": json.dumps(
+            _results(title, records, table, list(figures), setup, environment), indent=2, allow_nan=False
+        ),
         "report.md": _markdown(title, records, table, captions),
         "report.html": _html(title, records, table, captions),
     }
@@ -80,11 +84,52 @@ def method_notes(table: ComparisonTable) -> list[str]:
         "test images and training seeds with replacement, the same ones for both resizers.",
         "The p-value is a two-sided paired sign-flip permutation test on each test image's difference averaged "
         "over seeds (with one seed and right/wrong scores, a Monte Carlo estimate of McNemar's exact test).",
-        f"A verdict names a winner only when p < {first.alpha:g} and the interval excludes 0: the p-value treats "
-        "the trained runs as fixed, the interval also carries seed-to-seed variation. p-values are not corrected "
-        "for comparing against several classical resizers; the row against the best classical one is the one "
-        "that counts.",
+        f"The p-values of every comparison in this table are one family, adjusted by Holm's step-down method "
+        f"(column 'Holm p'): among {_family_size(table)} comparisons, some raw p < {first.alpha:g} would turn up by "
+        "chance alone. A verdict names a winner only when the adjusted p is below "
+        f"{first.alpha:g} and the interval excludes 0: the p-value treats the trained runs as fixed, the interval "
+        "also carries seed-to-seed variation.",
+        _pick_note(table),
+        *_equal_compute_notes(table),
         *_correlation_notes(table),
+    ]
+
+
+def _family_size(table: ComparisonTable) -> int:
+    return len(table.comparisons) + len(table.correlation_comparisons)
+
+
+def _pick_note(table: ComparisonTable) -> str:
+    places = {best.picked_on for best in table.best_classical.values()}
+    if places == {"validation"}:
+        return (
+            f"The best classical resizer at each size is the one with the best {table.metrics[0].name} on the "
+            "validation split (last epoch, mean over seeds), so the test images judge the comparison only."
+        )
+    return (
+        f"The best classical resizer was picked by its {table.metrics[0].name} on the test split (at "
+        f"{', '.join(_size_text(s) for s, b in table.best_classical.items() if b.picked_on == 'test')}): these runs "
+        "kept no validation metric. Picking on the data that then judges the comparison favours the classical side."
+    )
+
+
+def _size_text(size: tuple[int, int]) -> str:
+    return f"{size[0]}×{size[1]}"
+
+
+def _equal_compute_notes(table: ComparisonTable) -> list[str]:
+    if not table.equal_compute:
+        return []
+    return [
+        "Equal compute: the learned resizer runs at the full input resolution, so its pipeline costs more than the "
+        "model alone. Each classical resizer is also trained with the model at the largest input, in the output's "
+        "aspect ratio, whose multiply-accumulates per image do not exceed the learned pipeline's "
+        + "; ".join(
+            f"{e.learned} at {_size_text(e.output_size)}: {e.learned_macs / 1e6:.1f} MMACs, "
+            + ("the model at the full input" if e.full_input else f"{_size_text(e.size)}")
+            for e in table.equal_compute
+        )
+        + ". The learned resizer is tested against these rows the same way."
     ]
 
 
@@ -127,7 +172,12 @@ def _figures(
 
 
 def _results(
-    title: str, records: Sequence[RunRecord], table: ComparisonTable, figure_names: list[str], setup: dict | None
+    title: str,
+    records: Sequence[RunRecord],
+    table: ComparisonTable,
+    figure_names: list[str],
+    setup: dict | None,
+    environment: dict | None,
 ) -> dict:
     """Every number of the table, and every run's score per test image so that seeds run apart can be pooled."""
     runs = [
@@ -156,7 +206,8 @@ def _results(
         for r in records
     ]
     results = {"title": title, "table": table.to_dict(), "runs": runs, "figures": figure_names}
-    return _finite(results if setup is None else results | {"setup": setup})
+    extra = {key: value for key, value in (("setup", setup), ("environment", environment)) if value is not None}
+    return _finite(results | extra)
 
 
 def _finite(value):

@@ -8,17 +8,21 @@ units (errors in %, differences in percentage points) and rounded only when rend
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from learned_resizer.compare.equal_compute import EqualCompute
 from learned_resizer.compare.records import RunRecord
 from learned_resizer.compare.statistics import (
     CORRELATIONS,
     PairedDifference,
     correlation_difference,
     format_p,
+    holm_adjust,
     paired_difference,
     summarize,
 )
@@ -80,10 +84,34 @@ class ResizerRow:
 
 @dataclass(frozen=True)
 class ComparisonRow:
-    """The learned resizer against one classical resizer at one output size."""
+    """The learned resizer at ``output_size`` against one classical resizer at the same size or,
+    for an equal-compute baseline, at the larger model input ``equal.size``."""
 
     output_size: Size
     result: PairedDifference
+    equal: EqualCompute | None = None
+
+    @property
+    def reference_size(self) -> Size:
+        return self.output_size if self.equal is None else self.equal.size
+
+    @property
+    def label(self) -> str:
+        reference = self.result.reference if self.equal is None else f"{self.result.reference} @ {self.equal.label()}"
+        return f"{self.result.candidate} vs {reference}"
+
+
+@dataclass(frozen=True)
+class BestClassical:
+    """The classical resizer with the best headline metric among those at one size, and where
+    that was measured: on the validation split (the last epoch's, mean over seeds), so that the
+    test images judge the comparison only; on the test split where the runs kept no validation
+    metric (the pick is then biased towards the classical side, and the table says so)."""
+
+    output_size: Size
+    resizer: str
+    metric: str
+    picked_on: str
 
 
 @dataclass(frozen=True)
@@ -95,6 +123,15 @@ class CorrelationRow:
     output_size: Size
     metric: str
     result: PairedDifference
+    equal: EqualCompute | None = None
+
+    @property
+    def reference_size(self) -> Size:
+        return self.output_size if self.equal is None else self.equal.size
+
+    @property
+    def label(self) -> str:
+        return ComparisonRow(self.output_size, self.result, self.equal).label
 
     @property
     def delta(self) -> tuple[float, float, float]:
@@ -121,9 +158,12 @@ class ComparisonTable:
     paired_metric: MetricSpec
     rows: list[ResizerRow]
     comparisons: list[ComparisonRow]
-    best_classical: dict[Size, str]
+    best_classical: dict[Size, BestClassical]
     correlation_comparisons: list[CorrelationRow] = field(default_factory=list)
     fold_rows: list[FoldRow] = field(default_factory=list)
+    equal_compute: list[EqualCompute] = field(default_factory=list)
+    #: the verdict in plain sentences, one or two per trainable entry and output size
+    verdicts: list[str] = field(default_factory=list)
 
     def sections(self) -> list[tuple[str, list[str], list[list[str]]]]:
         """(title, headers, cells) of each part of the table, for every renderer."""
@@ -145,8 +185,9 @@ class ComparisonTable:
                 )
             )
         if self.best_classical:
-            rows = [[_size(size), name] for size, name in self.best_classical.items()]
-            sections.append((f"Best classical resizer by {self.metrics[0].name}", ["output", "resizer"], rows))
+            rows = [[_size(size), best.resizer, best.picked_on] for size, best in self.best_classical.items()]
+            title = f"Best classical resizer by {self.metrics[0].name}"
+            sections.append((title, ["size", "resizer", "picked on"], rows))
         if self.fold_rows:
             spec = self.paired_metric
             headers = ["resizer", "output", *(f"fold {k} ({n})" for k, n in enumerate(self.fold_rows[0].fold_sizes))]
@@ -164,13 +205,16 @@ class ComparisonTable:
         return sections
 
     def to_text(self) -> str:
-        return "\n\n".join(f"{title}\n{_text_grid(headers, cells)}" for title, headers, cells in self.sections()) + "\n"
+        parts = [f"{title}\n{_text_grid(headers, cells)}" for title, headers, cells in self.sections()]
+        if self.verdicts:
+            parts.insert(0, "Verdict\n" + "\n".join(f"- {sentence}" for sentence in self.verdicts))
+        return "\n\n".join(parts) + "\n"
 
     def to_markdown(self) -> str:
-        return (
-            "\n\n".join(f"### {title}\n\n{_markdown_grid(headers, cells)}" for title, headers, cells in self.sections())
-            + "\n"
-        )
+        parts = [f"### {title}\n\n{_markdown_grid(headers, cells)}" for title, headers, cells in self.sections()]
+        if self.verdicts:
+            parts.insert(0, "### Verdict\n\n" + "\n".join(f"- {sentence}" for sentence in self.verdicts))
+        return "\n\n".join(parts) + "\n"
 
     def to_dict(self) -> dict:
         """Every number of the rendered table, unrounded, in the same units."""
@@ -204,6 +248,8 @@ class ComparisonTable:
                 c.result.to_dict()
                 | {
                     "output_size": list(c.output_size),
+                    "reference_size": list(c.reference_size),
+                    "equal_compute": c.equal is not None,
                     "difference": c.result.difference * scale,
                     "ci_low": c.result.ci_low * scale,
                     "ci_high": c.result.ci_high * scale,
@@ -212,9 +258,10 @@ class ComparisonTable:
                 for c in self.comparisons
             ],
             "best_classical": [
-                {"output_size": list(size), "resizer": name, "metric": self.metrics[0].name}
-                for size, name in self.best_classical.items()
+                asdict(best) | {"output_size": list(size)} for size, best in self.best_classical.items()
             ],
+            "equal_compute": [equal.to_dict() for equal in self.equal_compute],
+            "verdicts": list(self.verdicts),
             "correlation_comparisons": [
                 {
                     "output_size": list(c.output_size),
@@ -257,7 +304,18 @@ class ComparisonTable:
             "resizer MMACs",
             "model MMACs",
             "s/epoch",
+            *(["role"] if self.equal_compute else []),
         ]
+
+    def _role(self, row: ResizerRow) -> str:
+        """What a classical row at an equal-compute size stands in for."""
+        if row.resizer in self.learned:
+            return ""
+        return "; ".join(
+            f"{'full input' if e.full_input else 'equal compute'} for {e.learned} at {_size(e.output_size)}"
+            for e in self.equal_compute
+            if e.size == row.output_size
+        )
 
     def _resizer_cells(self, row: ResizerRow) -> list[str]:
         metric_cells = [
@@ -274,6 +332,7 @@ class ComparisonTable:
             f"{row.resizer_macs / 1e6:.2f}",
             f"{row.model_macs / 1e6:.2f}",
             f"{row.seconds_per_epoch:.1f}",
+            *([self._role(row)] if self.equal_compute else []),
         ]
 
     def _comparison_headers(self) -> list[str]:
@@ -285,6 +344,7 @@ class ComparisonTable:
             f"Δ {self.paired_metric.name}{unit}",
             f"{confidence * 100:g}% CI",
             "p",
+            "Holm p",
             "verdict",
         ]
 
@@ -292,11 +352,11 @@ class ComparisonTable:
         result, spec = comparison.result, self.paired_metric
         low, high = (spec.format(v * spec.scale) for v in (result.ci_low, result.ci_high))
         return [
-            f"{result.candidate} vs {result.reference}",
+            comparison.label,
             _size(comparison.output_size),
             spec.format(result.difference * spec.scale),
             f"[{low}, {high}]",
-            format_p(result.p_value),
+            *_p_cells(result),
             result.verdict,
         ]
 
@@ -309,6 +369,7 @@ class ComparisonTable:
             "Δ ↑ (learned − classical)",
             f"{confidence * 100:g}% CI",
             "p",
+            "Holm p",
             "verdict",
         ]
 
@@ -316,14 +377,18 @@ class ComparisonTable:
         result = comparison.result
         delta, low, high = (f"{value:.3f}" for value in comparison.delta)
         return [
-            f"{result.candidate} vs {result.reference}",
+            comparison.label,
             _size(comparison.output_size),
             comparison.metric,
             delta,
             f"[{low}, {high}]",
-            format_p(result.p_value),
+            *_p_cells(result),
             result.verdict,
         ]
+
+
+def _p_cells(result: PairedDifference) -> list[str]:
+    return [format_p(result.p_value), "–" if result.p_adjusted is None else format_p(result.p_adjusted)]
 
 
 def build_table(
@@ -334,6 +399,7 @@ def build_table(
     paired_metric_is_fraction: bool = True,
     lower_is_better: Mapping[str, bool] | None = None,
     headline_metric: str | None = None,
+    equal_compute: Sequence[EqualCompute] = (),
     n_boot: int = 10000,
     seed: int = 0,
     confidence: float = 0.95,
@@ -344,11 +410,14 @@ def build_table(
 
     Metric columns follow the first record's ``test_metrics`` order, ``headline_metric`` (the
     task's, e.g. PLCC for image quality) moved first when given; the first one picks the best
-    classical resizer. ``paired_metric`` names the error that ``1 − test_scores`` measures (shown
-    in % when it is a fraction, like top-1 error; an absolute error of a score is not); paired
-    differences are reported in it, learned minus classical. Runs are paired by equal seed. Where
-    every run kept its predicted and true values per test image (image-quality assessment), PLCC
-    and SRCC are compared too.
+    classical resizer at each size, on the validation split (see :class:`BestClassical`).
+    ``paired_metric`` names the error that ``1 − test_scores`` measures (shown in % when it is a
+    fraction, like top-1 error; an absolute error of a score is not); paired differences are
+    reported in it, learned minus classical. Runs are paired by equal seed. Where every run kept
+    its predicted and true values per test image (image-quality assessment), PLCC and SRCC are
+    compared too. Each of ``equal_compute`` adds the learned entry at its output size against
+    every classical run at the equal-compute size. The p-values of all these comparisons are one
+    family, adjusted by Holm's method; verdicts use the adjusted ones.
     """
     if not records:
         raise ValueError("build_table needs at least one RunRecord")
@@ -364,28 +433,33 @@ def build_table(
     rows = [
         _summarize_group(runs, specs) for _, runs in sorted(groups.items(), key=lambda item: _order(item[0], learned))
     ]
+    primary = specs[0]
+    classical = {
+        size: [row for row in rows if row.output_size == size and row.resizer not in learned]
+        for size in sorted({size for _, size in groups})
+    }
+    best = {size: _best_classical(found, groups, primary) for size, found in classical.items() if found}
+    equal_by_key = {(e.learned, e.output_size): e for e in equal_compute}
 
-    best: dict[Size, str] = {}
     comparisons: list[ComparisonRow] = []
     correlations: list[CorrelationRow] = []
     truth = _shared_truth(records)
-    primary = specs[0]
-    for size in sorted({size for _, size in groups}):
-        classical = [row for row in rows if row.output_size == size and row.resizer not in learned]
-        if classical:
-            pick = min if primary.lower_is_better else max
-            best[size] = pick(classical, key=lambda row: row.metrics[primary.name][0]).resizer
+    for size in classical:
         for candidate in learned:
             if (candidate, size) not in groups:
                 continue
-            for row in classical:
-                a, b = _paired_values(groups[(candidate, size)], groups[(row.resizer, size)])
+            equal = equal_by_key.get((candidate, size))
+            references = [(row, None) for row in classical[size]]
+            references += [(row, equal) for row in classical.get(equal.size, [])] if equal is not None else []
+            for row, equal_row in references:
+                ours, theirs = groups[(candidate, size)], groups[(row.resizer, row.output_size)]
+                a, b = _paired_values(ours, theirs)
                 result = paired_difference(
                     a, b, n_boot, seed, confidence, alpha=alpha, candidate=candidate, reference=row.resizer
                 )
-                comparisons.append(ComparisonRow(size, result))
+                comparisons.append(ComparisonRow(size, result, equal_row))
                 if truth is not None:
-                    a, b = _paired_values(groups[(candidate, size)], groups[(row.resizer, size)], "test_predictions")
+                    a, b = _paired_values(ours, theirs, "test_predictions")
                     correlations += [
                         CorrelationRow(
                             size,
@@ -403,16 +477,131 @@ def build_table(
                                 candidate=candidate,
                                 reference=row.resizer,
                             ),
+                            equal_row,
                         )
                         for name, method in CORRELATIONS.items()
                     ]
+    comparisons, correlations = _holm(comparisons, correlations)
     paired = metric_spec(paired_metric, lower_is_better=True, percent=paired_metric_is_fraction)
     fold_rows = (_fold_row(groups[(row.resizer, row.output_size)], paired) for row in rows)
     folds = [row for row in fold_rows if row is not None]
     if any(row.fold_sizes != folds[0].fold_sizes for row in folds):
         sizes = sorted({row.fold_sizes for row in folds})
         raise ValueError(f"resizers were cross-validated on different folds: {sizes} test images")
-    return ComparisonTable(learned, specs, paired, rows, comparisons, best, correlations, folds)
+    table = ComparisonTable(learned, specs, paired, rows, comparisons, best, correlations, folds, list(equal_compute))
+    return dataclasses.replace(table, verdicts=_verdicts(table))
+
+
+def _best_classical(rows: list[ResizerRow], groups: dict, spec: MetricSpec) -> BestClassical:
+    """Pick on the validation split's last-epoch metric, mean over seeds; on test only where some
+    run kept no validation metric (results written before validation metrics were recorded)."""
+    key = f"val_{spec.name}"
+    validation = {}
+    for row in rows:
+        values = [run.history[-1].get(key) if run.history else None for run in groups[(row.resizer, row.output_size)]]
+        if any(value is None or not math.isfinite(value) for value in values):
+            validation = None
+            break
+        validation[row.resizer] = float(np.mean(values))
+    pick = min if spec.lower_is_better else max
+    if validation is None:
+        chosen = pick(rows, key=lambda row: row.metrics[spec.name][0]).resizer
+        return BestClassical(rows[0].output_size, chosen, spec.name, "test")
+    return BestClassical(rows[0].output_size, pick(validation, key=validation.get), spec.name, "validation")
+
+
+def _holm(
+    comparisons: list[ComparisonRow], correlations: list[CorrelationRow]
+) -> tuple[list[ComparisonRow], list[CorrelationRow]]:
+    """Every p-value of the table adjusted as one family (Holm): a table shows many comparisons,
+    and an unadjusted p < 0.05 among them turns up by chance far more often than one in twenty."""
+    results = [row.result for row in comparisons] + [row.result for row in correlations]
+    if not results:
+        return comparisons, correlations
+    adjusted = iter(holm_adjust([result.p_value for result in results]))
+
+    def adjust(row):
+        return dataclasses.replace(row, result=dataclasses.replace(row.result, p_adjusted=next(adjusted)))
+
+    return [adjust(row) for row in comparisons], [adjust(row) for row in correlations]
+
+
+def _verdicts(table: ComparisonTable) -> list[str]:
+    """One sentence per trainable entry and output size against the best classical resizer
+    (picked on validation), and one against the best classical pipeline at equal compute. The
+    headline metric decides which comparison speaks: a correlation where it is one (PLCC), the
+    paired error otherwise."""
+    sentences = []
+    headline = table.metrics[0].name
+    for candidate in table.learned:
+        for size in sorted({row.output_size for row in table.rows if row.resizer == candidate}):
+            equal = next((e for e in table.equal_compute if (e.learned, e.output_size) == (candidate, size)), None)
+            for where, reference_size in ((f"At {_size(size)}", size), ("At equal compute", None)):
+                if reference_size is None:
+                    if equal is None:
+                        continue
+                    reference_size = equal.size
+                best = table.best_classical.get(reference_size)
+                if best is None:
+                    continue
+                row = _verdict_row(table, candidate, size, best.resizer, reference_size, headline)
+                if row is not None:
+                    sentences.append(
+                        _sentence(table, where, candidate, best, row, equal if reference_size != size else None)
+                    )
+    return sentences
+
+
+def _verdict_row(table, candidate, size, reference, reference_size, headline):
+    for row in table.correlation_comparisons:
+        if (row.metric, row.result.candidate, row.output_size, row.result.reference, row.reference_size) == (
+            headline,
+            candidate,
+            size,
+            reference,
+            reference_size,
+        ):
+            return row
+    for row in table.comparisons:
+        if (row.result.candidate, row.output_size, row.result.reference, row.reference_size) == (
+            candidate,
+            size,
+            reference,
+            reference_size,
+        ):
+            return row
+    return None
+
+
+def _sentence(table: ComparisonTable, where: str, candidate: str, best: BestClassical, row, equal) -> str:
+    result = row.result
+    if isinstance(row, CorrelationRow):
+        delta, low, high = row.delta
+        interval = f"{result.confidence:.0%} CI [{low:.3f}, {high:.3f}]"
+        amount = f"Δ {row.metric} ({candidate} − {best.resizer}) = {delta:+.3f}, {interval}"
+    else:
+        spec = table.paired_metric
+        unit = " pp" if spec.percent else ""
+        delta, low, high = (spec.format(v * spec.scale) for v in (result.difference, result.ci_low, result.ci_high))
+        sign = "+" if result.difference > 0 else ""
+        amount = (
+            f"Δ {spec.name} ({candidate} − {best.resizer}) = {sign}{delta}{unit}, "
+            f"{result.confidence:.0%} CI [{low}, {high}]"
+        )
+    if equal is None:
+        reference = f"the best classical resizer, {best.resizer} (picked on {best.picked_on}),"
+    else:
+        at = f"the full input, {_size(equal.size)}" if equal.full_input else _size(equal.size)
+        reference = (
+            f"the best classical pipeline of the same compute ({equal.learned_macs / 1e6:.1f} MMACs per image), "
+            f"{best.resizer} at {at} (picked on {best.picked_on}),"
+        )
+    p = f"{'Holm-adjusted ' if result.p_adjusted is not None else ''}p = {format_p(result.decisive_p)}"
+    if not result.significant:
+        return f"{where}, {candidate} and {reference} do not differ significantly: {amount}, {p}."
+    if result.difference < 0:
+        return f"{where}, {candidate} beats {reference.rstrip(',')}: {amount}, {p}."
+    return f"{where}, {reference} beats {candidate}: {amount}, {p}."
 
 
 def _fold_row(runs: list[RunRecord], spec: MetricSpec) -> FoldRow | None:

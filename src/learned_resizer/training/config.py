@@ -231,6 +231,22 @@ def _convert(value: Any, hint: Any, where: str) -> Any:
     return value
 
 
+def derive(config: RunConfig, changes: dict[str, Any], where: str = "") -> RunConfig:
+    """``config`` with ``changes`` (a nested dict of the fields to change, e.g.
+    ``{"optim": {"lr": 0.01}}``) applied and the result checked like a config read from a file;
+    errors name ``where``."""
+    return config_from_dict(merge(config_to_dict(config), changes), RunConfig, where).validate()
+
+
+def merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``base`` with ``changes`` merged in: nested dicts key by key, other values replaced."""
+    out = dict(base)
+    for key, value in changes.items():
+        nested = isinstance(value, dict) and isinstance(out.get(key), dict)
+        out[key] = merge(out[key], value) if nested else value
+    return out
+
+
 def config_to_dict(config: Any) -> dict[str, Any]:
     """Plain nested dict (tuples as lists) suitable for YAML and JSON."""
 
