@@ -47,18 +47,19 @@ def test_a_comparison_on_two_processes_trains_tests_and_reports_once(tmp_path):
     assert result.returncode == 0, result.stderr[-4000:]
     # rank 1 ran the same command and returned without printing or writing a report
     assert result.stdout.count("report: ") == 1
-    for name in ("bilinear_12x12_seed0", "learned_12x12_seed0"):
-        run = out / "runs" / name
+    runs = sorted((out / "runs").iterdir())
+    assert {"bilinear_12x12_seed0", "learned_12x12_seed0"} <= {run.name for run in runs}
+    for run in runs:  # the compared runs and the equal-compute baseline, each tested once by rank 0
         assert json.loads((run / "result.json").read_text())["num_test_images"] == 24
         assert (run / "model" / "model.safetensors").is_file()
         recorded = yaml.safe_load((run / "config.yaml").read_text())
         assert recorded["trainer"]["devices"] == 2 and recorded["trainer"]["strategy"] == "ddp"
     results = json.loads((out / "results.json").read_text())
-    assert sorted({run["resizer"] for run in results["runs"]}) == ["bilinear", "learned"]
+    assert {"bilinear", "learned"} <= {run["resizer"] for run in results["runs"]}
     assert (out / "panels.png").is_file() and (out / "report.md").is_file()
     assert not list(out.rglob(".*.tmp"))  # atomic writes left nothing behind
 
     # a rerun on one process finds every run finished (the devices are an execution setting)
     again = compare(config_file, out)
     assert again.returncode == 0, again.stderr[-4000:]
-    assert again.stdout.count("finished earlier, skipped") == 2
+    assert again.stdout.count("finished earlier, skipped") == len(runs)
