@@ -23,7 +23,7 @@ def written(make_records, tmp_path_factory: pytest.TempPathFactory) -> Report:
 
 
 def test_every_file_is_written(written: Report) -> None:
-    names = {"report.md", "report.html", "results.json", "training_curves.png", "panels.png"}
+    names = {"report.md", "report.html", "results.json", "training_curves.png", "error_vs_compute.png", "panels.png"}
     assert set(written.files) == names
     for name, path in written.files.items():
         assert path.name == name and path.stat().st_size > 0
@@ -34,7 +34,7 @@ def test_every_file_is_written(written: Report) -> None:
 def test_results_json_holds_every_printed_number(written: Report, check_printed_numbers) -> None:
     results = json.loads(written.files["results.json"].read_text())
     check_printed_numbers(written.table.to_text(), results)
-    assert results["figures"] == ["training_curves.png", "panels.png"]
+    assert results["figures"] == ["training_curves.png", "error_vs_compute.png", "panels.png"]
     assert len(results["runs"]) == 4 and len(results["runs"][0]["history"]) == 4
     comparison = results["table"]["comparisons"][0]
     assert comparison["verdict"] == written.table.comparisons[0].result.verdict
@@ -44,14 +44,14 @@ def test_markdown_shows_the_table_and_links_existing_figures(written: Report) ->
     markdown = written.files["report.md"].read_text()
     assert written.table.to_markdown() in markdown
     links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", markdown)
-    assert links == ["training_curves.png", "panels.png"]
+    assert links == ["training_curves.png", "error_vs_compute.png", "panels.png"]
     assert all((written.files["report.md"].parent / link).is_file() for link in links)
 
 
 def test_html_is_self_contained(written: Report) -> None:
     page = written.files["report.html"].read_text()
     sources = re.findall(r'src="([^"]*)"', page)
-    assert len(sources) == 2 and all(s.startswith("data:image/png;base64,") for s in sources)
+    assert len(sources) == 3 and all(s.startswith("data:image/png;base64,") for s in sources)
     assert "<script" not in page and "url(" not in page
     assert re.findall(r'(?:src|href)="(?!data:)([^"]*)"', page) == []
     assert "learned better" in page
@@ -98,5 +98,5 @@ def test_html_opens_in_headless_chromium(written: Report) -> None:
         finally:
             browser.close()
     assert title == "Fake comparison"
-    assert len(widths) == 2 and all(width > 0 for width in widths)
+    assert len(widths) == 3 and all(width > 0 for width in widths)
     assert errors == []

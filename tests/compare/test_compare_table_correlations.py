@@ -101,3 +101,20 @@ def test_a_record_holds_both_predictions_and_targets_one_per_image() -> None:
         RunRecord(**fields | {"test_predictions": np.zeros(9)})
     with pytest.raises(ValueError, match="test_targets contains NaN"):
         RunRecord(**fields | {"test_targets": np.full(10, np.nan)})
+
+
+def test_the_verdict_speaks_in_the_headline_correlation_and_renders_again_from_json() -> None:
+    from learned_resizer.compare.table import ComparisonTable
+
+    table = build_table(
+        iqa_records(),
+        paired_metric="mean_score_abs_error",
+        headline_metric="plcc",
+        lower_is_better={"emd": True},
+        n_boot=300,
+    )
+    (verdict,) = table.verdicts
+    best = table.best_classical[(16, 16)].resizer
+    assert f"Δ plcc (learned − {best})" in verdict and verdict.startswith("At 16×16, learned beats")
+    again = ComparisonTable.from_dict(json.loads(json.dumps(table.to_dict())))
+    assert again.to_markdown() == table.to_markdown()

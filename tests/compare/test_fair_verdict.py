@@ -157,3 +157,23 @@ def test_equal_compute_runs_start_from_the_warm_start_of_the_runs_they_are_compa
     # at the full input every classical resizer would train the same run: one is enough
     full = plan_runs(config, tmp_path, [None], [EqualCompute("learned", (12, 12), (24, 24), 1, True)])
     assert [p.run_dir.name for p in full][-1] == "area_24x24_seed0" and len(full) == 5
+
+
+def test_the_pareto_front_keeps_what_no_cheaper_point_beats() -> None:
+    from learned_resizer.compare.figures import pareto_front
+
+    points = [(10.0, 0.40), (5.0, 0.50), (20.0, 0.45), (40.0, 0.30), (5.0, 0.60)]
+    assert pareto_front(points, lower_is_better=True) == [(5.0, 0.50), (10.0, 0.40), (40.0, 0.30)]
+    assert pareto_front(points, lower_is_better=False) == [(5.0, 0.60)]
+
+
+def test_a_table_renders_the_same_from_its_json(make_records) -> None:
+    import json
+
+    from learned_resizer.compare.table import ComparisonTable
+
+    records = make_records({"bilinear": 0.6, "area": 0.62, "learned": 0.7}, sizes=((32, 32),))
+    records += make_records({"bilinear": 0.75, "area": 0.74}, sizes=((80, 80),), seed=1)
+    table = build_table(records, n_boot=200, equal_compute=[EqualCompute("learned", (32, 32), (80, 80), 5_000_000)])
+    again = ComparisonTable.from_dict(json.loads(json.dumps(table.to_dict())))
+    assert again.to_markdown() == table.to_markdown() and again.to_text() == table.to_text()

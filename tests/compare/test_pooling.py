@@ -112,8 +112,8 @@ def test_bad_paths_name_the_file(tmp_path: Path) -> None:
     broken.write_text("{not json")
     with pytest.raises(ValueError, match=r"broken\.json: not a JSON file"):
         read_results(broken)
-    with pytest.raises(ValueError, match="at least two comparisons"):
-        pool_comparisons([broken], tmp_path / "pooled")
+    with pytest.raises(ValueError, match="at least one comparison"):
+        pool_comparisons([], tmp_path / "pooled")
 
 
 def test_command_prints_the_pooled_table(records, tmp_path: Path, capsys) -> None:
@@ -130,3 +130,16 @@ def test_command_reports_bad_input_without_a_traceback(records, tmp_path: Path, 
     error = capsys.readouterr().err
     assert error.startswith("learned-resizer pool: error:") and "each run may be pooled once" in error
     assert "Traceback" not in error
+
+
+def test_one_comparison_alone_is_rebuilt_with_the_current_statistics(records, tmp_path: Path) -> None:
+    first = write_seeds(records, (0, 1), tmp_path / "a")
+    stored = json.loads((first / "results.json").read_text())
+    stored["table"]["best_classical"] = [{"output_size": [32, 32], "resizer": "area", "metric": "top1_error"}]
+    for comparison in stored["table"]["comparisons"]:
+        comparison.pop("p_adjusted")
+    (first / "results.json").write_text(json.dumps(stored))
+    report = pool_comparisons([first], tmp_path / "again")
+    assert report.table.comparisons[0].result.p_adjusted is not None
+    assert {best.picked_on for best in report.table.best_classical.values()} == {"validation"}
+    assert json.loads((tmp_path / "again" / "results.json").read_text())["title"] == stored["title"]

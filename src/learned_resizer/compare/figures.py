@@ -62,28 +62,83 @@ def training_curves(records: Sequence[RunRecord]) -> Figure | None:
 
 
 def resolution_sweep(table: ComparisonTable) -> Figure | None:
-    """The first metric against output size and against MACs per image, mean ± std over seeds;
-    ``None`` when every run used the same output size."""
+    """The first metric against output size, mean ± std over seeds; ``None`` when every run used
+    the same output size."""
     if len({row.output_size for row in table.rows}) < 2:
         return None
     spec = table.metrics[0]
     colors = resizer_colors([row.resizer for row in table.rows])
-    fig = Figure(figsize=(10, 3.8), layout="constrained")
-    by_size, by_macs = fig.subplots(1, 2)
+    fig = Figure(figsize=(5.5, 3.8), layout="constrained")
+    ax = fig.subplots()
     for name, color in colors.items():
         rows = sorted((row for row in table.rows if row.resizer == name), key=lambda row: row.output_size)
         means, stds = np.array([row.metrics[spec.name] for row in rows]).T
         sides = [np.sqrt(row.output_size[0] * row.output_size[1]) for row in rows]
-        macs = [(row.resizer_macs + row.model_macs) / 1e6 for row in rows]
-        for ax, x in ((by_size, sides), (by_macs, macs)):
-            ax.errorbar(x, means, yerr=stds, color=color, marker="o", capsize=3, label=name)
+        ax.errorbar(sides, means, yerr=stds, color=color, marker="o", capsize=3, label=name)
     sizes = sorted({row.output_size for row in table.rows})
-    by_size.set_xticks([np.sqrt(h * w) for h, w in sizes], [f"{h}×{w}" for h, w in sizes])
-    by_size.set(xlabel="output size", ylabel=spec.header, title=f"{spec.name} vs output size")
-    by_macs.set(xlabel="MMACs per image (resizer + model)", ylabel=spec.header, title=f"{spec.name} vs compute")
-    for ax in (by_size, by_macs):
-        ax.grid(alpha=0.3)
-    by_size.legend(fontsize="small")
+    ax.set_xticks([np.sqrt(h * w) for h, w in sizes], [f"{h}×{w}" for h, w in sizes])
+    ax.set(xlabel="model input (output of the resizer)", ylabel=spec.header, title=f"{spec.name} vs output size")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    return fig
+
+
+def pareto_front(points: Sequence[tuple[float, float]], lower_is_better: bool) -> list[tuple[float, float]]:
+    """The points no other point beats in both cost (x, lower is better) and metric (y), by cost."""
+    front: list[tuple[float, float]] = []
+    for cost, value in sorted(points, key=lambda p: (p[0], p[1] if lower_is_better else -p[1])):
+        if not front or (value < front[-1][1] if lower_is_better else value > front[-1][1]):
+            front.append((cost, value))
+    return front
+
+
+def compute_figure(table: ComparisonTable) -> Figure:
+    """The first metric against MACs per image (resizer + model): every run as a small dot, each
+    resizer and size as its mean over seeds, and the Pareto front of those means, so that what
+    each extra multiply-accumulate buys shows at a glance (equal-compute rows included)."""
+    spec = table.metrics[0]
+    colors = resizer_colors([row.resizer for row in table.rows])
+    fig = Figure(figsize=(7.5, 4.5), layout="constrained")
+    ax = fig.subplots()
+    means = []
+    for row in table.rows:
+        macs = (row.resizer_macs + row.model_macs) / 1e6
+        mean = row.metrics[spec.name][0]
+        means.append((macs, mean))
+        ax.scatter(
+            [macs] * len(row.metric_values[spec.name]),
+            row.metric_values[spec.name],
+            s=12,
+            color=colors[row.resizer],
+            alpha=0.45,
+        )
+        ax.scatter([macs], [mean], s=60, color=colors[row.resizer], edgecolor="black", zorder=3)
+        ax.annotate(
+            f"{row.resizer} {row.output_size[0]}×{row.output_size[1]}",
+            (macs, mean),
+            fontsize="x-small",
+            xytext=(4, 4),
+            textcoords="offset points",
+        )
+    front = pareto_front(means, spec.lower_is_better)
+    ax.step(*zip(*front), where="post", color="black", linestyle="--", linewidth=1, label="Pareto front (means)")
+    costs = [cost for cost, _ in means]
+    logarithmic = max(costs) > 20 * max(min(costs), 1e-9)
+    if logarithmic:
+        ax.set_xscale("log")
+    ax.set(
+        xlabel=f"MMACs per image (resizer + model{', log scale' if logarithmic else ''})",
+        ylabel=spec.header,
+        title=f"{spec.name} vs compute: every run (dots) and mean over seeds (circles)",
+    )
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(
+        handles=[
+            *(Line2D([], [], color=c, marker="o", linestyle="", label=n) for n, c in colors.items()),
+            Line2D([], [], color="black", linestyle="--", label="Pareto front (means)"),
+        ],
+        fontsize="small",
+    )
     return fig
 
 

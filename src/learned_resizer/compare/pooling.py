@@ -100,9 +100,10 @@ def _what_runs_compute(setup: dict[str, Any]) -> dict[str, Any]:
 
 
 def pool_comparisons(paths: Sequence[str | Path], out_dir: str | Path, title: str | None = None) -> Report:
-    """One table and report over the runs of several comparisons with the same setup."""
-    if len(paths) < 2:
-        raise ValueError("pooling needs at least two comparisons")
+    """One table and report over the runs of several comparisons with the same setup (one
+    comparison alone: its table and report rebuilt with the current statistics)."""
+    if not paths:
+        raise ValueError("pooling needs at least one comparison")
     loaded = [(results_path(p), read_results(p)) for p in paths]
     first_file, first = loaded[0]
     setup = first.get("setup")
@@ -152,8 +153,9 @@ def pool_comparisons(paths: Sequence[str | Path], out_dir: str | Path, title: st
     )
     seeds = sorted({r.seed for r in records})
     pooled_setup = None if setup is None else copy.deepcopy(setup) | {"seeds": seeds}
-    heading = (
-        title
-        or f"{POOLED_SUFFIX.sub('', first.get('title', 'Comparison'))} (pooled, seeds {', '.join(map(str, seeds))})"
-    )
-    return write_report(records, out_dir, heading, table=table, setup=pooled_setup)
+    first_title = first.get("title", "Comparison")
+    pooled = f"{POOLED_SUFFIX.sub('', first_title)} (pooled, seeds {', '.join(map(str, seeds))})"
+    heading = title or (pooled if len(loaded) > 1 else first_title)
+    # where and when each pooled comparison ran (None for one that did not record it)
+    environment = {"pooled": [results.get("environment") for _, results in loaded]}
+    return write_report(records, out_dir, heading, table=table, setup=pooled_setup, environment=environment)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from learned_resizer.compare.figures import panel_figure, resolution_sweep, training_curves
+from learned_resizer.compare.figures import compute_figure, panel_figure, resolution_sweep, training_curves
 from learned_resizer.compare.records import RunRecord
 from learned_resizer.compare.table import ComparisonTable, build_table
 
@@ -155,9 +155,14 @@ def _figures(
     if curves is not None:
         caption = "Training loss and validation metrics per epoch, one line per run, coloured by resizer."
         figures["training_curves.png"] = (curves, caption)
+    caption = (
+        f"{table.metrics[0].name} against multiply-accumulates per image (resizer + model): every run, each "
+        "resizer's mean over seeds, and the Pareto front of the means (equal-compute rows included)."
+    )
+    figures["error_vs_compute.png"] = (compute_figure(table), caption)
     sweep = resolution_sweep(table)
     if sweep is not None:
-        caption = f"{table.metrics[0].name} against output size and against compute; mean ± std over seeds."
+        caption = f"{table.metrics[0].name} against output size; mean ± std over seeds."
         figures["resolution_sweep.png"] = (sweep, caption)
     with_panels = [r for r in records if r.resizer == table.learned[0] and r.panels]
     if with_panels and max_panels > 0:

@@ -249,7 +249,7 @@ class ComparisonTable:
                 | {
                     "output_size": list(c.output_size),
                     "reference_size": list(c.reference_size),
-                    "equal_compute": c.equal is not None,
+                    "equal": None if c.equal is None else c.equal.to_dict(),
                     "difference": c.result.difference * scale,
                     "ci_low": c.result.ci_low * scale,
                     "ci_high": c.result.ci_high * scale,
@@ -271,6 +271,7 @@ class ComparisonTable:
                     "delta_ci_high": c.delta[2],
                     "confidence_percent": c.result.confidence * 100,
                     "paired_difference": c.result.to_dict(),
+                    "equal": None if c.equal is None else c.equal.to_dict(),
                 }
                 for c in self.correlation_comparisons
             ],
@@ -285,6 +286,74 @@ class ComparisonTable:
                 for row in self.fold_rows
             ],
         }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ComparisonTable:
+        """The table :meth:`to_dict` wrote (a ``results.json``'s ``"table"``), to render it again
+        without recomputing it. A table written before best classical picks recorded where they
+        were made picked on test."""
+
+        def spec(item: dict) -> MetricSpec:
+            return MetricSpec(item["name"], item["lower_is_better"], item["percent"])
+
+        def equal(item: dict | None) -> EqualCompute | None:
+            return None if item is None else EqualCompute.from_dict(item)
+
+        def result(item: dict, scale: float = 1.0) -> PairedDifference:
+            fields = {f.name for f in dataclasses.fields(PairedDifference)}
+            values = {key: value for key, value in item.items() if key in fields}
+            for key in ("difference", "ci_low", "ci_high"):
+                values[key] = item[key] / scale
+            return PairedDifference(**values)
+
+        metrics, paired = [spec(item) for item in data["metrics"]], spec(data["paired_metric"])
+        rows = [
+            ResizerRow(
+                resizer=row["resizer"],
+                output_size=tuple(row["output_size"]),
+                seeds=tuple(row["seeds"]),
+                metrics={name: (value["mean"], value["std"]) for name, value in row["metrics"].items()},
+                metric_values={name: value["values"] for name, value in row["metrics"].items()},
+                kernel_weights=row["kernel_weights"],
+                trainable_parameters=row["trainable_parameters"],
+                resizer_macs=row["resizer_macs"],
+                model_macs=row["model_macs"],
+                seconds_per_epoch=row["seconds_per_epoch"],
+            )
+            for row in data["rows"]
+        ]
+        comparisons = [
+            ComparisonRow(tuple(item["output_size"]), result(item, paired.scale), equal(item.get("equal")))
+            for item in data["comparisons"]
+        ]
+        correlations = [
+            CorrelationRow(
+                tuple(item["output_size"]), item["metric"], result(item["paired_difference"]), equal(item.get("equal"))
+            )
+            for item in data.get("correlation_comparisons", [])
+        ]
+        best = {
+            tuple(item["output_size"]): BestClassical(
+                tuple(item["output_size"]), item["resizer"], item["metric"], item.get("picked_on", "test")
+            )
+            for item in data["best_classical"]
+        }
+        folds = [
+            FoldRow(item["resizer"], tuple(item["output_size"]), tuple(item["fold_sizes"]), item["values"])
+            for item in data.get("folds", [])
+        ]
+        return cls(
+            tuple(data["learned"]),
+            metrics,
+            paired,
+            rows,
+            comparisons,
+            best,
+            correlations,
+            folds,
+            [EqualCompute.from_dict(item) for item in data.get("equal_compute", [])],
+            list(data.get("verdicts", [])),
+        )
 
     def _single_seed_note(self) -> str:
         """With one trained run per resizer, resampling test images cannot show how much a second
