@@ -1,4 +1,5 @@
-"""Benchmark: decoded, fitted images/s from a folder of large JPEGs, with and without draft decoding.
+"""Benchmark: decoded, fitted images/s from a folder of large JPEGs, with and without draft decoding,
+fitted as 8-bit pixels or as float32.
 
     python benchmarks/data_speed.py             # about a minute on 2 CPU cores
     python benchmarks/data_speed.py --quick     # fewer images and rounds
@@ -8,8 +9,10 @@ photographs (``/work/shared/datasets/terrain-0ad`` when present, else the bundle
 upscaled 2x so the grain is photographic rather than tiled. Each item goes through what
 :class:`learned_resizer.data.dataset.ImageFileDataset` does — ``load_rgb`` then ``fit_to_size`` —
 once with JPEG draft (DCT-domain) decoding at the smallest scale that covers the input size, as
-training does, and once decoding every pixel; through a DataLoader with 0, 1 and 2 workers.
-Compare with the training images/s of ``train_speed.py`` to see whether loading keeps up.
+training does, and once decoding every pixel; each fitted as 8-bit pixels (as the datasets do:
+the batch stays uint8 until it reaches the device) and as float32 (converted before resizing);
+through a DataLoader with 0, 1 and 2 workers. Compare with the training images/s of
+``train_speed.py`` to see whether loading keeps up.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from resizer_speed import header, load_average, markdown  # noqa: E402
 
 from learned_resizer.data.images import load_rgb  # noqa: E402
-from learned_resizer.data.transforms import fit_to_size  # noqa: E402
+from learned_resizer.data.transforms import fit_to_size, to_float_image  # noqa: E402
 
 TERRAIN = Path("/work/shared/datasets/terrain-0ad")
 CAT = Path(__file__).resolve().parents[1] / "src" / "learned_resizer" / "assets" / "chelsea.jpg"
@@ -57,17 +60,18 @@ def write_jpegs(folder: Path, count: int, seed: int = 0) -> list[Path]:
 
 
 class DecodeDataset(Dataset):
-    """The two calls ImageFileDataset makes per item, with draft decoding on or off."""
+    """The two calls ImageFileDataset makes per item, with draft decoding on or off, fitting the
+    8-bit pixels (as it does) or their float32 conversion."""
 
-    def __init__(self, paths: list[Path], input_size: tuple[int, int], draft: bool) -> None:
-        self.paths, self.input_size, self.draft = paths, input_size, draft
+    def __init__(self, paths: list[Path], input_size: tuple[int, int], draft: bool, pixels: str) -> None:
+        self.paths, self.input_size, self.draft, self.pixels = paths, input_size, draft, pixels
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, index: int) -> torch.Tensor:
-        image = load_rgb(self.paths[index], self.input_size if self.draft else None)
-        return fit_to_size(F.pil_to_tensor(image), self.input_size)
+        image = F.pil_to_tensor(load_rgb(self.paths[index], self.input_size if self.draft else None))
+        return fit_to_size(image if self.pixels == "uint8" else to_float_image(image), self.input_size)
 
 
 def images_per_second(dataset: DecodeDataset, workers: int, batch: int, rounds: int) -> float:
@@ -106,19 +110,21 @@ def main() -> None:
         )
         for input_size in INPUT_SIZES:
             for draft in (False, True):
-                dataset = DecodeDataset(paths, input_size, draft)
-                for workers in (0, 1, 2):
-                    print(f"  {input_size} draft={draft} workers={workers} ...", file=sys.stderr, flush=True)
-                    rate = images_per_second(dataset, workers, args.batch, rounds)
-                    rows.append(
-                        {
-                            "input size": f"{input_size[0]}x{input_size[1]}",
-                            "decoding": "draft (DCT-scaled)" if draft else "full",
-                            "workers": workers,
-                            "images/s": f"{rate:.1f}",
-                            "ms/image": f"{1e3 / rate:.1f}",
-                        }
-                    )
+                for pixels in ("uint8", "float32"):
+                    dataset = DecodeDataset(paths, input_size, draft, pixels)
+                    for workers in (0, 1, 2):
+                        print(f"  {input_size} draft={draft} {pixels} workers={workers}", file=sys.stderr, flush=True)
+                        rate = images_per_second(dataset, workers, args.batch, rounds)
+                        rows.append(
+                            {
+                                "input size": f"{input_size[0]}x{input_size[1]}",
+                                "decoding": "draft (DCT-scaled)" if draft else "full",
+                                "fitted as": pixels,
+                                "workers": workers,
+                                "images/s": f"{rate:.1f}",
+                                "ms/image": f"{1e3 / rate:.1f}",
+                            }
+                        )
     print("\n" + markdown(rows))
     print(f"\nload average at the end: {load_average()}")
 

@@ -61,7 +61,8 @@ def main() -> None:
         parser.error(f"{args.warm_start}: expected a bilinear run, found resizer {config.resizer.name!r}")
     data = SplitsDataModule.from_config(config.data, config.input_size, config.trainer.batch_size, None, config.seed)
     data.setup("fit")
-    batches = [batch for _, batch in zip(range(args.steps), data.train_dataloader())]
+    # as a training step gets them: 8-bit images made floats
+    batches = [data.on_after_batch_transfer(batch, 0) for _, batch in zip(range(args.steps), data.train_dataloader())]
     task = create_task(config.task, data.splits.classes, config.optim.label_smoothing)
 
     def pipeline_for(resizer: ResizerConfig):

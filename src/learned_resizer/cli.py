@@ -36,7 +36,6 @@ def quiet_libraries() -> None:
     logging.getLogger("lightning.fabric").setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=".*isinstance.treespec, LeafSpec.*")
     warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
-    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
 
 
 def main(argv: list[str] | None = None) -> int:

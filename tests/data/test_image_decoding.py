@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 from torchvision.transforms.v2 import functional as F
 
-from learned_resizer.data import ImageError, fit_to_size, load_rgb
+from learned_resizer.data import ImageError, fit_to_size, load_rgb, to_float_image
 
 
 def _solid(mode: str, value, size=(6, 4)) -> Image.Image:
@@ -98,8 +98,8 @@ def test_draft_mode_decodes_jpeg_at_the_smallest_covering_scale(tmp_path: Path) 
     reduced = load_rgb(path, fit_size=(64, 64))
     assert reduced.size == (128, 96)
     assert load_rgb(path, fit_size=(200, 200)).size == (512, 384)  # 1/2 (256x192) is too small
-    full = fit_to_size(F.pil_to_tensor(load_rgb(path)), (64, 64))
-    fast = fit_to_size(F.pil_to_tensor(reduced), (64, 64))
+    full = to_float_image(fit_to_size(F.pil_to_tensor(load_rgb(path)), (64, 64)))
+    fast = to_float_image(fit_to_size(F.pil_to_tensor(reduced), (64, 64)))
     assert (full - fast).abs().mean() < 0.01
 
 
@@ -142,13 +142,33 @@ def test_unsupported_format_and_missing_file(tmp_path: Path, write_image) -> Non
 def test_fit_to_size_covers_then_crops(shape, size) -> None:
     image = torch.randint(0, 256, shape, dtype=torch.uint8)
     out = fit_to_size(image, size)
-    assert out.shape == (3, *size) and out.dtype == torch.float32
-    assert 0.0 <= out.min() and out.max() <= 1.0
+    assert out.shape == (3, *size) and out.dtype == torch.uint8
+
+
+@pytest.mark.parametrize(("shape", "size"), [((3, 12, 16), (8, 8)), ((3, 40, 20), (16, 24)), ((3, 30, 45), (8, 8))])
+def test_fitting_8_bit_pixels_is_within_a_level_of_fitting_floats(shape, size) -> None:
+    # the datasets fit 8-bit pixels (fast, and a quarter of the bytes to move): the float fit to
+    # within one level (the 8-bit filter has fixed-point weights and rounds its result)
+    image = torch.randint(0, 256, shape, dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    as_floats = fit_to_size(to_float_image(image), size)
+    assert as_floats.dtype == torch.float32
+    assert (to_float_image(fit_to_size(image, size)) - as_floats).abs().max() <= 1 / 255 + 1e-6
+
+
+def test_to_float_image_scales_8_bit_pixels_and_keeps_floats() -> None:
+    pixels = torch.arange(256, dtype=torch.uint8).view(1, 1, 16, 16)
+    floats = to_float_image(pixels)
+    assert floats.dtype == torch.float32 and floats[0, 0, 0, 0] == 0 and floats[0, 0, -1, -1] == 1
+    torch.testing.assert_close(floats.double(), pixels.double() / 255, rtol=0, atol=1e-7)
+    floats = torch.rand(2, 3, 4, 4, dtype=torch.float64)
+    assert to_float_image(floats) is floats
+    with pytest.raises(ValueError, match="expected uint8 pixels or floats in \\[0, 1\\], got torch.int32"):
+        to_float_image(pixels.int())
 
 
 def test_fit_to_size_keeps_the_centre_without_stretching() -> None:
     image = torch.zeros(3, 8, 24, dtype=torch.uint8)
     image[:, :, 8:16] = 255  # a white middle third
-    assert torch.equal(fit_to_size(image, (8, 8)), torch.ones(3, 8, 8))
+    assert torch.equal(fit_to_size(image, (8, 8)), torch.full((3, 8, 8), 255, dtype=torch.uint8))
     with pytest.raises(ValueError, match=r"\(3, H, W\)"):
         fit_to_size(image[0], (8, 8))

@@ -7,19 +7,30 @@ from pathlib import Path
 
 import pytest
 import torch
+from torchvision.transforms.v2 import functional as F
 
-from learned_resizer.data import DataConfig, ImageError, ImageFolderDataset, build_splits, split_off_val
+from learned_resizer.data import (
+    DataConfig,
+    ImageError,
+    ImageFolderDataset,
+    build_splits,
+    fit_to_size,
+    load_rgb,
+    split_off_val,
+)
 
 SIZE = (8, 8)
 
 
-def test_items_are_float_images_of_the_input_size_with_train_labels(tmp_path: Path, image_tree) -> None:
+def test_items_are_8_bit_images_of_the_input_size_with_train_labels(tmp_path: Path, image_tree) -> None:
     image_tree(tmp_path, {"train": {"b": 2, "a": 3}, "val": {"b": 1}})
     train = ImageFolderDataset(tmp_path, "train", SIZE)
     val = ImageFolderDataset(tmp_path, "val", SIZE, classes=train.classes)
     assert train.classes == ["a", "b"] and len(train) == 5
     image, label = val[0]
-    assert image.shape == (3, *SIZE) and image.dtype == torch.float32 and label == 1
+    assert image.shape == (3, *SIZE) and image.dtype == torch.uint8 and label == 1
+    # the file's pixels fitted as 8-bit pixels: nothing converted before the batch reaches a device
+    assert torch.equal(image, fit_to_size(F.pil_to_tensor(load_rgb(val.samples[0][0], SIZE)), SIZE))
     with pytest.raises(IndexError):
         val[1]
 

@@ -26,7 +26,7 @@ def test_demo_loads_ten_classes_at_the_input_size(demo) -> None:
     assert len(demo.classes) == 10 and "rock" in demo.classes
     for split in SPLITS:
         image, label = getattr(demo, split)[0]
-        assert image.shape == (3, 16, 16) and image.dtype == torch.float32 and 0 <= label < 10
+        assert image.shape == (3, 16, 16) and image.dtype == torch.uint8 and 0 <= label < 10
 
 
 def test_demo_has_every_class_in_every_split_and_the_readme_counts(demo) -> None:

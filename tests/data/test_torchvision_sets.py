@@ -97,7 +97,7 @@ def test_fake_copy_loads_with_classes_counts_and_shapes(tmp_path: Path, write_im
     assert (len(splits.train), len(splits.val), len(splits.test)) == counts
     for split in (splits.train, splits.val, splits.test):
         image, label = split[len(split) - 1]
-        assert image.shape == (3, 8, 8) and image.dtype == torch.float32
+        assert image.shape == (3, 8, 8) and image.dtype == torch.uint8
         assert 0 <= label < num_classes and all(path.is_file() for path, _ in split.samples)
     # a carved val comes out of train, never out of test
     assert not {path for path, _ in splits.val.samples} & {path for path, _ in splits.test.samples}

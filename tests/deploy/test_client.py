@@ -31,7 +31,8 @@ def probabilities(reply) -> dict[str, float]:
 def test_fit_array_matches_training_fit(checkpoint: Path, photo: Path) -> None:
     predictor = Predictor.load(checkpoint)
     image = load_rgb(photo, predictor.input_size)
-    assert np.abs(fit_array(image, predictor.input_size) - predictor.fit(image).numpy()).max() < 1e-4
+    difference = np.abs(fit_array(image, predictor.input_size) - predictor.fit(image).numpy())
+    assert difference.max() <= 1 / 255 + 1e-6 and difference.mean() < 0.1 / 255  # 8-bit pixels: a level apart at most
 
 
 @pytest.mark.slow

@@ -219,7 +219,7 @@ def test_auto_without_onnxruntime_or_kernels_is_eager_untimed(monkeypatch) -> No
 
 
 def test_auto_leaves_out_a_backend_that_fails_to_build(monkeypatch, caplog) -> None:
-    def broken(graph):
+    def broken(graph, device="cpu"):
         raise RuntimeError("exporter broke")
 
     monkeypatch.setattr(fast_module, "onnx_runner", broken)

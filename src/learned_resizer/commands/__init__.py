@@ -18,3 +18,32 @@ def add_backend_option(parser) -> None:
         help="what runs the learned resizer: auto (default) times the others here and keeps the fastest; "
         "kernels needs a C compiler, onnxruntime the deploy extra",
     )
+
+
+def add_device_option(parser, default: str) -> None:
+    """``--device``, for the commands that run a trained pipeline."""
+    parser.add_argument(
+        "--device",
+        type=parse_device,
+        default=default,
+        help=f"where the pipeline runs: cpu, cuda, cuda:N or auto (cuda where there is one); default {default}",
+    )
+
+
+def parse_device(text: str):
+    """A torch device from ``--device``; ``auto`` is CUDA where PyTorch finds one, else the CPU."""
+    import argparse
+
+    import torch
+
+    if text == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(text)
+    except RuntimeError as error:
+        raise argparse.ArgumentTypeError(f"expected cpu, cuda, cuda:N or auto, got {text!r}") from error
+    if device.type not in ("cpu", "cuda"):
+        raise argparse.ArgumentTypeError(f"expected cpu, cuda, cuda:N or auto, got {text!r}")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise argparse.ArgumentTypeError(f"{text}: PyTorch finds no CUDA device here")
+    return device

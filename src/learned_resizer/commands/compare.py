@@ -29,6 +29,8 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     report = run_comparison(load_compare_config(args.config, args.overrides), args.out, verbose=args.verbose)
+    if report is None:  # another process of a run on several devices: rank 0 reports
+        return 0
     print(report.table.to_text())
     print(f"\nreport: {report.files['report.html']}")
     return 0

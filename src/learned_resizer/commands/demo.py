@@ -29,6 +29,8 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     report = run_comparison(load_compare_config(preset_path("demo"), args.overrides), args.out, verbose=args.verbose)
+    if report is None:  # another process of a run on several devices: rank 0 reports
+        return 0
     print(report.table.to_text())
     print(f"\nwall time {time.perf_counter() - start:.0f} s; report: {report.files['report.html']}")
     return 0

@@ -6,12 +6,13 @@ import argparse
 import json
 from pathlib import Path
 
-from learned_resizer.commands import CHECKPOINT_HELP
+from learned_resizer.commands import CHECKPOINT_HELP, add_device_option
 from learned_resizer.data.registry import DataConfig, build_splits
-from learned_resizer.evaluation import TransferredResizer, predict
+from learned_resizer.evaluation import TransferredResizer, compute_metrics, predict
 from learned_resizer.pretrained import from_pretrained
 from learned_resizer.tasks import create_task
 from learned_resizer.training.config import load_config
+from learned_resizer.training.devices import loader_workers
 
 
 def register(subparsers) -> None:
@@ -27,6 +28,10 @@ def register(subparsers) -> None:
         help="use the resizer of another run in front of this run's base model",
     )
     parser.add_argument("--batch-size", type=int, default=64)
+    add_device_option(parser, "auto")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="loader processes (default: several on a GPU, none on the CPU)"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(run=run)
 
@@ -54,10 +59,14 @@ def run(args: argparse.Namespace) -> int:
     splits = build_splits(data_config(args), tuple(config["input_size"]))
     if splits.classes != config["classes"]:
         raise ValueError(f"dataset classes {splits.classes} differ from the run's classes {config['classes']}")
-    outputs, targets = predict(pipeline, getattr(splits, args.split), args.batch_size)
-    metrics = create_task(config["task"], config["classes"]).metrics()
-    metrics.update(outputs, targets)
-    values = {k: float(v) for k, v in metrics.compute().items()}
+    outputs, targets = predict(
+        pipeline,
+        getattr(splits, args.split),
+        args.batch_size,
+        device=args.device,
+        num_workers=loader_workers(args.workers, args.device),
+    )
+    values = compute_metrics(create_task(config["task"], config["classes"]).metrics(), outputs, targets)
     result = {
         "checkpoint": args.checkpoint,
         "resizer_from": args.resizer_from,

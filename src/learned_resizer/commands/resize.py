@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from learned_resizer.commands import CHECKPOINT_HELP, add_backend_option
+from learned_resizer.commands import CHECKPOINT_HELP, add_backend_option, add_device_option
 from learned_resizer.deploy.writers import FORMATS
 
 
@@ -40,6 +40,7 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_backend_option(parser)
+    add_device_option(parser, "cpu")
     parser.set_defaults(run=run)
 
 
@@ -50,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
 
     size = as_size(tuple(args.size), "--size") if args.size else None
     jobs = find_images(args.inputs)
-    predictor = Predictor.load(args.checkpoint, args.backend)
+    predictor = Predictor.load(args.checkpoint, args.backend, args.device)
     report = resize_files(
         predictor,
         jobs,

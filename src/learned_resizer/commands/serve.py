@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from learned_resizer.commands import CHECKPOINT_HELP, add_backend_option
+from learned_resizer.commands import CHECKPOINT_HELP, add_backend_option, add_device_option
 
 TOKEN_VARIABLE = "LEARNED_RESIZER_TOKEN"
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
@@ -31,6 +31,7 @@ def register(subparsers) -> None:
     parser.add_argument("--max-in-flight", type=int, help="/v1 requests handled at once; more get 503 (default 4)")
     parser.add_argument("--top-k", type=int, help="labels returned when a request does not say (default 5)")
     add_backend_option(parser)
+    add_device_option(parser, "cpu")
     parser.set_defaults(run=run)
 
 
@@ -48,5 +49,5 @@ def run(args: argparse.Namespace) -> int:
     limits = ServerLimits(**{name: value for name, value in given.items() if value is not None})
     if args.host not in LOOPBACK and not args.token:
         print(f"warning: listening on {args.host} without --token: anyone who can reach it can use it", file=sys.stderr)
-    serve(args.checkpoint, args.host, args.port, args.token, limits, args.backend)
+    serve(args.checkpoint, args.host, args.port, args.token, limits, args.backend, args.device)
     return 0

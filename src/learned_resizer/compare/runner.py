@@ -37,6 +37,7 @@ from learned_resizer.compare.report import Report, write_report
 from learned_resizer.compare.table import build_table
 from learned_resizer.complexity import count_macs
 from learned_resizer.data.registry import Splits, build_splits
+from learned_resizer.data.transforms import to_float_image
 from learned_resizer.environment import describe_environment
 from learned_resizer.models import create_model
 from learned_resizer.pretrained import from_pretrained
@@ -44,6 +45,7 @@ from learned_resizer.resizers import create_resizer, resize_image
 from learned_resizer.tasks import TASKS
 from learned_resizer.training.callbacks import read_metrics
 from learned_resizer.training.config import RunConfig, config_to_dict
+from learned_resizer.training.distributed import is_global_zero
 from learned_resizer.training.run import (
     check_same_config,
     is_finished,
@@ -69,10 +71,14 @@ class PlannedRun:
     panels: bool = False
 
 
-def run_comparison(config: CompareConfig, out_dir: str | Path, progress: bool = True, verbose: bool = False) -> Report:
+def run_comparison(
+    config: CompareConfig, out_dir: str | Path, progress: bool = True, verbose: bool = False
+) -> Report | None:
     """Train every run that is not finished yet, then write the table and report into ``out_dir``.
 
-    ``progress``: one line per run; ``verbose``: Lightning's progress bars and messages too.
+    ``progress``: one line per run; ``verbose``: Lightning's progress bars and messages too. With
+    several devices every process trains each run (:mod:`learned_resizer.training.distributed`);
+    rank 0 alone writes and reports, and the others return None.
     """
     start = time.perf_counter()
     out_dir = Path(out_dir)
@@ -84,9 +90,10 @@ def run_comparison(config: CompareConfig, out_dir: str | Path, progress: bool = 
         check_same_config(planned.config, planned.run_dir, allowed=("model.init_from",))
     out_dir.mkdir(parents=True, exist_ok=True)
     setup = config_to_dict(config)
-    (out_dir / "compare.yaml").write_text(yaml.safe_dump(setup, sort_keys=False))
+    if is_global_zero():
+        (out_dir / "compare.yaml").write_text(yaml.safe_dump(setup, sort_keys=False))
 
-    say: Callable[[str], None] = print if progress else log.info
+    say: Callable[[str], None] = print if progress and is_global_zero() else log.info
     fold_records: dict[tuple[str, Size, int], list[RunRecord]] = {}
     compared = sum(planned.record is not None for planned in plan)
     done = 0
@@ -105,6 +112,8 @@ def run_comparison(config: CompareConfig, out_dir: str | Path, progress: bool = 
                 fold_records.setdefault(planned.record, []).append(
                     load_record(planned.run_dir, key, seed, size, panels)
                 )
+    if not is_global_zero():
+        return None
     records = [pool_folds(runs) for runs in fold_records.values()]
 
     task = TASKS[config.run.task]
@@ -284,7 +293,7 @@ def make_panels(run_dir: Path, test_set, count: int) -> list[Panel]:
         return []
     pipeline, _ = from_pretrained(run_dir / "model")
     indices = np.linspace(0, len(test_set) - 1, num=min(count, len(test_set))).astype(int)
-    images = torch.stack([test_set[int(i)][0] for i in indices])
+    images = to_float_image(torch.stack([test_set[int(i)][0] for i in indices]))
     learned = pipeline.to_image(pipeline.resize(images))
     bilinear = resize_image(images, pipeline.output_size, "bilinear").clamp(0, 1)
 

@@ -6,7 +6,7 @@ from learned_resizer.data.folder import ImageFolderDataset, scan_split
 from learned_resizer.data.images import DEFAULT_MAX_PIXELS, ImageError, load_rgb, open_image
 from learned_resizer.data.registry import DataConfig, Splits, build_splits, list_datasets, register_dataset
 from learned_resizer.data.splitting import split_off_val
-from learned_resizer.data.transforms import fit_to_size
+from learned_resizer.data.transforms import fit_to_size, to_float_image
 
 __all__ = ["DataConfig", "Splits", "build_splits", "list_datasets", "register_dataset"]
 __all__ += [
@@ -19,4 +19,5 @@ __all__ += [
     "open_image",
     "scan_split",
     "split_off_val",
+    "to_float_image",
 ]

@@ -19,7 +19,7 @@ Sample = tuple[Path, int]
 
 
 class ImageFileDataset(Dataset):
-    """``(image, label)`` pairs: image float32 (3, h, w) in [0, 1] at ``input_size``, label an int.
+    """``(image, label)`` pairs: image uint8 (3, h, w) at ``input_size``, label an int.
 
     Every header is checked when the dataset is built, so a folder with a stray text file or a
     decompression bomb fails before training starts, not hours in. Damage that only decoding shows

@@ -38,6 +38,7 @@ from torch.utils.data import Dataset
 from torchvision.transforms.v2 import functional as F
 
 from learned_resizer.data.registry import DataConfig, Splits, build_splits, list_datasets, register_dataset
+from learned_resizer.data.transforms import to_float_image
 
 BINS = 10
 LEVELS = 5  # 0 (pristine) .. 4
@@ -112,9 +113,9 @@ class DistortedDataset(Dataset):
     def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
         index, (kind, level, noise_seed) = self._draw(key)
         image, _ = self.dataset[index]
-        return distort(image, kind, level, torch.Generator().manual_seed(noise_seed)), synthetic_histogram(
-            MEAN_SCORES[level]
-        )
+        return distort(
+            to_float_image(image), kind, level, torch.Generator().manual_seed(noise_seed)
+        ), synthetic_histogram(MEAN_SCORES[level])
 
 
 @register_dataset("distorted_iqa")

@@ -1,7 +1,8 @@
 """Image quality data: images with human score histograms, for the IQA task.
 
-Each item is ``(image, target)``: ``image`` float32 (3, h, w) in [0, 1] at the input size (shorter
-side fitted, then centre-cropped, as for every dataset), ``target`` float32 (K,) the score histogram
+Each item is ``(image, target)``: ``image`` (3, h, w) at the input size (shorter side fitted,
+then centre-cropped, as for every dataset; uint8 from files, float32 in [0, 1] for ``demo_iqa``'s
+distorted images), ``target`` float32 (K,) the score histogram
 as probabilities (rows of vote counts are divided by their total). The head's bins are named
 ``"1"`` .. ``"K"``.
 
@@ -62,7 +63,7 @@ from learned_resizer.data.images import load_rgb
 from learned_resizer.data.options import COMMON_OPTIONS, make_split, read_options, require_root
 from learned_resizer.data.registry import DataConfig, Splits, register_dataset
 from learned_resizer.data.terrain import DEMO_ROOT
-from learned_resizer.data.transforms import fit_to_size
+from learned_resizer.data.transforms import fit_to_size, to_float_image
 
 logger = logging.getLogger(__name__)
 
@@ -352,7 +353,7 @@ class DemoIQADataset(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         number, item = self.items[index]
         image = distort(
-            fit_to_size(self.contents[item.content], self.input_size),
+            to_float_image(fit_to_size(self.contents[item.content], self.input_size)),
             item.kind,
             item.level,
             torch.Generator().manual_seed(self.seed * 1_000_003 + number),

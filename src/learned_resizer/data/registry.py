@@ -1,5 +1,7 @@
 """Datasets by name. A builder returns the splits a run needs, each a map-style dataset of
-``(image, target)`` with ``image`` a float32 tensor (3, H, W) in [0, 1] at the requested input size."""
+``(image, target)`` with ``image`` (3, H, W) at the requested input size: uint8 pixels where it
+comes from image files, float32 in [0, 1] where it is made (synthetic or distorted images), either
+of which :func:`~learned_resizer.data.transforms.to_float_image` makes [0, 1] floats."""
 
 from __future__ import annotations
 
@@ -17,7 +19,8 @@ class DataConfig:
     name: str = "demo"
     root: str | None = None
     skip_bad_images: bool = False
-    num_workers: int = 0
+    #: loader processes; ``None``: chosen for the training device (several on a GPU, none on a CPU)
+    num_workers: int | None = None
     #: symmetries applied to training images: none, flip or dihedral (:mod:`learned_resizer.data.augment`)
     augment: str = "none"
     options: dict[str, Any] = field(default_factory=dict)

@@ -1,4 +1,5 @@
-"""The one deterministic transform every split gets: fit the shorter side, then centre-crop."""
+"""The one deterministic transform every split gets: fit the shorter side, then centre-crop; and
+the one conversion of 8-bit pixels to the [0, 1] floats that pipelines take."""
 
 from __future__ import annotations
 
@@ -7,17 +8,29 @@ from torchvision.transforms.v2 import functional as F
 
 
 def fit_to_size(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Resize ``image`` (3, H, W) uint8 so it covers ``size`` (h, w), then centre-crop to it.
+    """Resize ``image`` (3, H, W) so it covers ``size`` (h, w), then centre-crop to it.
 
-    Returns float32 (3, h, w) in [0, 1]. Antialiased bilinear filtering keeps values in range and
-    avoids aliasing when shrinking; the aspect ratio is kept, so nothing is stretched.
+    Returns the image in its own dtype: 8-bit pixels are resized as 8-bit pixels (several times
+    faster than in float32, and a quarter of the bytes to move to a device), within one level of
+    resizing their float conversion. Antialiased bilinear filtering keeps values in range and avoids aliasing when
+    shrinking; the aspect ratio is kept, so nothing is stretched.
     """
     if image.ndim != 3 or image.shape[0] != 3:
         raise ValueError(f"expected an image of shape (3, H, W), got {tuple(image.shape)}")
     height, width = size
-    image = F.to_dtype(image, torch.float32, scale=True)
     scale = max(height / image.shape[1], width / image.shape[2])
     covering = [max(height, round(image.shape[1] * scale)), max(width, round(image.shape[2] * scale))]
     if covering != list(image.shape[1:]):
         image = F.resize(image, covering, antialias=True)
     return F.center_crop(image, [height, width])
+
+
+def to_float_image(images: torch.Tensor) -> torch.Tensor:
+    """Images of any shape as floats in [0, 1], on their device: 8-bit pixels divided by 255
+    (float32), floating-point images unchanged. Loaders hand 8-bit batches over as they are and
+    the training step, prediction and serving convert them here, wherever the batch then is."""
+    if images.dtype == torch.uint8:
+        return F.to_dtype(images, torch.float32, scale=True)
+    if not images.is_floating_point():
+        raise ValueError(f"images: expected uint8 pixels or floats in [0, 1], got {images.dtype}")
+    return images

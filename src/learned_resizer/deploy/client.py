@@ -79,21 +79,19 @@ def load_local_resizer(path: str | Path) -> LocalResizer:
 
 def fit_array(image: Image.Image, size: tuple[int, int]) -> np.ndarray:
     """Fit an RGB image to ``size`` like :func:`learned_resizer.data.transforms.fit_to_size` (scale
-    the shorter side with antialiased bilinear filtering, centre-crop) with Pillow instead of torch.
+    the shorter side with antialiased bilinear filtering, centre-crop) with Pillow instead of torch,
+    as floats in [0, 1].
 
-    Channels are resized as float images: Pillow's filter is the one torchvision's antialiasing
-    reproduces, so the two agree to float rounding rather than to 8-bit rounding.
+    The image is resized as 8-bit pixels, as the datasets and the server do: torchvision's 8-bit
+    antialiasing reproduces Pillow's filter, so the two agree to within one level.
     """
     height, width = size
-    pixels = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
+    image = image.convert("RGB")
     scale = max(height / image.height, width / image.width)
     covering = (max(width, round(image.width * scale)), max(height, round(image.height * scale)))
     if covering != image.size:
-        channels = [
-            Image.fromarray(np.ascontiguousarray(pixels[..., c]), mode="F").resize(covering, Image.BILINEAR)
-            for c in range(3)
-        ]
-        pixels = np.stack([np.asarray(c) for c in channels], axis=-1)
+        image = image.resize(covering, Image.BILINEAR)
+    pixels = np.asarray(image, dtype=np.float32) / 255.0
     top, left = int(round((covering[1] - height) / 2)), int(round((covering[0] - width) / 2))
     return np.ascontiguousarray(pixels[top : top + height, left : left + width].transpose(2, 0, 1))
 

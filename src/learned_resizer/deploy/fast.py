@@ -26,7 +26,7 @@ import math
 import statistics
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -220,7 +220,8 @@ class FastPipeline:
 
     It holds rewritten copies of the weights as they were when prepared (later changes to the
     pipeline do not reach it), and one resizer graph per output size, built on first use (the
-    checkpoint's size at once).
+    checkpoint's size at once). It computes where the pipeline is (onnxruntime reads host memory)
+    and answers on the device its inputs came from, so callers never move tensors themselves.
     """
 
     def __init__(
@@ -232,6 +233,8 @@ class FastPipeline:
     ) -> None:
         self.pipeline = pipeline.eval()
         self.backend = backend
+        self.device = pipeline.mean.device
+        self._resizer_input = torch.device("cpu") if backend == "onnxruntime" else self.device
         #: where ``auto`` chose the backend: each candidate's ms/image on its probe
         self.timings = timings or {}
         self.model = fold_batchnorm(pipeline.model).to(
@@ -242,9 +245,10 @@ class FastPipeline:
 
     def resize(self, images: torch.Tensor, output_size: int | Sequence[int] | None = None) -> torch.Tensor:
         """Images (N, 3, H, W) in [0, 1] → resized (N, 3, h, w) in pixel scale, float32."""
-        images = check_image_batch(images).float()
+        home = images.device
+        images = check_image_batch(images).float().to(self._resizer_input)
         size = as_size(output_size) if output_size is not None else self.pipeline.output_size
-        return resize_in_chunks(self.runner(size), images, self.chunk_size(images))
+        return resize_in_chunks(self.runner(size), images, self.chunk_size(images)).to(home)
 
     def chunk_size(self, images: torch.Tensor) -> int:
         return chunk_size(self.pipeline, self.backend, images)
@@ -252,8 +256,8 @@ class FastPipeline:
     @torch.inference_mode()
     def logits(self, resized: torch.Tensor) -> torch.Tensor:
         """Resized images (N, 3, h, w) in pixel scale → the head's outputs (N, K)."""
-        normalized = self.pipeline.normalize(resized.float()).contiguous(memory_format=torch.channels_last)
-        return self.model(normalized)
+        normalized = self.pipeline.normalize(resized.float().to(self.device))
+        return self.model(normalized.contiguous(memory_format=torch.channels_last)).to(resized.device)
 
     def runner(self, size: Size) -> Runner:
         """The resizer graph for one output size, applied to a whole batch (no checks, no chunks)."""
@@ -264,7 +268,9 @@ class FastPipeline:
 
 def resizer_runner(pipeline: ResizeThenModel, size: Size, backend: str) -> Runner:
     graph = inference_resizer(pipeline, size, kernels=backend == "kernels")
-    return onnx_runner(graph) if backend == "onnxruntime" else eager_runner(graph)
+    if backend == "onnxruntime":  # exported and checked from the CPU, run where the pipeline is
+        return onnx_runner(graph.cpu(), pipeline.mean.device)
+    return eager_runner(graph)
 
 
 def chunk_size(pipeline: ResizeThenModel, backend: str, images: torch.Tensor) -> int:
@@ -290,7 +296,8 @@ def prepare_for_inference(pipeline: ResizeThenModel, backend: str = "auto") -> F
     onnxruntime where it and onnxscript, the ``deploy`` extra, are installed; the kernels where a
     C compiler builds them) and keeps the fastest (:func:`fastest_backend`); elsewhere it is eager,
     and classical resizers, one interpolation each, always run eager. ``kernels`` runs a learned
-    resizer with a multiple of 16 filters on a CPU with a C compiler.
+    resizer with a multiple of 16 filters on a CPU with a C compiler; ``onnxruntime`` runs on a CUDA
+    device too where onnxruntime has CUDA's execution provider. The pipeline's device is where it runs.
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend: expected one of {BACKENDS}, got {backend!r}")
@@ -315,11 +322,13 @@ def prepare_for_inference(pipeline: ResizeThenModel, backend: str = "auto") -> F
             "backend 'kernels' runs a learned resizer with a multiple of 16 filters on the CPU, where a C "
             "compiler builds its kernels; use 'onnxruntime' or 'eager' for this pipeline"
         )
-    if backend == "onnxruntime" and not (exportable and on_cpu):
+    if backend == "onnxruntime" and not exportable:
         raise ValueError(
-            "backend 'onnxruntime' runs a learned resizer on the CPU with one of the interpolations "
+            "backend 'onnxruntime' runs a learned resizer with one of the interpolations "
             f"{sorted(ONNX_INTERPOLATIONS)}; use 'eager' for this pipeline"
         )
+    if backend == "onnxruntime":
+        onnx_providers(pipeline.mean.device)  # a clear error where onnxruntime cannot run on that device
     return FastPipeline(pipeline, backend)
 
 
@@ -381,13 +390,13 @@ def eager_runner(graph: nn.Module) -> Runner:
     return run
 
 
-def onnx_runner(graph: nn.Module) -> Runner:
+def onnx_runner(graph: nn.Module, device: torch.device | str = "cpu") -> Runner:
     """Export ``graph`` to ONNX in memory (batch, height and width dynamic) and run it with onnxruntime.
 
     The session is checked against eager on an input of another batch and size than the traced
     one, so an exporter that bakes in a shape is caught here rather than in a served image.
     """
-    session = onnx_session(onnx_bytes(graph))
+    session = onnx_session(onnx_bytes(graph), device)
 
     def run(images: torch.Tensor) -> torch.Tensor:
         array = np.ascontiguousarray(images.detach().cpu().numpy(), dtype=np.float32)
@@ -430,13 +439,29 @@ def onnx_bytes(graph: nn.Module, example: torch.Tensor | None = None, output_nam
     return program.model_proto.SerializeToString()
 
 
-def onnx_session(model: bytes | str) -> onnxruntime.InferenceSession:
-    """An onnxruntime CPU session with the settings measured fastest here (full graph optimisation,
-    which turns on the blocked NCHWc convolution layout), using as many threads as torch does, so
-    that one setting (``torch.set_num_threads``, ``OMP_NUM_THREADS``) governs both."""
+def onnx_session(model: bytes | str, device: torch.device | str = "cpu") -> onnxruntime.InferenceSession:
+    """An onnxruntime session on ``device`` with the settings measured fastest on the CPU (full graph
+    optimisation, which turns on the blocked NCHWc convolution layout), using as many threads as
+    torch does, so that one setting (``torch.set_num_threads``, ``OMP_NUM_THREADS``) governs both."""
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = torch.get_num_threads()
-    return onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+    return onnxruntime.InferenceSession(model, options, providers=onnx_providers(device))
+
+
+def onnx_providers(device: torch.device | str) -> list[str | tuple[str, dict[str, Any]]]:
+    """onnxruntime's execution providers for ``device``: the CPU's, or on a CUDA device CUDA's
+    (the CPU's behind it, for what CUDA's lacks) where this onnxruntime has it."""
+    import onnxruntime
+
+    device = torch.device(device)
+    if device.type == "cpu":
+        return ["CPUExecutionProvider"]
+    if device.type != "cuda" or "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
+        raise ValueError(
+            f"onnxruntime here has no execution provider for {device} (onnxruntime-gpu has CUDA's); "
+            "use backend 'eager' there"
+        )
+    return [("CUDAExecutionProvider", {"device_id": device.index or 0}), "CPUExecutionProvider"]

@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 from torchvision.transforms.v2 import functional as F
 
-from learned_resizer.data.transforms import fit_to_size
+from learned_resizer.data.transforms import fit_to_size, to_float_image
 from learned_resizer.deploy.fast import prepare_for_inference
 from learned_resizer.pipeline import ResizeThenModel
 from learned_resizer.pretrained import from_pretrained
@@ -25,11 +25,19 @@ from learned_resizer.resizers.functional import Size, as_size, resize_image
 class Predictor:
     """Resize and classify with a trained :class:`ResizeThenModel` in eval mode.
 
-    ``backend`` is that of :func:`~learned_resizer.deploy.fast.prepare_for_inference`.
+    ``backend`` is that of :func:`~learned_resizer.deploy.fast.prepare_for_inference`; ``device``
+    is where the pipeline runs (images come and go on the CPU whatever it is).
     """
 
-    def __init__(self, pipeline: ResizeThenModel, config: dict[str, Any], backend: str = "auto") -> None:
-        self.pipeline = pipeline.eval()
+    def __init__(
+        self,
+        pipeline: ResizeThenModel,
+        config: dict[str, Any],
+        backend: str = "auto",
+        device: torch.device | str = "cpu",
+    ) -> None:
+        self.device = torch.device(device)
+        self.pipeline = pipeline.eval().to(self.device)
         self.fast = prepare_for_inference(self.pipeline, backend)
         self.config = config
         self.input_size: Size = as_size(tuple(config["input_size"]), "input_size")
@@ -41,12 +49,12 @@ class Predictor:
         self.task = config.get("task", "classification")
 
     @classmethod
-    def load(cls, checkpoint: str | Path, backend: str = "auto") -> Predictor:
-        return cls(*from_pretrained(checkpoint), backend=backend)
+    def load(cls, checkpoint: str | Path, backend: str = "auto", device: torch.device | str = "cpu") -> Predictor:
+        return cls(*from_pretrained(checkpoint), backend=backend, device=device)
 
     def fit(self, image: Image.Image) -> torch.Tensor:
-        """8-bit RGB image → float (3, h, w) at ``input_size``, as every training split gets it."""
-        return fit_to_size(F.pil_to_tensor(image), self.input_size)
+        """8-bit RGB image → float (3, h, w) in [0, 1] at ``input_size``, as every training split gets it."""
+        return to_float_image(fit_to_size(F.pil_to_tensor(image), self.input_size))
 
     def resize(self, images: torch.Tensor, size: Size | None = None) -> torch.Tensor:
         """Images (N, 3, H, W) in [0, 1] → the pipeline's resizer output in pixel scale (N, 3, h, w)."""

@@ -129,6 +129,7 @@ class Health(BaseModel):
     model_input_size: tuple[int, int]
     num_outputs: int
     backend: str
+    device: str
 
 
 class ErrorBody(BaseModel):
@@ -209,11 +210,15 @@ class RequestGuard:
 
 
 def create_app(
-    checkpoint: str | Path, token: str | None = None, limits: ServerLimits = ServerLimits(), backend: str = "auto"
+    checkpoint: str | Path,
+    token: str | None = None,
+    limits: ServerLimits = ServerLimits(),
+    backend: str = "auto",
+    device: torch.device | str = "cpu",
 ) -> FastAPI:
     """The server for one trained checkpoint directory (config.json + model.safetensors); ``backend``
-    is :func:`~learned_resizer.deploy.fast.prepare_for_inference`'s."""
-    predictor = Predictor.load(checkpoint, backend)
+    is :func:`~learned_resizer.deploy.fast.prepare_for_inference`'s, ``device`` where it runs."""
+    predictor = Predictor.load(checkpoint, backend, device)
     config = predictor.config
     app = FastAPI(
         title="learned-resizer",
@@ -259,6 +264,7 @@ def create_app(
             "model_input_size": predictor.output_size,
             "num_outputs": max_k,
             "backend": predictor.fast.backend,
+            "device": str(predictor.device),
         }
 
     @app.post("/v1/classify", response_model=ClassifyResponse, responses=_ERRORS, dependencies=[bearer])
@@ -324,12 +330,18 @@ def create_app(
 
 
 def serve(
-    checkpoint: str | Path, host: str, port: int, token: str | None, limits: ServerLimits, backend: str = "auto"
+    checkpoint: str | Path,
+    host: str,
+    port: int,
+    token: str | None,
+    limits: ServerLimits,
+    backend: str = "auto",
+    device: torch.device | str = "cpu",
 ) -> None:
     """Run :func:`create_app` under uvicorn until interrupted."""
     import uvicorn
 
-    uvicorn.run(create_app(checkpoint, token, limits, backend), host=host, port=port, log_level="info")
+    uvicorn.run(create_app(checkpoint, token, limits, backend, device), host=host, port=port, log_level="info")
 
 
 class _Clock:

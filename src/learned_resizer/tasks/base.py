@@ -29,6 +29,12 @@ class Task(ABC):
     def num_outputs(self) -> int:
         """Width of the base model's head."""
 
+    def check_targets(self, targets: torch.Tensor) -> None:
+        """Raise ``ValueError`` for targets this task cannot learn from. Called on each batch while
+        it is still on the CPU, so the loss and metrics need not read values back from a device.
+        The default accepts every target."""
+        return None
+
     @abstractmethod
     def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Scalar loss of a batch."""

@@ -49,6 +49,14 @@ class ClassificationTask(Task):
     def num_outputs(self) -> int:
         return self.num_classes
 
+    def check_targets(self, targets: torch.Tensor) -> None:
+        """Class indices in [0, K): on a GPU, cross-entropy would stop on a device-side assert instead."""
+        if targets.numel() and (int(targets.min()) < 0 or int(targets.max()) >= self.num_classes):
+            raise ValueError(
+                f"targets: expected class indices in [0, {self.num_classes}), got values from "
+                f"{int(targets.min())} to {int(targets.max())}"
+            )
+
     def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(outputs, targets, label_smoothing=self.label_smoothing)
 

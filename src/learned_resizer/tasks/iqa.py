@@ -26,17 +26,31 @@ def as_probabilities(targets: torch.Tensor, num_bins: int) -> torch.Tensor:
 
 
 def _checked_histograms(targets: torch.Tensor, num_bins: int) -> torch.Tensor:
+    """The shape always; the values only on the CPU: reading a device tensor's values would make the
+    host wait for the device at every step. Training checks each batch's values on the CPU before
+    it moves (:meth:`IQATask.check_targets`)."""
     if targets.ndim != 2 or targets.shape[1] != num_bins:
         raise ValueError(f"targets: expected score histograms of shape (N, {num_bins}), got {tuple(targets.shape)}")
-    if (targets < 0).any() or (targets.sum(dim=1) <= 0).any():
+    if targets.device.type == "cpu" and ((targets < 0).any() or (targets.sum(dim=1) <= 0).any()):
         raise ValueError("targets: each histogram needs non-negative entries and a positive total")
     return targets
 
 
 def mean_score(probabilities: torch.Tensor) -> torch.Tensor:
-    """Expected score Σ_k k p_k with bins scored 1..K: (N, K) → (N,)."""
+    """Expected score Σ_k k p_k with bins scored 1..K: (N, K) → (N,).
+
+    A product and a sum rather than a matmul: autocast runs a matmul in float16/bfloat16 even on
+    float32 inputs, and would round the scores that PLCC, SRCC and the binary accuracy compare.
+    """
     scores = torch.arange(1, probabilities.shape[1] + 1, dtype=probabilities.dtype, device=probabilities.device)
-    return probabilities @ scores
+    return (probabilities * scores).sum(dim=1)
+
+
+def metric_probabilities(outputs: torch.Tensor) -> torch.Tensor:
+    """Softmax of detached logits in float32 (at least): metrics are computed at full precision,
+    also from the float16/bfloat16 outputs of a mixed-precision step."""
+    outputs = outputs.detach()
+    return (outputs if outputs.dtype == torch.float64 else outputs.float()).softmax(dim=1)
 
 
 def human_mean_score(targets: torch.Tensor, num_bins: int) -> torch.Tensor:
@@ -134,7 +148,7 @@ class MeanScoreCorrelation(Metric):
         self.add_state("human", default=[], dist_reduce_fx="cat")
 
     def update(self, outputs: torch.Tensor, targets: torch.Tensor) -> None:
-        self.predicted.append(mean_score(outputs.detach().softmax(dim=1)))
+        self.predicted.append(mean_score(metric_probabilities(outputs)))
         self.human.append(human_mean_score(targets, self.num_bins))
 
     def compute(self) -> torch.Tensor:
@@ -157,7 +171,7 @@ class MeanEMD(Metric):
 
     def update(self, outputs: torch.Tensor, targets: torch.Tensor) -> None:
         distances = emd_loss(
-            outputs.detach().softmax(dim=1), as_probabilities(targets, self.num_bins), self.exponent, reduction="none"
+            metric_probabilities(outputs), as_probabilities(targets, self.num_bins), self.exponent, reduction="none"
         )
         self.total += distances.double().sum()
         self.count += distances.numel()
@@ -179,7 +193,7 @@ class BinaryAccuracy(Metric):
         self.add_state("count", default=torch.tensor(0), dist_reduce_fx="sum")
 
     def update(self, outputs: torch.Tensor, targets: torch.Tensor) -> None:
-        predicted_high = mean_score(outputs.detach().softmax(dim=1)) > self.threshold
+        predicted_high = mean_score(metric_probabilities(outputs)) > self.threshold
         human_high = human_mean_score(targets, self.num_bins) > self.threshold
         self.agree += (predicted_high == human_high).sum()
         self.count += human_high.numel()
@@ -214,6 +228,10 @@ class IQATask(Task):
     def num_outputs(self) -> int:
         return self.num_bins
 
+    def check_targets(self, targets: torch.Tensor) -> None:
+        """Score histograms of shape (N, K), non-negative, each with a positive total."""
+        _checked_histograms(targets.cpu(), self.num_bins)
+
     def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Mean EMD_d over the batch between softmax(outputs) and the normalised targets."""
         if outputs.ndim != 2 or outputs.shape[1] != self.num_bins:
@@ -239,4 +257,4 @@ class IQATask(Task):
 
     def correlated_values(self, outputs: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Predicted and human mean score per example, the pair that PLCC and SRCC correlate."""
-        return mean_score(outputs.softmax(dim=1)).double(), human_mean_score(targets, self.num_bins)
+        return mean_score(metric_probabilities(outputs)).double(), human_mean_score(targets, self.num_bins)

@@ -7,6 +7,7 @@ back to ``learned-resizer train`` reproduces the run.
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import types
 import typing
@@ -101,8 +102,12 @@ class TrainerConfig:
     """How to run: Lightning Trainer settings."""
 
     epochs: int = 10
+    #: images per device and step: a step of a run on N devices sees N x batch_size images, so a
+    #: recipe moved to N devices keeps its step with batch_size / N, or scales optim.lr by N
+    #: (the linear rule) with batch_size kept
     batch_size: int = 32
     eval_batch_size: int | None = None
+    #: Lightning's precision; may change when a run is resumed (32-true on a CPU, 16-mixed on a GPU)
     precision: str = "32-true"
     accelerator: str = "auto"
     devices: int | str = 1
@@ -117,8 +122,18 @@ class TrainerConfig:
     #: (benchmarks/train_speed.py, tables in benchmarks/RESULTS.md)
     channels_last: bool = True
     #: keep freed memory in the process (glibc malloc): each step's large activations are then
-    #: reused instead of page-faulted in again; see :mod:`learned_resizer.training.memory`
+    #: reused instead of page-faulted in again; see :mod:`learned_resizer.training.memory`. CPU runs
+    #: only: a GPU's activations are not glibc's
     keep_freed_memory: bool = True
+    #: BatchNorm statistics over the batches of every process of a DDP run (SyncBatchNorm) instead
+    #: of each device's own batch; GPUs only
+    sync_batchnorm: bool = False
+    #: cuDNN times its convolution algorithms for the run's sizes (fixed) and keeps the fastest;
+    #: the choice may differ between runs, which then agree to rounding only
+    cudnn_benchmark: bool = True
+    #: float32 matmuls and convolutions on a GPU's TF32 tensor cores (float32's range, a 10-bit
+    #: mantissa) under precision 32-true; false: strict float32. CPUs are unaffected
+    tf32: bool = True
 
 
 @dataclass
@@ -148,6 +163,11 @@ class RunConfig:
         check_augmentation(self.data.augment, self.input_size)
         if self.trainer.epochs <= 0:
             raise ValueError(f"trainer.epochs: expected a positive int, got {self.trainer.epochs}")
+        if self.data.num_workers is not None and self.data.num_workers < 0:
+            raise ValueError(
+                f"data.num_workers: expected a non-negative int or null (chosen for the device), "
+                f"got {self.data.num_workers}"
+            )
         if self.trainer.batch_size <= 0:
             raise ValueError(f"trainer.batch_size: expected a positive int, got {self.trainer.batch_size}")
         if self.optim.lr <= 0 or (self.optim.resizer_lr is not None and self.optim.resizer_lr <= 0):
@@ -274,7 +294,12 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> RunConfig
 
 
 def save_config(config: RunConfig, path: str | Path) -> None:
-    Path(path).write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False))
+    """Write ``config`` as YAML through a temporary file, so that a reader (a resumed run, another
+    process of a comparison) finds the old file or the new one, never half of one."""
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False))
+    os.replace(temporary, path)
 
 
 def describe_differences(

@@ -12,6 +12,7 @@ import torch
 from learned_resizer.pipeline import ResizeThenModel
 from learned_resizer.tasks.base import Task
 from learned_resizer.training.config import OptimConfig, describe_differences
+from learned_resizer.training.distributed import step_seed
 
 
 class ResizerTrainingModule(L.LightningModule):
@@ -61,9 +62,9 @@ class ResizerTrainingModule(L.LightningModule):
         self.train()  # Lightning does not call train() itself at fit start; this keeps frozen parts in eval
 
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
-        # Reseed per (epoch, batch): a run resumed from a checkpoint then draws exactly the same
+        # Reseed per (epoch, batch, rank): a run resumed from a checkpoint then draws exactly the same
         # dropout masks as an uninterrupted run, whatever else used the RNG (augmentation is drawn by the data).
-        torch.manual_seed((self.seed * 1_000_003 + self.current_epoch) * 1_000_003 + batch_idx)
+        torch.manual_seed(step_seed(self.seed, self.current_epoch, batch_idx, self.global_rank))
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         images, targets = batch
@@ -71,9 +72,10 @@ class ResizerTrainingModule(L.LightningModule):
         outputs = self.pipeline(images)
         loss = self.task.loss(outputs, targets)
         self.train_metrics.update(outputs.detach(), targets)
-        self.log(
-            "train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=images.shape[0], sync_dist=True
-        )
+        # each step shows this process's loss (no all-reduce per step); the epoch's mean over every
+        # process is reduced once, at the epoch's end
+        self.log("train/loss_step", loss, on_step=True, on_epoch=False, prog_bar=True)
+        self.log("train/loss", loss, on_step=False, on_epoch=True, batch_size=images.shape[0], sync_dist=True)
         now = time.perf_counter()
         if self._last_step_time is not None:
             self.log(

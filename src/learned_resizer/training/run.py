@@ -27,8 +27,8 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from learned_resizer import __version__
 from learned_resizer.complexity import count_kernel_weights, count_macs, count_trainable_parameters
-from learned_resizer.data.registry import Splits
-from learned_resizer.evaluation import predict
+from learned_resizer.data.registry import Splits, build_splits
+from learned_resizer.evaluation import compute_metrics, predict
 from learned_resizer.models import create_model, model_preprocessing
 from learned_resizer.models.registry import load_weight_file
 from learned_resizer.pipeline import ResizeThenModel
@@ -39,6 +39,8 @@ from learned_resizer.training.callbacks import EpochMetricsFile, read_metrics
 from learned_resizer.training.checkpoint_io import SafetensorsCheckpointIO
 from learned_resizer.training.config import RunConfig, config_to_dict, describe_differences, load_config, save_config
 from learned_resizer.training.datamodule import SplitsDataModule
+from learned_resizer.training.devices import chosen_workers_quiet, float32_on, loader_workers
+from learned_resizer.training.distributed import is_global_zero, on_rank_zero
 from learned_resizer.training.memory import keep_freed_memory
 from learned_resizer.training.module import ResizerTrainingModule
 
@@ -59,6 +61,10 @@ EXECUTION_ONLY = (
     "trainer.eval_batch_size",
     "trainer.channels_last",
     "trainer.keep_freed_memory",
+    "trainer.precision",
+    "trainer.sync_batchnorm",
+    "trainer.cudnn_benchmark",
+    "trainer.tf32",
     "data.num_workers",
 )
 #: fields naming files: equal when they name the same file, however spelt
@@ -170,34 +176,50 @@ def train_run(
     if last.exists():  # for more (or fewer) epochs; the weights come from the checkpoint, not from init_from
         check_same_config(config, run_dir, allowed=("trainer.epochs", "model.init_from"))
     run_dir.mkdir(parents=True, exist_ok=True)
-    save_config(config, run_dir / "config.yaml")
+    if is_global_zero():  # every process of a DDP run gets here; one writes
+        save_config(config, run_dir / "config.yaml")
 
-    if config.trainer.keep_freed_memory:
-        keep_freed_memory()
     L.seed_everything(config.seed, workers=True, verbose=False)
-    data = (
-        SplitsDataModule(splits, config.data, config.trainer.batch_size, config.trainer.eval_batch_size, config.seed)
-        if splits is not None
-        else SplitsDataModule.from_config(
-            config.data, config.input_size, config.trainer.batch_size, config.trainer.eval_batch_size, config.seed
-        )
-    )
-    classes = data.splits.classes
+    splits = splits if splits is not None else build_splits(config.data, config.input_size)
+    classes = splits.classes
     task = create_task(config.task, classes, config.optim.label_smoothing)
+    data = SplitsDataModule(
+        splits,
+        config.data,
+        config.trainer.batch_size,
+        config.trainer.eval_batch_size,
+        config.seed,
+        check_targets=task.check_targets,
+    )
     pipeline = build_pipeline_for_run(config, task)
     architecture = {k: v for k, v in pipeline_config(config, task, classes).items() if k != "version"}
     module = ResizerTrainingModule(
         pipeline, task, config.optim, config.mode, config.seed, architecture, channels_last=config.trainer.channels_last
     )
 
-    monitor = f"val/{task.monitor}"
+    trainer = build_trainer(config, run_dir, task)
+    device = trainer.strategy.root_device
+    if config.trainer.keep_freed_memory and device.type == "cpu":  # CUDA's memory is not glibc's
+        keep_freed_memory()
+    with float32_on(device, config.trainer.tf32):
+        with chosen_workers_quiet(config.data.num_workers, device):
+            trainer.fit(module, datamodule=data, ckpt_path=last if resume and last.exists() else None)
+        # Lightning has moved the modules back to the CPU; the test runs on the training device again
+        return on_rank_zero(trainer, lambda: finish_run(config, run_dir, pipeline, task, data.splits, device))
+
+
+def build_trainer(config: RunConfig, run_dir: Path, task: Task) -> L.Trainer:
+    """The Lightning Trainer of a run: devices, precision, logs, checkpoints (``last`` and ``best``)."""
+    settings = config.trainer
     trainer = L.Trainer(
-        max_epochs=config.trainer.epochs,
-        accelerator=config.trainer.accelerator,
-        devices=config.trainer.devices,
-        num_nodes=config.trainer.num_nodes,
-        strategy=config.trainer.strategy,
-        precision=config.trainer.precision,
+        max_epochs=settings.epochs,
+        accelerator=settings.accelerator,
+        devices=settings.devices,
+        num_nodes=settings.num_nodes,
+        strategy=settings.strategy,
+        precision=settings.precision,
+        sync_batchnorm=settings.sync_batchnorm,
+        benchmark=settings.cudnn_benchmark,
         default_root_dir=run_dir,
         logger=[CSVLogger(run_dir, name="logs", version=0), TensorBoardLogger(run_dir, name="logs", version=0)],
         callbacks=[
@@ -207,33 +229,36 @@ def train_run(
             ModelCheckpoint(
                 dirpath=run_dir / "checkpoints",
                 filename="best",
-                monitor=monitor,
+                monitor=f"val/{task.monitor}",
                 mode=task.monitor_mode,
                 enable_version_counter=False,
             ),
         ],
         plugins=[SafetensorsCheckpointIO()],
         use_distributed_sampler=False,
-        enable_progress_bar=config.trainer.progress_bar,
+        enable_progress_bar=settings.progress_bar,
         enable_model_summary=False,
-        limit_train_batches=config.trainer.limit_train_batches,
-        log_every_n_steps=config.trainer.log_every_n_steps,
+        limit_train_batches=settings.limit_train_batches,
+        log_every_n_steps=settings.log_every_n_steps,
         num_sanity_val_steps=0,
     )
-    trainer.fit(module, datamodule=data, ckpt_path=last if resume and last.exists() else None)
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        # Rank 0 alone evaluates and saves; without the process group, metrics do not try to sync.
-        trainer.strategy.barrier()
-        torch.distributed.destroy_process_group()
-    if not trainer.is_global_zero:
-        return None
-    return finish_run(config, run_dir, pipeline.cpu(), task, data.splits)
+    if settings.sync_batchnorm and trainer.world_size > 1 and trainer.strategy.root_device.type == "cpu":
+        raise ValueError(
+            "trainer.sync_batchnorm: PyTorch synchronises BatchNorm across processes on GPUs only; "
+            "set it to false for a run on several CPU processes"
+        )
+    return trainer
 
 
 def finish_run(
-    config: RunConfig, run_dir: Path, pipeline: ResizeThenModel, task: Task, splits: Splits
+    config: RunConfig,
+    run_dir: Path,
+    pipeline: ResizeThenModel,
+    task: Task,
+    splits: Splits,
+    device: torch.device | str = "cpu",
 ) -> dict[str, Any]:
-    """Save the final pipeline, evaluate it on the test split, write ``result.json`` last."""
+    """Save the final pipeline, evaluate it on the test split (on ``device``), write ``result.json`` last."""
     save_pretrained(pipeline, pipeline_config(config, task, splits.classes), run_dir / "model")
     outputs, targets = predict(
         pipeline,
@@ -241,10 +266,10 @@ def finish_run(
         config.trainer.eval_batch_size or config.trainer.batch_size,
         progress=config.trainer.progress_bar,
         description="test",
+        device=device,
+        num_workers=loader_workers(config.data.num_workers, torch.device(device)),
     )
-    metrics = task.metrics()
-    metrics.update(outputs, targets)
-    test_metrics = {k: float(v) for k, v in metrics.compute().items()}
+    test_metrics = compute_metrics(task.metrics(), outputs, targets)
     scores = task.per_example_scores(outputs, targets)
     saved = {"outputs": outputs.numpy(), "targets": targets.numpy(), "scores": scores.numpy()}
     correlated = task.correlated_values(outputs, targets)
