@@ -126,7 +126,7 @@ def environment_line(results: dict[str, Any]) -> str:
     sources = environment.get("pooled", [environment]) if environment else []
     known = [source for source in sources if source]
     if not known:
-        return "Machine: not recorded with these results."
+        return "Machine: not recorded in its results.json (a 2-core CPU VM; see this file's git history)."
     machines = sorted({f"{env['cpu']}, {env['cpu_cores']} cores, torch {env['torch']}" for env in known})
     dates = sorted(env["date"] for env in known)
     line = f"Machine: {'; '.join(machines)}. Run {dates[0]}" + (f" to {dates[-1]}" if len(dates) > 1 else "")
@@ -209,6 +209,10 @@ def readme_document(sections: list[dict[str, Any]], readme: str) -> str:
     return f"{before}{START}\n{headline_table(sections)}\n{END}{after}"
 
 
+def _shown(path: Path) -> str:
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="compare instead of writing; exit 1 when out of step")
@@ -221,11 +225,11 @@ def main() -> int:
     stale = [path for path, text in rendered.items() if not path.is_file() or path.read_text(encoding="utf-8") != text]
     if args.check:
         for path in stale:
-            print(f"{path.relative_to(ROOT)} is out of step with the kept results: run python benchmarks/render.py")
+            print(f"{_shown(path)} is out of step with the kept results: run python benchmarks/render.py")
         return 1 if stale else 0
     for path in stale:
         path.write_text(rendered[path], encoding="utf-8")
-        print(f"wrote {path.relative_to(ROOT)}")
+        print(f"wrote {_shown(path)}")
     return 0
 
 
