@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import resource
 from pathlib import Path
 
 import numpy as np
@@ -172,3 +173,28 @@ def test_fit_to_size_keeps_the_centre_without_stretching() -> None:
     assert torch.equal(fit_to_size(image, (8, 8)), torch.full((3, 8, 8), 255, dtype=torch.uint8))
     with pytest.raises(ValueError, match=r"\(3, H, W\)"):
         fit_to_size(image[0], (8, 8))
+
+
+def _peak_rss_bytes() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+
+
+def test_a_tiny_elongated_png_is_refused_before_any_enlarging(tmp_path: Path) -> None:
+    """A 1x100000 PNG is a few hundred bytes; fitted to 64x64 it would become 64 x 6,400,000 pixels
+    (1.2 GB of 8-bit RGB). It is refused from the header, and fit_to_size refuses the tensor too."""
+    path = tmp_path / "line.png"
+    Image.new("RGB", (100_000, 1), (9, 9, 9)).save(path)
+    assert path.stat().st_size < 1000
+    before = _peak_rss_bytes()
+    with pytest.raises(ImageError, match=r"line.png: too elongated \(100000x1; the long side may be at most 100"):
+        load_rgb(path, (64, 64))
+    with pytest.raises(ValueError, match="an image of 100000x1 is too elongated to fit to 64x64"):
+        fit_to_size(torch.zeros(3, 1, 100_000, dtype=torch.uint8), (64, 64))
+    assert _peak_rss_bytes() - before < 100 * 2**20
+
+
+def test_the_most_elongated_image_accepted_still_fits(tmp_path: Path) -> None:
+    path = tmp_path / "strip.png"
+    Image.new("RGB", (400, 4), (9, 9, 9)).save(path)  # exactly 100:1
+    fitted = fit_to_size(F.pil_to_tensor(load_rgb(path, (16, 16))), (16, 16))
+    assert fitted.shape == (3, 16, 16) and int(fitted[0, 8, 8]) == 9

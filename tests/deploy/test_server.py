@@ -49,6 +49,11 @@ BAD_INPUTS = {
         413,
         "bomb.png: too many pixels (400x400 > max_pixels=90000)",
     ),
+    "too-elongated": (
+        dict(files={"file": ("line.png", solid_png(1, 80_000))}),
+        422,
+        "line.png: too elongated (1x80000; the long side may be at most 100 times the short)",
+    ),
     "file-too-large": (
         dict(files={"file": ("big.bin", b"\0" * (MAX_BYTES + 1))}),
         413,

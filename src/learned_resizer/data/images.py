@@ -21,6 +21,10 @@ FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF")
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"})
 #: headers announcing more pixels than this are refused before any decoding (decompression bombs)
 DEFAULT_MAX_PIXELS = 50_000_000
+#: images whose long side is more than this many times their short side are refused: fitting one
+#: to an input size enlarges it in that proportion, so a 1x100000 PNG of a few hundred bytes would
+#: ask for gigabytes (see :func:`learned_resizer.data.transforms.fit_to_size`)
+MAX_ASPECT_RATIO = 100
 
 _SIXTEEN_BIT_MODES = frozenset({"I", "I;16", "I;16B", "I;16L", "I;16N"})
 _TRANSPOSED_ORIENTATIONS = frozenset({5, 6, 7, 8})  # EXIF orientations that swap width and height
@@ -33,7 +37,8 @@ class ImageError(ValueError):
 def open_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
     """Open ``path`` reading the header only, and check its format and pixel count.
 
-    Raises :class:`ImageError` for a missing, unidentifiable, unsupported or oversized image.
+    Raises :class:`ImageError` for a missing, unidentifiable, unsupported, oversized or too
+    elongated image.
     """
     try:
         with warnings.catch_warnings():
@@ -55,6 +60,11 @@ def open_image(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.
     if width * height > max_pixels:
         image.close()
         raise ImageError(f"{path}: too many pixels ({width}x{height} > max_pixels={max_pixels})")
+    if max(width, height) > MAX_ASPECT_RATIO * min(width, height):
+        image.close()
+        raise ImageError(
+            f"{path}: too elongated ({width}x{height}; the long side may be at most {MAX_ASPECT_RATIO} times the short)"
+        )
     return image
 
 

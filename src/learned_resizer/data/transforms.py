@@ -6,6 +6,8 @@ from __future__ import annotations
 import torch
 from torchvision.transforms.v2 import functional as F
 
+from learned_resizer.data.images import MAX_ASPECT_RATIO
+
 
 def fit_to_size(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Resize ``image`` (3, H, W) so it covers ``size`` (h, w), then centre-crop to it.
@@ -20,6 +22,12 @@ def fit_to_size(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     height, width = size
     scale = max(height / image.shape[1], width / image.shape[2])
     covering = [max(height, round(image.shape[1] * scale)), max(width, round(image.shape[2] * scale))]
+    # the enlarged copy grows with the aspect ratio; bound it before allocating it
+    if covering[0] * covering[1] > (MAX_ASPECT_RATIO + 1) * max(height, width) ** 2:
+        raise ValueError(
+            f"an image of {image.shape[2]}x{image.shape[1]} is too elongated to fit to {width}x{height} "
+            f"(the long side may be at most {MAX_ASPECT_RATIO} times the short)"
+        )
     if covering != list(image.shape[1:]):
         image = F.resize(image, covering, antialias=True)
     return F.center_crop(image, [height, width])
