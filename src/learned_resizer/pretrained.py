@@ -14,9 +14,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from learned_resizer.models import create_model
+from learned_resizer.models.weights import load_state, load_weight_file
 from learned_resizer.pipeline import ResizeThenModel
 from learned_resizer.resizers import create_resizer
 
@@ -92,16 +93,17 @@ def from_pretrained(path: str | Path) -> tuple[ResizeThenModel, dict[str, Any]]:
             raise FileNotFoundError(f"no saved pipeline at {path}")
         path = _download_from_hub(written)
     config = load_config(path)
-    pipeline = build_pipeline(config)
+    try:
+        pipeline = build_pipeline(config)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{path / CONFIG_NAME}: cannot rebuild the pipeline it describes ({error})") from error
     weights = path / WEIGHTS_NAME
     if not weights.is_file():
         raise FileNotFoundError(f"no {WEIGHTS_NAME} in {path}")
-    state = load_file(weights)
-    missing, unexpected = pipeline.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        raise ValueError(
-            f"{weights}: weights do not match {CONFIG_NAME}; missing {missing[:5]}, unexpected {unexpected[:5]}"
-        )
+    try:
+        load_state(pipeline, load_weight_file(weights), weights)
+    except ValueError as error:
+        raise ValueError(f"{error} (the architecture comes from {path / CONFIG_NAME})") from error
     return pipeline.eval(), config
 
 

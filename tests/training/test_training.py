@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import json
 import math
+import pickle
+import shutil
 
 import lightning as L
 import pytest
@@ -269,3 +271,12 @@ def test_bf16_mixed_precision_trains_on_cpu_and_saves_float32_weights(tiny_confi
     assert {v.dtype for k, v in after.items() if k.endswith("weight")} == {torch.float32}
     assert changed(before, after, "resizer.conv_in.weight") and changed(before, after, "model.classifier.weight")
     assert math.isfinite(result["test"]["top1_error"])
+
+
+@pytest.mark.parametrize("field", ["model.init_from", "model.pretrained"])
+def test_a_pickle_as_init_from_or_pretrained_is_one_named_error(tiny_config, tmp_path, field):
+    evil = tmp_path / "evil.pth"
+    evil.write_bytes(pickle.dumps(shutil.rmtree, protocol=2))  # a global that weights_only refuses
+    with pytest.raises(ValueError, match=r"evil.pth: not a plain PyTorch state dict of tensors") as error:
+        train_run(tiny_config(f"{field}={evil}"), tmp_path / "run")
+    assert "\n" not in str(error.value)

@@ -17,10 +17,10 @@ Limits: uploads over ``max_bytes`` (413; a request must declare its Content-Leng
 otherwise, so oversized bodies are refused before they are read), images over ``max_pixels``
 (413, checked from the header before decoding: decompression bombs), other formats (415),
 truncated or corrupt data, and images whose long side is over 100 times the short (422: fitting
-them to the input size would enlarge them in that proportion). With a token, every ``/v1`` call needs ``Authorization: Bearer
-<token>`` (401). At most ``max_in_flight`` ``/v1`` requests are handled at once; beyond that the
-server answers 503 with ``Retry-After`` at once rather than queueing, so a burst cannot pile up
-memory or latency, and a client knows to retry.
+them to the input size would enlarge them in that proportion). With a token, every ``/v1`` call
+needs ``Authorization: Bearer <token>`` (401). At most ``max_in_flight`` ``/v1`` requests are
+handled at once; beyond that the server answers 503 with ``Retry-After`` at once rather than
+queueing, so a burst cannot pile up memory or latency, and a client knows to retry.
 """
 
 from __future__ import annotations

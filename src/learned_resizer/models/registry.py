@@ -6,8 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 from torch import nn
+
+from learned_resizer.models.weights import load_state, load_weight_file
 
 # ImageNet statistics, used by torchvision's and timm's ImageNet weights.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -73,33 +74,9 @@ def create_model(name: str, num_classes: int, pretrained: str | None = None) -> 
     return _create_torchvision(name, num_classes, pretrained)
 
 
-def load_weight_file(path: str | Path) -> dict[str, torch.Tensor]:
-    """Read a state dict without executing code from the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"pretrained weight file not found: {path}")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        return load_file(path)
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict):
-        raise ValueError(f"{path}: expected a state dict of tensors, got {type(state).__name__}")
-    return state
-
-
 def load_into(model: nn.Module, path: str | Path) -> None:
-    """Load a local weight file into ``model``, naming the mismatching keys on failure."""
-    state = load_weight_file(path)
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        raise ValueError(
-            f"{path}: weights do not match the model; missing keys {missing[:5]}"
-            f"{'...' if len(missing) > 5 else ''}, unexpected keys "
-            f"{unexpected[:5]}{'...' if len(unexpected) > 5 else ''}"
-        )
+    """Load a local weight file into ``model``, naming the mismatching keys or shapes on failure."""
+    load_state(model, load_weight_file(path), path)
 
 
 def replace_head(model: nn.Module, num_classes: int) -> nn.Module:

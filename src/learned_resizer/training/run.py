@@ -30,7 +30,7 @@ from learned_resizer.complexity import count_kernel_weights, count_macs, count_t
 from learned_resizer.data.registry import Splits, build_splits
 from learned_resizer.evaluation import compute_metrics, predict
 from learned_resizer.models import create_model, model_preprocessing
-from learned_resizer.models.registry import load_weight_file
+from learned_resizer.models.weights import load_state, load_weight_file
 from learned_resizer.pipeline import ResizeThenModel
 from learned_resizer.pretrained import WEIGHTS_NAME, save_pretrained
 from learned_resizer.resizers import create_resizer
@@ -150,11 +150,10 @@ def _load_part(pipeline: ResizeThenModel, part: str, source: str) -> None:
             f"{part}.init_from: no saved pipeline at {source} (expected {WEIGHTS_NAME} or a run folder)"
         )
     state = {k.removeprefix(f"{part}."): v for k, v in load_weight_file(candidate).items() if k.startswith(f"{part}.")}
-    module = getattr(pipeline, part)
     try:
-        module.load_state_dict(state, strict=True)
-    except RuntimeError as error:
-        raise ValueError(f"{part}.init_from: {candidate} does not fit this run's {part}: {error}") from error
+        load_state(getattr(pipeline, part), state, candidate)
+    except ValueError as error:
+        raise ValueError(f"{part}.init_from: {error}") from error
 
 
 def train_run(
