@@ -28,6 +28,13 @@ def npy(shape: tuple[int, ...], dtype: str = "float32", fill: float = 0.5) -> by
     return buffer.getvalue()
 
 
+def npy_header(shape: tuple[int, ...]) -> bytes:
+    """A .npy header announcing ``shape`` (float32) followed by no data."""
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, {"descr": "<f4", "fortran_order": False, "shape": shape})
+    return buffer.getvalue()
+
+
 def solid_png(width: int, height: int) -> bytes:
     """Many pixels in few bytes: how a decompression bomb looks."""
     buffer = io.BytesIO()
@@ -81,6 +88,21 @@ BAD_INPUTS = {
         dict(files={"file": ("r.npy", npy((3, 32, 32), "int16", 0))}, params={"resized": "true"}),
         415,
         "dtype int16",
+    ),
+    "resized-huge-header": (
+        dict(files={"file": ("h.npy", npy_header((3, 100_000, 100_000)))}, params={"resized": "true"}),
+        422,
+        "h.npy: array of shape (3, 100000, 100000)",
+    ),
+    "resized-short-data": (
+        dict(files={"file": ("s.npy", npy((3, 32, 32))[:-8])}, params={"resized": "true"}),
+        422,
+        "s.npy: the header announces 12,288 bytes of data, the file holds 12,280",
+    ),
+    "resized-out-of-range": (
+        dict(files={"file": ("big.npy", npy((3, 32, 32), fill=3e38))}, params={"resized": "true"}),
+        422,
+        "big.npy: values from 3e+38 to 3e+38, outside [-100, 100] (pixel scale)",
     ),
     "resized-nan": (
         dict(files={"file": ("r.npy", npy((3, 32, 32), fill=np.nan))}, params={"resized": "true"}),

@@ -29,6 +29,12 @@ def register(subparsers) -> None:
         "--max-pixels", type=int, help="largest image in pixels, checked before decoding (default 50 M)"
     )
     parser.add_argument("--max-in-flight", type=int, help="/v1 requests handled at once; more get 503 (default 4)")
+    parser.add_argument(
+        "--body-timeout", type=float, help="seconds a client has to send a whole request body; else 408 (default 30)"
+    )
+    parser.add_argument(
+        "--read-timeout", type=float, help="longest pause in a request body, in seconds; else 408 (default 10)"
+    )
     parser.add_argument("--top-k", type=int, help="labels returned when a request does not say (default 5)")
     add_backend_option(parser)
     add_device_option(parser, "cpu")
@@ -45,6 +51,8 @@ def run(args: argparse.Namespace) -> int:
         "max_pixels": args.max_pixels,
         "max_in_flight": args.max_in_flight,
         "top_k": args.top_k,
+        "body_timeout": args.body_timeout,
+        "read_timeout": args.read_timeout,
     }
     limits = ServerLimits(**{name: value for name, value in given.items() if value is not None})
     if args.host not in LOOPBACK and not args.token:

@@ -18,16 +18,20 @@ otherwise, so oversized bodies are refused before they are read), images over ``
 (413, checked from the header before decoding: decompression bombs), other formats (415),
 truncated or corrupt data, and images whose long side is over 100 times the short (422: fitting
 them to the input size would enlarge them in that proportion). With a token, every ``/v1`` call
-needs ``Authorization: Bearer <token>`` (401). At most ``max_in_flight`` ``/v1`` requests are
-handled at once; beyond that the server answers 503 with ``Retry-After`` at once rather than
-queueing, so a burst cannot pile up memory or latency, and a client knows to retry.
+needs ``Authorization: Bearer <token>`` (401). A body must arrive within ``body_timeout`` seconds,
+with no pause over ``read_timeout`` (408). At most ``max_in_flight`` ``/v1`` requests are handled
+at once, counted from when a body has been read (a slow upload holds no slot); beyond that the
+server answers 503 with ``Retry-After`` at once rather than queueing, so a burst cannot pile up
+memory or latency, and a client knows to retry.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import logging
+import math
 import secrets
 import time
 from dataclasses import dataclass
@@ -43,7 +47,7 @@ from fastapi.security import HTTPBearer
 from PIL import Image
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from learned_resizer import __version__
 from learned_resizer.data.images import DEFAULT_MAX_PIXELS, ImageError
@@ -55,6 +59,9 @@ from learned_resizer.deploy.webpage import PAGE
 logger = logging.getLogger(__name__)
 
 _NPY_MAGIC = b"\x93NUMPY"
+#: values a client-resized array may hold (pixel scale: [0, 1] images; the learned resizer's output
+#: leaves [0, 1] by a fraction, never by hundreds, and values near float32's limit overflow the model)
+RESIZED_RANGE = (-100.0, 100.0)
 #: room for the multipart envelope (boundaries, part headers) around the file itself
 FORM_OVERHEAD = 64 * 1024
 
@@ -67,11 +74,17 @@ class ServerLimits:
     max_pixels: int = DEFAULT_MAX_PIXELS
     max_in_flight: int = 4
     top_k: int = 5
+    #: seconds a client has to send a whole request body, and the longest pause within it
+    body_timeout: float = 30.0
+    read_timeout: float = 10.0
 
     def __post_init__(self) -> None:
         for name in ("max_bytes", "max_pixels", "max_in_flight", "top_k"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("body_timeout", "read_timeout"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be a positive number of seconds, got {getattr(self, name)}")
 
 
 _DECODED_SIZE = (
@@ -143,6 +156,7 @@ _ERRORS = {
         400: "malformed request",
         401: "missing or wrong bearer token",
         411: "no Content-Length",
+        408: "request body sent too slowly (body_timeout, read_timeout)",
         413: "file or image too large",
         415: "not an accepted image or array format",
         422: "bad parameter, truncated or corrupt image, or wrong array shape",
@@ -158,28 +172,73 @@ class InFlight:
         self.limit, self.count = limit, 0
 
 
-class RequestGuard:
-    """ASGI middleware for the checks that must run before a ``/v1`` body is read: the token, the
-    declared size, and the number of requests in flight. Refusing there means a client without the
-    token, or with too much data, cannot make the server read (or hold a slot for) its upload.
-    (It runs on the event loop, so the counter needs no lock.)"""
+class BodyTimeout(Exception):
+    """A client that sent its body too slowly (the message says which limit it hit)."""
 
-    def __init__(self, app: ASGIApp, max_body: int, in_flight: InFlight, token: str | None) -> None:
+
+class RequestGuard:
+    """ASGI middleware for the checks that must run before a ``/v1`` request is handled: the token
+    and the declared size (before the body is read, so a client without the token, or with too much
+    data, cannot make the server read its upload), then the body itself, read within
+    ``body_timeout`` seconds and with no gap over ``read_timeout``, and only then the number of
+    requests in flight. A slot is thus held while a request is computed, never while a slow client
+    trickles its body in. (It runs on the event loop, so the counter needs no lock.)"""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_body: int,
+        in_flight: InFlight,
+        token: str | None,
+        body_timeout: float = 30.0,
+        read_timeout: float = 10.0,
+    ) -> None:
         self.app, self.max_body, self.in_flight, self.token = app, max_body, in_flight, token
+        self.body_timeout, self.read_timeout = body_timeout, read_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
             await self.app(scope, receive, send)
             return
-        refusal = self._refusal(scope)
+        refusal = self._refusal(scope) or self._busy()
+        if refusal is not None:
+            await refusal(scope, receive, send)
+            return
+        try:
+            body = await self._read_body(receive)
+        except BodyTimeout as error:
+            await _error(408, str(error), {"Connection": "close"})(scope, receive, send)
+            return
+        if body is None:  # the client went away
+            return
+        refusal = self._busy()
         if refusal is not None:
             await refusal(scope, receive, send)
             return
         self.in_flight.count += 1
         try:
-            await self.app(scope, receive, send)
+            await self.app(scope, _replay(body, receive), send)
         finally:
             self.in_flight.count -= 1
+
+    async def _read_body(self, receive: Receive) -> bytes | None:
+        """The whole body, or ``None`` if the client disconnected; :class:`BodyTimeout` if too slow."""
+        deadline = time.monotonic() + self.body_timeout
+        chunks: list[bytes] = []
+        while True:
+            left = deadline - time.monotonic()
+            wait = min(self.read_timeout, left)
+            try:
+                message = await asyncio.wait_for(receive(), timeout=max(wait, 0.0))
+            except asyncio.TimeoutError:
+                if wait < self.read_timeout:
+                    raise BodyTimeout(f"body not received within body_timeout={self.body_timeout:g} s") from None
+                raise BodyTimeout(f"no data for read_timeout={self.read_timeout:g} s while reading the body") from None
+            if message["type"] == "http.disconnect":
+                return None
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                return b"".join(chunks)
 
     def _refusal(self, scope: Scope) -> JSONResponse | None:
         headers = dict(scope["headers"])
@@ -201,6 +260,9 @@ class RequestGuard:
                     f"request body of {int(length):,} bytes exceeds the limit of {self.max_body:,} "
                     f"(max_bytes {self.max_body - FORM_OVERHEAD:,} + {FORM_OVERHEAD:,} for the form)",
                 )
+        return None
+
+    def _busy(self) -> JSONResponse | None:
         if self.in_flight.count >= self.in_flight.limit:
             return _error(
                 503,
@@ -208,6 +270,16 @@ class RequestGuard:
                 {"Retry-After": "1"},
             )
         return None
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that hands the app the body already read, then listens to the client again."""
+    pending = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def replayed() -> Message:
+        return pending.pop() if pending else await receive()
+
+    return replayed
 
 
 def create_app(
@@ -229,7 +301,12 @@ def create_app(
     app.state.predictor = predictor
     app.state.in_flight = InFlight(limits.max_in_flight)
     app.add_middleware(
-        RequestGuard, max_body=limits.max_bytes + FORM_OVERHEAD, in_flight=app.state.in_flight, token=token
+        RequestGuard,
+        max_body=limits.max_bytes + FORM_OVERHEAD,
+        in_flight=app.state.in_flight,
+        token=token,
+        body_timeout=limits.body_timeout,
+        read_timeout=limits.read_timeout,
     )
     # declares the scheme in the OpenAPI schema; RequestGuard enforces it, before the body is read
     bearer = Security(HTTPBearer(auto_error=False, description="required when the server was started with --token"))
@@ -409,25 +486,45 @@ def _image_error_status(message: str) -> int:
 
 
 def _read_resized(data: bytes, name: str, size: tuple[int, int]) -> np.ndarray:
-    """A client-resized ``.npy`` upload → float32 (3, h, w); 4xx for anything else."""
+    """A client-resized ``.npy`` upload → float32 (3, h, w); 4xx for anything else.
+
+    The header's shape and dtype are checked before the data is read, so a header that claims a
+    huge array costs nothing; values must be finite and within ``RESIZED_RANGE``.
+    """
     if not data.startswith(_NPY_MAGIC):
         raise HTTPException(
             415, f"{name}: resized=true expects a .npy array (the file does not start with the .npy magic)"
         )
+    stream = io.BytesIO(data)
     try:
-        array = np.load(io.BytesIO(data), allow_pickle=False)
-    except (ValueError, OSError, EOFError) as error:
-        raise HTTPException(415, f"{name}: unreadable .npy array ({error})") from error
-    if array.dtype.kind != "f":
-        raise HTTPException(415, f"{name}: expected a float16/32/64 array, got dtype {array.dtype}")
+        version = np.lib.format.read_magic(stream)
+        if version not in ((1, 0), (2, 0)):
+            raise ValueError(f"format version {version[0]}.{version[1]}; 1.0 and 2.0 are read")
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran_order, dtype = read_header(stream)
+    except (ValueError, OSError, EOFError, SyntaxError) as error:
+        raise HTTPException(415, f"{name}: unreadable .npy header ({error})") from error
+    if dtype.kind != "f" or dtype.hasobject:
+        raise HTTPException(415, f"{name}: expected a float16/32/64 array, got dtype {dtype}")
     expected = (3, *size)
-    if array.shape not in (expected, (1, *expected)):
+    if shape not in (expected, (1, *expected)):
         raise HTTPException(
-            422, f"{name}: array of shape {array.shape}; the model's input needs {expected} or {(1, *expected)}"
+            422, f"{name}: array of shape {shape}; the model's input needs {expected} or {(1, *expected)}"
         )
-    array = array.reshape(expected).astype(np.float32)
+    data_bytes = math.prod(shape) * dtype.itemsize
+    if len(data) - stream.tell() != data_bytes:
+        held = len(data) - stream.tell()
+        raise HTTPException(422, f"{name}: the header announces {data_bytes:,} bytes of data, the file holds {held:,}")
+    array = np.frombuffer(data, dtype=dtype, offset=stream.tell())
+    array = array.reshape(shape, order="F" if fortran_order else "C").reshape(expected).astype(np.float32)
     if not np.isfinite(array).all():
         raise HTTPException(422, f"{name}: the array holds NaN or infinite values")
+    low, high = RESIZED_RANGE
+    if array.min() < low or array.max() > high:
+        raise HTTPException(
+            422,
+            f"{name}: values from {array.min():g} to {array.max():g}, outside [{low:g}, {high:g}] (pixel scale)",
+        )
     return array
 
 
