@@ -8,14 +8,13 @@ names, version), the safetensors file holds the weights. Loading never executes 
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from safetensors.torch import save_file
 
+from learned_resizer.files import atomic_write, atomic_write_text
 from learned_resizer.models import create_model
 from learned_resizer.models.weights import load_state, load_weight_file
 from learned_resizer.pipeline import ResizeThenModel
@@ -54,9 +53,8 @@ def save_pretrained(pipeline: ResizeThenModel, config: dict[str, Any], directory
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in pipeline.state_dict().items()}
-    _atomic_write(directory / WEIGHTS_NAME, lambda tmp: save_file(state, tmp, metadata={"format": FORMAT}))
-    full = {"format": FORMAT, **config}
-    _atomic_write(directory / CONFIG_NAME, lambda tmp: Path(tmp).write_text(json.dumps(full, indent=2)))
+    atomic_write(directory / WEIGHTS_NAME, lambda tmp: save_file(state, tmp, metadata={"format": FORMAT}))
+    atomic_write_text(directory / CONFIG_NAME, json.dumps({"format": FORMAT, **config}, indent=2))
     return directory
 
 
@@ -123,15 +121,3 @@ def _download_from_hub(repo_id: str) -> Path:
             f"no saved pipeline at {repo_id}: no such local folder, and fetching it as a Hugging Face Hub id "
             f"failed ({reason})"
         ) from error
-
-
-def _atomic_write(target: Path, write) -> None:
-    """Write via a temporary file in the same directory, then rename: never a half-written file."""
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

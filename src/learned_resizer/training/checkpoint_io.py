@@ -1,12 +1,10 @@
 """Lightning checkpoints as one safetensors file: tensors in the body, everything else as JSON
-in its header. Loading executes no code (no pickle), and every write is atomic (temp + rename),
-so a crash mid-write leaves the previous checkpoint intact."""
+in its header. Loading executes no code (no pickle), and every write is atomic (one temporary per
+target, then a rename), so a crash mid-write leaves the previous checkpoint intact."""
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +12,8 @@ import torch
 from lightning.pytorch.plugins.io import CheckpointIO
 from safetensors import safe_open
 from safetensors.torch import save_file
+
+from learned_resizer.files import atomic_write
 
 FORMAT = "learned-resizer-checkpoint/1"
 _TENSOR, _DICT, _TUPLE = "__tensor__", "__dict__", "__tuple__"
@@ -67,14 +67,8 @@ def save_checkpoint_file(checkpoint: dict[str, Any], path: str | Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors: dict[str, torch.Tensor] = {}
     structure = flatten(checkpoint, tensors)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata={"format": FORMAT, "structure": json.dumps(structure)})
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    metadata = {"format": FORMAT, "structure": json.dumps(structure)}
+    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
 
 
 def load_checkpoint_file(path: str | Path, device: str | torch.device = "cpu") -> dict[str, Any]:

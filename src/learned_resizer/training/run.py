@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ from learned_resizer import __version__
 from learned_resizer.complexity import count_kernel_weights, count_macs, count_trainable_parameters
 from learned_resizer.data.registry import Splits, build_splits
 from learned_resizer.evaluation import compute_metrics, predict
+from learned_resizer.files import atomic_write_text, remove_stale_temporaries
 from learned_resizer.models import create_model, model_preprocessing
 from learned_resizer.models.weights import load_state, load_weight_file
 from learned_resizer.pipeline import ResizeThenModel
@@ -176,6 +176,8 @@ def train_run(
         check_same_config(config, run_dir, allowed=("trainer.epochs", "model.init_from"))
     run_dir.mkdir(parents=True, exist_ok=True)
     if is_global_zero():  # every process of a DDP run gets here; one writes
+        for folder in (run_dir, run_dir / "checkpoints", run_dir / "model"):  # what a killed write left
+            remove_stale_temporaries(folder)
         save_config(config, run_dir / "config.yaml")
 
     L.seed_everything(config.seed, workers=True, verbose=False)
@@ -287,9 +289,7 @@ def finish_run(
         "model_macs": count_macs(pipeline.model, config.output_size),
         "num_test_images": len(splits.test),
     }
-    tmp = run_dir / f".{RESULT_NAME}.tmp"
-    tmp.write_text(json.dumps(result, indent=2))
-    os.replace(tmp, run_dir / RESULT_NAME)
+    atomic_write_text(run_dir / RESULT_NAME, json.dumps(result, indent=2))
     return result
 
 
