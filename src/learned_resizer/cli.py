@@ -47,8 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     except (UserError, ValueError, FileNotFoundError) as error:
         print(f"learned-resizer {args.command}: error: {error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"learned-resizer {args.command}: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as stop:
+        print(f"learned-resizer {args.command}: interrupted{f' ({stop})' if str(stop) else ''}", file=sys.stderr)
         return 130
 
 

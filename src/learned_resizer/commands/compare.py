@@ -6,6 +6,7 @@ import argparse
 
 from learned_resizer.compare.config import load_compare_config
 from learned_resizer.compare.runner import run_comparison
+from learned_resizer.training.run import TrainingInterrupted
 
 
 def register(subparsers) -> None:
@@ -28,7 +29,12 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    report = run_comparison(load_compare_config(args.config, args.overrides), args.out, verbose=args.verbose)
+    try:
+        report = run_comparison(load_compare_config(args.config, args.overrides), args.out, verbose=args.verbose)
+    except TrainingInterrupted as stop:
+        raise TrainingInterrupted(
+            f"{stop}; finished runs are kept: run the same command again to continue, this run resuming"
+        ) from None
     if report is None:  # another process of a run on several devices: rank 0 reports
         return 0
     print(report.table.to_text())

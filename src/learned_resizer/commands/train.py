@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from learned_resizer.training import load_config, train_run
+from learned_resizer.training.run import TrainingInterrupted
 
 
 def register(subparsers) -> None:
@@ -23,7 +24,10 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     config = load_config(args.config, args.overrides)
     out = Path(args.out) if args.out else Path("runs") / (Path(args.config).stem if args.config else "default")
-    result = train_run(config, out, resume=args.resume)
+    try:
+        result = train_run(config, out, resume=args.resume)
+    except TrainingInterrupted as stop:
+        raise TrainingInterrupted(f"{stop}; to continue, run the same command with --resume") from None
     if result is not None:
         print(json.dumps({"run": str(out), **result["test"]}, indent=2))
     return 0

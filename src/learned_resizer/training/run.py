@@ -13,8 +13,11 @@ Run folder::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import signal
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -203,10 +206,34 @@ def train_run(
     if config.trainer.keep_freed_memory and device.type == "cpu":  # CUDA's memory is not glibc's
         keep_freed_memory()
     with float32_on(device, config.trainer.tf32):
-        with chosen_workers_quiet(config.data.num_workers, device):
+        with chosen_workers_quiet(config.data.num_workers, device), _interrupt_named(trainer, run_dir):
             trainer.fit(module, datamodule=data, ckpt_path=last if resume and last.exists() else None)
         # Lightning has moved the modules back to the CPU; the test runs on the training device again
         return on_rank_zero(trainer, lambda: finish_run(config, run_dir, pipeline, task, data.splits, device))
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during training; the message says what the run folder kept."""
+
+
+@contextlib.contextmanager
+def _interrupt_named(trainer: L.Trainer, run_dir: Path) -> Iterator[None]:
+    """Lightning answers Ctrl-C by exiting with status 1 and no word; turn that back into an
+    interrupt that says what was kept, and give Ctrl-C back its usual handler (Lightning ignores
+    further presses while it shuts down)."""
+    try:
+        yield
+    except SystemExit:
+        if not trainer.interrupted:
+            raise
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        epochs = len(read_metrics(run_dir / "metrics.csv")) if (run_dir / "metrics.csv").is_file() else 0
+        kept = (
+            f"{epochs} finished epoch(s) kept in {run_dir / LAST_CHECKPOINT}"
+            if (run_dir / LAST_CHECKPOINT).is_file()
+            else "no epoch had finished, so no checkpoint was kept"
+        )
+        raise TrainingInterrupted(f"{run_dir}: training stopped; {kept}") from None
 
 
 def build_trainer(config: RunConfig, run_dir: Path, task: Task) -> L.Trainer:
