@@ -41,7 +41,13 @@ def quiet_libraries() -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     quiet_libraries()  # after the imports: importing Lightning resets its loggers' level
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    # argparse gives a positional list one stretch of the command line; KEY=VALUE overrides may
+    # also follow options (``train a=1 --out x b=2``)
+    if extra and isinstance(getattr(args, "overrides", None), list) and all(_is_override(a) for a in extra):
+        args.overrides += extra
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return int(args.run(args) or 0)
     except (UserError, ValueError, FileNotFoundError) as error:
@@ -50,6 +56,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as stop:
         print(f"learned-resizer {args.command}: interrupted{f' ({stop})' if str(stop) else ''}", file=sys.stderr)
         return 130
+
+
+def _is_override(argument: str) -> bool:
+    return "=" in argument and not argument.startswith("-")
 
 
 if __name__ == "__main__":

@@ -280,3 +280,15 @@ def test_a_pickle_as_init_from_or_pretrained_is_one_named_error(tiny_config, tmp
     with pytest.raises(ValueError, match=r"evil.pth: not a plain PyTorch state dict of tensors") as error:
         train_run(tiny_config(f"{field}={evil}"), tmp_path / "run")
     assert "\n" not in str(error.value)
+
+
+def _logged_epochs(path) -> list[int]:
+    with path.open() as handle:
+        return sorted({int(row["epoch"]) for row in csv.DictReader(handle) if row.get("train/loss")})
+
+
+def test_resume_keeps_lightnings_log_of_the_earlier_epochs(tiny_config, tmp_path):
+    train_run(tiny_config(), tmp_path)
+    train_run(tiny_config("trainer.epochs=3"), tmp_path, resume=True)
+    assert _logged_epochs(tmp_path / "logs" / "version_0" / "metrics.csv") == [0, 1]
+    assert _logged_epochs(tmp_path / "logs" / "version_1" / "metrics.csv") == [2]

@@ -59,4 +59,11 @@ def build_splits(config: DataConfig, input_size: tuple[int, int]) -> Splits:
     """Build train/val/test for ``config.name`` with images at ``input_size`` (h, w)."""
     if config.name not in _DATASETS:
         raise ValueError(f"data.name: unknown dataset {config.name!r}; expected one of {list_datasets()}")
-    return _DATASETS[config.name](config, input_size)
+    splits = _DATASETS[config.name](config, input_size)
+    empty = [name for name in ("train", "val", "test") if len(getattr(splits, name)) == 0]
+    if empty:
+        raise ValueError(
+            f"data ({config.name}): no images in the {' and '.join(empty)} split; "
+            "check data.root and data.options (e.g. train_size)"
+        )
+    return splits

@@ -136,6 +136,10 @@ class TrainerConfig:
     tf32: bool = True
 
 
+#: the largest input or output side a run accepts: one 8192x8192 image is 0.8 GB of float32 pixels
+MAX_SIDE = 8192
+
+
 @dataclass
 class RunConfig:
     task: str = "classification"
@@ -160,6 +164,11 @@ class RunConfig:
             size = getattr(self, name)
             if len(size) != 2 or any(s <= 0 for s in size):
                 raise ValueError(f"{name}: expected two positive ints (height, width), got {list(size)}")
+            if any(s > MAX_SIDE for s in size):
+                raise ValueError(f"{name}: sides of at most {MAX_SIDE} pixels are supported, got {list(size)}")
+        devices = self.trainer.devices
+        if isinstance(devices, int) and devices < 1 and devices != -1:
+            raise ValueError(f"trainer.devices: expected a positive count, -1 (all), 'auto' or a list, got {devices}")
         check_augmentation(self.data.augment, self.input_size)
         if self.trainer.epochs <= 0:
             raise ValueError(f"trainer.epochs: expected a positive int, got {self.trainer.epochs}")

@@ -239,6 +239,7 @@ def _interrupt_named(trainer: L.Trainer, run_dir: Path) -> Iterator[None]:
 def build_trainer(config: RunConfig, run_dir: Path, task: Task) -> L.Trainer:
     """The Lightning Trainer of a run: devices, precision, logs, checkpoints (``last`` and ``best``)."""
     settings = config.trainer
+    log_version = _log_version(run_dir)
     trainer = L.Trainer(
         max_epochs=settings.epochs,
         accelerator=settings.accelerator,
@@ -249,7 +250,10 @@ def build_trainer(config: RunConfig, run_dir: Path, task: Task) -> L.Trainer:
         sync_batchnorm=settings.sync_batchnorm,
         benchmark=settings.cudnn_benchmark,
         default_root_dir=run_dir,
-        logger=[CSVLogger(run_dir, name="logs", version=0), TensorBoardLogger(run_dir, name="logs", version=0)],
+        logger=[
+            CSVLogger(run_dir, name="logs", version=log_version),
+            TensorBoardLogger(run_dir, name="logs", version=log_version),
+        ],
         callbacks=[
             EpochMetricsFile(run_dir / "metrics.csv"),
             # "last" without a monitor is rewritten every epoch (Lightning's save_last only follows top-k saves)
@@ -276,6 +280,15 @@ def build_trainer(config: RunConfig, run_dir: Path, task: Task) -> L.Trainer:
             "set it to false for a run on several CPU processes"
         )
     return trainer
+
+
+def _log_version(run_dir: Path) -> int:
+    """Lightning's logs of a resumed run go to the next ``logs/version_N``: its CSV logger would
+    otherwise rewrite the earlier epochs' file with the new epochs only."""
+    if not (run_dir / LAST_CHECKPOINT).exists():
+        return 0
+    numbers = [p.name.removeprefix("version_") for p in (run_dir / "logs").glob("version_*")]
+    return max((int(n) for n in numbers if n.isdigit()), default=-1) + 1
 
 
 def finish_run(
