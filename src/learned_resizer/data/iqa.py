@@ -45,6 +45,7 @@ Datasets (``data.name``):
 from __future__ import annotations
 
 import csv
+import io
 import logging
 import math
 import random
@@ -136,7 +137,7 @@ def read_ava(index_file: str | Path, images_dir: str | Path) -> ScoreListing:
         raise FileNotFoundError(f"AVA images folder not found: {images_dir} (option images_dir)")
     on_disk = {path.name for path in images_dir.iterdir()}  # one listing, not 255,000 stat calls
     listing, seen = ScoreListing(index_file), set()
-    for number, line in enumerate(index_file.read_text().splitlines(), start=1):
+    for number, line in enumerate(_read_text(index_file).splitlines(), start=1):
         fields = line.split()
         if not fields:
             continue
@@ -170,7 +171,7 @@ def read_histogram_csv(csv_file: str | Path, root: str | Path) -> ScoreListing:
     if not csv_file.is_file():
         raise FileNotFoundError(f"score CSV not found: {csv_file}")
     listing, seen = ScoreListing(csv_file), set()
-    with csv_file.open(newline="") as handle:
+    with io.StringIO(_read_text(csv_file), newline="") as handle:
         reader = csv.reader(handle)
         header = [name.strip() for name in next(reader, [])]
         bins = len(header) - 1
@@ -189,8 +190,10 @@ def read_histogram_csv(csv_file: str | Path, root: str | Path) -> ScoreListing:
                 listing.bad_lines.append(f"{where}: scores must be numbers, got {row[1:]}")
                 continue
             name = row[0].strip()
-            if not all(math.isfinite(s) and s >= 0 for s in scores) or sum(scores) <= 0:
-                listing.bad_lines.append(f"{where}: scores must be finite, >= 0, with a positive total")
+            if not all(math.isfinite(s) and s >= 0 for s in scores) or not 0 < sum(scores) < math.inf:
+                listing.bad_lines.append(f"{where}: scores must be finite, >= 0, with a positive finite total")
+            elif not (root / name).resolve().is_relative_to(root.resolve()):
+                listing.bad_lines.append(f"{where}: {name} lies outside the images folder {root}")
             elif name in seen:
                 listing.bad_lines.append(f"{where}: {name} listed again")
             elif not (path := root / name).is_file():
@@ -219,6 +222,14 @@ def seeded_split(keys: list[str], seed: int, val_fraction: float, test_fraction:
     return {"val": shuffled[:n_val], "test": shuffled[n_val : n_val + n_test], "train": shuffled[n_val + n_test :]}
 
 
+def _read_text(path: Path) -> str:
+    """A listing file's text; one that is not UTF-8 is a named error, not a decoding traceback."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from error
+
+
 def _bin_names(bins: int) -> list[str]:
     return [str(k) for k in range(1, bins + 1)]
 
@@ -242,7 +253,7 @@ def _dataset(
 def _read_split_file(path: Path, usable: set[str]) -> list[str]:
     if not path.is_file():
         raise FileNotFoundError(f"split file not found: {path} (data.options.split_files)")
-    ids = [line.split()[0] for line in path.read_text().splitlines() if line.strip()]
+    ids = [line.split()[0] for line in _read_text(path).splitlines() if line.strip()]
     dropped = [image_id for image_id in ids if image_id not in usable]
     if dropped:
         logger.warning(

@@ -28,6 +28,9 @@ def fit_to_size(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
             f"an image of {image.shape[2]}x{image.shape[1]} is too elongated to fit to {width}x{height} "
             f"(the long side may be at most {MAX_ASPECT_RATIO} times the short)"
         )
+    if covering == [1, 1] and image.dtype == torch.uint8 and covering != list(image.shape[1:]):
+        # PyTorch's 8-bit antialiasing kernel fails on a 1x1 output; the float one does not
+        return F.resize(image.float(), covering, antialias=True).round_().clamp_(0, 255).to(torch.uint8)
     if covering != list(image.shape[1:]):
         image = F.resize(image, covering, antialias=True)
     return F.center_crop(image, [height, width])

@@ -34,6 +34,7 @@ import logging
 import math
 import secrets
 import time
+import tokenize
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -502,7 +503,7 @@ def _read_resized(data: bytes, name: str, size: tuple[int, int]) -> np.ndarray:
             raise ValueError(f"format version {version[0]}.{version[1]}; 1.0 and 2.0 are read")
         read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
         shape, fortran_order, dtype = read_header(stream)
-    except (ValueError, OSError, EOFError, SyntaxError) as error:
+    except (ValueError, OSError, EOFError, SyntaxError, tokenize.TokenError) as error:
         raise HTTPException(415, f"{name}: unreadable .npy header ({error})") from error
     if dtype.kind != "f" or dtype.hasobject:
         raise HTTPException(415, f"{name}: expected a float16/32/64 array, got dtype {dtype}")
