@@ -30,8 +30,7 @@ from learned_resizer.compare.statistics import (
 Size = tuple[int, int]
 
 #: resamples and permutations of a correlation comparison, at most: each recomputes the
-#: correlation (and for SRCC the ranks) of every seed, about 10 s per 1,000 at 20,000 test images
-#: and 3 seeds on 2 CPU cores, where a mean difference takes milliseconds
+#: correlation (and for SRCC the ranks) of every seed, far dearer than a mean difference's
 CORRELATION_RESAMPLES = 2000
 
 
