@@ -22,7 +22,7 @@ default, which gives large blocks back to the OS and faults them in again at eve
 
 A second table gives the joint step over the bilinear step as the median of per-round ratios
 (both timed in the same round) with a 95 % distribution-free interval, and for ResNet-50 whether
-issue #7's goal (at most 1.30x) holds over the whole interval; the interval needs 6 or more rounds.
+the target of at most 1.30x holds over the whole interval; the interval needs 6 or more rounds.
 """
 
 from __future__ import annotations

@@ -177,3 +177,23 @@ def test_a_table_renders_the_same_from_its_json(make_records) -> None:
     table = build_table(records, n_boot=200, equal_compute=[EqualCompute("learned", (32, 32), (80, 80), 5_000_000)])
     again = ComparisonTable.from_dict(json.loads(json.dumps(table.to_dict())))
     assert again.to_markdown() == table.to_markdown() and again.to_text() == table.to_text()
+
+
+def test_a_table_whose_comparisons_flag_equal_compute_finds_their_budget(make_records) -> None:
+    """Kept results.json files mark an equal-compute comparison with ``equal_compute: true`` and its
+    reference size instead of the budget itself; reading them back must keep it an equal-compute row."""
+    import json
+
+    from learned_resizer.compare.table import ComparisonTable
+
+    records = make_records({"bilinear": 0.6, "area": 0.62, "learned": 0.7}, sizes=((32, 32),))
+    records += make_records({"bilinear": 0.75, "area": 0.74}, sizes=((80, 80),), seed=1)
+    budget = EqualCompute("learned", (32, 32), (80, 80), 5_000_000)
+    table = build_table(records, n_boot=200, equal_compute=[budget])
+    data = json.loads(json.dumps(table.to_dict()))
+    for item in data["comparisons"]:
+        item["equal_compute"] = item.pop("equal") is not None
+    again = ComparisonTable.from_dict(data)
+    assert [row.equal for row in again.comparisons] == [row.equal for row in table.comparisons]
+    assert sum(row.equal == budget for row in again.comparisons) == 2
+    assert again.decisive("learned", (32, 32), equal_compute=True) is not None

@@ -12,7 +12,7 @@ from learned_resizer.presets import preset_path
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
-        "demo", help="compare learned and classical resizers on the built-in demo set (~5 min on 2 CPU cores)"
+        "demo", help="compare learned and classical resizers on the built-in demo set (minutes on a CPU)"
     )
     parser.add_argument("--out", default="demo-output", help="output folder (default demo-output); a rerun resumes it")
     parser.add_argument(

@@ -195,9 +195,9 @@ def sign_flip_p_value(per_image: np.ndarray, n_permutations: int, rng: np.random
 
     The null distribution of ``sum(s_i * x_i)`` over random signs s_i = ±1 is the one
     ``scipy.stats.permutation_test((x,), ..., permutation_type="samples")`` builds for a single
-    sample; it is done here with random bits and one matrix product per chunk because scipy's
-    generic loop takes about two minutes per comparison at ImageNet's 50,000 images. Images whose difference is exactly
-    zero are dropped (flipping them changes nothing). p = (1 + #{|T*| >= |T|}) / (1 + n), never 0.
+    sample; it is done here with random bits and one matrix product per chunk, because scipy's
+    generic loop over permutations is far slower at ImageNet's 50,000 images. Images whose
+    difference is exactly zero are dropped (flipping them changes nothing). p = (1 + #{|T*| >= |T|}) / (1 + n), never 0.
     """
     x = per_image[per_image != 0.0]
     if x.size == 0:

@@ -30,8 +30,7 @@ from learned_resizer.compare.statistics import (
 Size = tuple[int, int]
 
 #: resamples and permutations of a correlation comparison, at most: each recomputes the
-#: correlation (and for SRCC the ranks) of every seed, about 10 s per 1,000 at 20,000 test images
-#: and 3 seeds on 2 CPU cores, where a mean difference takes milliseconds
+#: correlation (and for SRCC the ranks) of every seed, far dearer than a mean difference's
 CORRELATION_RESAMPLES = 2000
 
 
@@ -298,8 +297,16 @@ class ComparisonTable:
         def spec(item: dict) -> MetricSpec:
             return MetricSpec(item["name"], item["lower_is_better"], item["percent"])
 
-        def equal(item: dict | None) -> EqualCompute | None:
-            return None if item is None else EqualCompute.from_dict(item)
+        budgets = [EqualCompute.from_dict(item) for item in data.get("equal_compute", [])]
+
+        def equal(item: dict | None, comparison: dict | None = None) -> EqualCompute | None:
+            if item is not None:
+                return EqualCompute.from_dict(item)
+            if comparison is None or not comparison.get("equal_compute"):
+                return None
+            # written with a flag and the reference size instead of the budget itself: find the budget
+            key = (comparison["candidate"], tuple(comparison["output_size"]), tuple(comparison["reference_size"]))
+            return next((e for e in budgets if (e.learned, e.output_size, e.size) == key), None)
 
         def result(item: dict, scale: float = 1.0) -> PairedDifference:
             fields = {f.name for f in dataclasses.fields(PairedDifference)}
@@ -325,7 +332,7 @@ class ComparisonTable:
             for row in data["rows"]
         ]
         comparisons = [
-            ComparisonRow(tuple(item["output_size"]), result(item, paired.scale), equal(item.get("equal")))
+            ComparisonRow(tuple(item["output_size"]), result(item, paired.scale), equal(item.get("equal"), item))
             for item in data["comparisons"]
         ]
         correlations = [
@@ -353,7 +360,7 @@ class ComparisonTable:
             best,
             correlations,
             folds,
-            [EqualCompute.from_dict(item) for item in data.get("equal_compute", [])],
+            budgets,
             list(data.get("verdicts", [])),
         )
 

@@ -8,8 +8,7 @@
     out  = Conv7x7_to_3(z) + skip
 
 Activations work in place: the convolution or BatchNorm before each keeps its input, not its
-output, for the backward pass, so a full-resolution buffer and its filling are saved (the
-resizer's forward and backward at 448 px ran about 10 % faster in a one-off check).
+output, for the backward pass, so a full-resolution buffer and the time to fill it are saved.
 
 On a CPU in float32 two parts run as compiled kernels (:mod:`learned_resizer.resizers.fused`):
 the last 7x7 convolution, and the full-resolution stage up to BatchNorm in :func:`resized_features`,

@@ -118,8 +118,7 @@ class TrainerConfig:
     log_every_n_steps: int = 10
     progress_bar: bool = True
     #: train in channels-last memory format (oneDNN's fast layout on CPUs, tensor cores' on GPUs);
-    #: the joint ResNet-50 step at 448 px ran 1.27x to 1.30x faster so on 2 CPU cores
-    #: (benchmarks/train_speed.py, tables in benchmarks/RESULTS.md)
+    #: benchmarks/train_speed.py times both layouts
     channels_last: bool = True
     #: keep freed memory in the process (glibc malloc): each step's large activations are then
     #: reused instead of page-faulted in again; see :mod:`learned_resizer.training.memory`. CPU runs

@@ -3,12 +3,10 @@
 A training step allocates and frees the same large activations every time (the learned
 resizer's full-resolution features are 100 MiB at batch 8, 448 px). glibc's malloc serves any
 block over its mmap threshold (32 MiB at most) with a fresh ``mmap`` and unmaps it on ``free``,
-so every step pays a page fault per 4 KiB of activations: about 113,000 faults per resizer
-step on the benchmark machine. Keeping the memory made the joint ResNet-50 step 1.34x faster
-(``benchmarks/train_speed.py --malloc default`` against the default ``keep``; tables in
-``benchmarks/RESULTS.md``). Served from the heap and never trimmed, the blocks are reused: after
-a few steps in which the heap grows, a step faults in nothing. The process keeps its peak memory
-until it exits, which a training process does anyway.
+so every step pays a page fault per 4 KiB page of activations. Served from the heap and never
+trimmed, the blocks are reused: after a few steps in which the heap grows, a step faults in
+nothing. The process keeps its peak memory until it exits, which a training process does anyway.
+``benchmarks/train_speed.py --malloc default`` times the step with glibc's default instead.
 
 Outside training, glibc reads the same settings from the environment:
 ``MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=2147483647``.
