@@ -54,7 +54,11 @@ def encoded_images(draw: st.DrawFn) -> bytes:
         image = Image.fromarray(pixels).convert(mode)
     buffer = io.BytesIO()
     image.save(buffer, format=fmt)
-    data = buffer.getvalue()
+    return _maybe_cut_short(draw, buffer.getvalue())
+
+
+def _maybe_cut_short(draw: st.DrawFn, data: bytes) -> bytes:
+    """``data`` whole, or cut at a drawn byte (a truncated upload or file)."""
     cut = draw(st.one_of(st.none(), st.integers(0, len(data))))
     return data if cut is None else data[:cut]
 
@@ -124,9 +128,7 @@ def npy_payloads(draw: st.DrawFn) -> bytes:
         array = np.full(shape, fill).astype(dtype)
     if draw(st.booleans()):
         array = np.asfortranarray(array)
-    data = _npy(array)
-    cut = draw(st.one_of(st.none(), st.integers(0, len(data))))
-    return data if cut is None else data[:cut]
+    return _maybe_cut_short(draw, _npy(array))
 
 
 @given(npy_payloads())
