@@ -29,6 +29,10 @@ def kernels_opted_out() -> bool:
     return os.environ.get(NO_KERNELS) == "1"
 
 
+if kernels_opted_out():  # then nothing in the suite asks for the kernels where no mode is given
+    os.environ.setdefault("LEARNED_RESIZER_ACCEL", "off")
+
+
 @pytest.fixture
 def kernels() -> None:
     """The CPU kernels, built: a failed build fails the test that needs them, with the reason."""
