@@ -153,6 +153,7 @@ def test_mode_on_without_kernels_says_why(monkeypatch, tmp_path):
             accelerate(plain, "on")
         assert accelerate(plain, "auto") is plain  # auto: PyTorch's ops, the same results
     finally:
+        monkeypatch.undo()  # the real compiler again before the cache is cleared
         build._library.cache_clear()
 
 

@@ -153,6 +153,7 @@ def test_kernel_is_built_once_into_the_cache(monkeypatch, tmp_path):
         build._library.cache_clear()
         assert build._library(1) is not None and list((tmp_path / "kernels").glob("*")) == built  # reused, no leftovers
     finally:
+        monkeypatch.undo()  # the real compiler again before the cache is cleared
         build._library.cache_clear()
 
 
@@ -183,6 +184,7 @@ def test_without_openmp_the_kernels_run_on_one_thread(monkeypatch, tmp_path, cap
         torch.testing.assert_close(total, expected_total, rtol=1e-5, atol=1e-5)
         torch.testing.assert_close(total_squares, expected_squares, rtol=1e-5, atol=1e-5)
     finally:
+        monkeypatch.undo()  # the real compiler again before the cache is cleared
         build._library.cache_clear()
 
 
@@ -199,4 +201,5 @@ def test_a_failed_build_says_why_once(monkeypatch, tmp_path, caplog, compiler):
         assert len(reasons) == 1 and None not in reasons
         assert caplog.text.count("not available") == 1, caplog.text
     finally:
+        monkeypatch.undo()  # the real compiler again before the cache is cleared
         build._library.cache_clear()

@@ -99,6 +99,7 @@ def test_kernels_backend_only_where_the_kernels_run(kernels, monkeypatch, tmp_pa
         with pytest.raises(ValueError, match="backend 'kernels'.*no C compiler"):
             prepare_for_inference(trained(filters=16), "kernels")
     finally:
+        monkeypatch.undo()  # the real compiler again before the cache is cleared
         build._library.cache_clear()
     with pytest.raises(ValueError, match="backend 'kernels' runs a learned resizer with a multiple of 16 filters"):
         prepare_for_inference(trained(filters=8), "kernels")

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from learned_resizer.accel import kernels_for, resolve_mode
-from learned_resizer.accel.build import build_error
+from learned_resizer.accel.build import LANES, build_error
 from learned_resizer.accel.fold import fold_batchnorm
 from learned_resizer.accel.inference import InferenceResizer, inference_resizer
 from learned_resizer.pipeline import ResizeThenModel
@@ -164,7 +164,8 @@ def prepare_for_inference(pipeline: ResizeThenModel, backend: str = "auto") -> F
             candidates.append("kernels")
         return fastest_backend(pipeline, candidates) if len(candidates) > 1 else FastPipeline(pipeline, "eager")
     if backend == "kernels" and not kernels_run():
-        reason = build_error() if learned and on_cpu else None
+        filters = pipeline.resizer.filters if learned else 0
+        reason = build_error(filters) if on_cpu and filters and filters % LANES == 0 else None
         raise ValueError(
             "backend 'kernels' runs a learned resizer with a multiple of 16 filters on the CPU, where a C "
             f"compiler builds its kernels{f' ({reason})' if reason else ''}; use 'onnxruntime' or 'eager' "
