@@ -14,13 +14,16 @@ machine's float32 matmul rate, timed in the same rounds (so under the same load)
 
 OpenCV is optional (``.venv/bin/pip install opencv-python-headless``); a missing backend is skipped.
 Candidates are timed in interleaved rounds (median reported), so compare them as ratios within a
-run. The other speed benchmarks import the timing helpers from here.
+run. The tables are also written as a JSON record (``--record``, default
+``benchmarks/results/speed/``) that ``benchmarks/render.py`` renders. The other speed benchmarks
+import the timing helpers from here.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import os
 import platform
 import statistics
@@ -29,23 +32,26 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from learned_resizer.accel.build import build_error
+from learned_resizer.accel.fold import fold_batchnorm
+from learned_resizer.accel.inference import InferenceResizer
 from learned_resizer.complexity import count_macs
 from learned_resizer.deploy.fast import (
-    InferenceResizer,
     eager_runner,
     onnx_runner,
     onnxruntime_available,
     prepare_for_inference,
 )
-from learned_resizer.deploy.fold import fold_batchnorm
+from learned_resizer.environment import describe_environment
 from learned_resizer.pipeline import ResizeThenModel
-from learned_resizer.resizers import create_resizer, fused
+from learned_resizer.resizers import create_resizer
 from learned_resizer.resizers.functional import resize_image
 
 CASES = (((480, 640), (192, 256)), ((448, 448), (224, 224)))
@@ -159,6 +165,36 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+#: where the speed benchmarks write their records, which benchmarks/render.py renders
+RECORDS = Path(__file__).resolve().parent / "results" / "speed"
+
+
+def table(title: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """One table of a record: its rows as dicts with the same keys, in order."""
+    headers = list(rows[0]) if rows else []
+    return {"title": title, "headers": headers, "rows": [[str(row[h]) for h in headers] for row in rows]}
+
+
+def write_record(directory: Path | str, name: str, title: str, tables: list[dict[str, Any]], reading: str = "") -> Path:
+    """Write ``<directory>/<name>.json`` as ``benchmarks/render.py``'s speed section reads it: the
+    title, the command, the environment (date, CPU, versions, commit, load) and the tables."""
+    environment = describe_environment() | {"load_average_at_end": load_average()}
+    record = {
+        "title": title,
+        "command": " ".join(["python", f"benchmarks/{Path(sys.argv[0]).name}", *sys.argv[1:]]),
+        "environment": environment,
+        "tables": tables,
+    }
+    if reading:
+        record["reading"] = reading
+    path = Path(directory) / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    scratch = path.with_suffix(".json.partial")
+    scratch.write_text(json.dumps(record, indent=1) + "\n")
+    scratch.replace(path)  # atomic: a reader sees the old record or the new one
+    return path
+
+
 # ---------------------------------------------------------------------------------------------
 # the resizer benchmark
 
@@ -241,7 +277,7 @@ def resizer_table(device: torch.device, batches: list[int], rounds: int) -> list
                 fast = prepare_for_inference(pipeline)
                 name = f"learned n={filters} r={blocks}"
                 candidates[f"{name}, fast path ({fast.backend})"] = lambda fast=fast: fast.resize(case.images)
-                if device.type == "cpu" and fused.usable(case.images, filters):
+                if device.type == "cpu" and build_error(filters) is None:
                     candidates[f"{name}, kernels backend"] = lambda fast=prepare_for_inference(pipeline, "kernels"): (
                         fast.resize(case.images)
                     )
@@ -305,7 +341,7 @@ def backend_table(device: torch.device, batch: int, rounds: int, compile_too: bo
             fast.resize(images)
         ),
     }
-    if device.type == "cpu" and fused.usable(images, 16):
+    if device.type == "cpu" and build_error(16) is None:
         candidates["eager with the compiled kernels, InferenceResizer, whole batch"] = (
             lambda run=eager_runner(InferenceResizer(pipeline, kernels=True)): run(images)
         )
@@ -381,7 +417,7 @@ def chunk_table(device: torch.device, batch: int, rounds: int) -> list[dict[str,
         case = Case(input_size, output_size, batch, images)
         pipeline = learned_pipeline(case, 16, 1, device)
         backends = ["eager"] + (["onnxruntime"] if device.type == "cpu" and onnxruntime_available() else [])
-        backends += ["kernels"] if device.type == "cpu" and fused.usable(images, 16) else []
+        backends += ["kernels"] if device.type == "cpu" and build_error(16) is None else []
         candidates: dict[str, Callable[[], Any]] = {}
         chosen = {}
         for backend in backends:
@@ -420,6 +456,12 @@ def main() -> None:
     )
     parser.add_argument("--no-compile", action="store_true", help="leave torch.compile out of the backends table")
     parser.add_argument(
+        "--record",
+        default=str(RECORDS),
+        metavar="DIR",
+        help=f"write the tables as DIR/resizer_speed.json for benchmarks/render.py (default {RECORDS}); '' for none",
+    )
+    parser.add_argument(
         "--devices", nargs="+", default=["cpu", "cuda"], help="devices to measure where present (default cpu cuda)"
     )
     parser.add_argument(
@@ -435,19 +477,24 @@ def main() -> None:
     devices = [torch.device(d) for d in args.devices if d == "cpu" or (d == "cuda" and torch.cuda.is_available())]
 
     print(header())
+    tables = []
     for device in devices:
-        print(
-            f"\n### {device.type}: float32 matmul (torch.mm 4096x4096, best of 5) {matmul_gflops(device):.1f} GFLOP/s"
-        )
+        roof = matmul_gflops(device)
+        print(f"\n### {device.type}: float32 matmul (torch.mm 4096x4096, best of 5) {roof:.1f} GFLOP/s")
         if "resizers" in args.tables:
-            print("\n" + markdown(resizer_table(device, batches, rounds)))
+            tables.append(table(f"{device.type}: resizers, batches {batches}", resizer_table(device, batches, rounds)))
         if "backends" in args.tables:
-            print("\n" + markdown(backend_table(device, max(batches), rounds, not args.no_compile)))
+            rows = backend_table(device, max(batches), rounds, not args.no_compile)
+            tables.append(table(f"{device.type}: ways of running the n=16 r=1 resizer", rows))
         if "chunks" in args.tables:
-            print(f"\nms/image when a batch of {max(batches)} is resized in chunks of 1, 2, 8 or all images:\n")
-            print(markdown(chunk_table(device, max(batches), rounds)))
+            rows = chunk_table(device, max(batches), rounds)
+            tables.append(table(f"{device.type}: ms/image with a batch of {max(batches)} resized in chunks", rows))
         after = matmul_gflops(device)
-        print(f"\nmatmul again at the end: {after:.1f} GFLOP/s; load average at the end: {load_average()}")
+        for entry in tables:
+            print(f"\n{entry['title']}\n\n" + markdown([dict(zip(entry["headers"], r)) for r in entry["rows"]]))
+        print(f"\nmatmul {roof:.1f} GFLOP/s before, {after:.1f} after; load average at the end: {load_average()}")
+    if args.record:
+        print(f"record: {write_record(args.record, 'resizer_speed', 'Resizer speed (inference)', tables)}")
 
 
 if __name__ == "__main__":

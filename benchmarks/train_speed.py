@@ -12,8 +12,10 @@ images (what joint training adds to the base model's work), and the learned resi
 forward + backward, timed alone and in its two halves (full-resolution and target-size stage): its
 share of the joint step. Both memory formats are measured (channels-last is oneDNN's fast layout
 on CPU). In float32 on a CPU parts of the resizer run as compiled kernels
-(``learned_resizer.resizers.fused``); the joint step and the resizer alone are also timed with
-them turned off ("plain PyTorch ops"), in the same rounds, so their gain is a ratio of one run.
+(``learned_resizer.accel``, mode ``auto`` as in training); the joint step and the resizer alone
+are also timed on a pipeline made with ``accel="off"`` ("plain PyTorch ops"), in the same rounds,
+so their gain is a ratio of one run. The tables are also written as a JSON record (``--record``,
+default ``benchmarks/results/speed/``) that ``benchmarks/render.py`` renders.
 On a GPU as well when one is present. By default freed memory stays in the
 process, as in training (``trainer.keep_freed_memory``); ``--malloc default`` measures glibc's
 default, which gives large blocks back to the OS and faults them in again at every step.
@@ -44,17 +46,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from resizer_speed import (
     IMAGENET_MEAN,
     IMAGENET_STD,
+    RECORDS,
     header,
     load_average,
     markdown,
     medians,
     synchronizer,
+    table,
     time_rounds,
+    write_record,
 )  # noqa: E402
 
+from learned_resizer.accel import accelerate  # noqa: E402
+from learned_resizer.accel.build import build_error  # noqa: E402
 from learned_resizer.models import create_model  # noqa: E402
 from learned_resizer.pipeline import ResizeThenModel  # noqa: E402
-from learned_resizer.resizers import create_resizer, fused  # noqa: E402
+from learned_resizer.resizers import create_resizer  # noqa: E402
 from learned_resizer.training.memory import keep_freed_memory  # noqa: E402
 
 #: (model, input size, output size, CPU batch, GPU batch)
@@ -74,14 +81,21 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
 
 
 def make_pipeline(
-    model_name: str, resizer_name: str, output_size: int, device: torch.device, channels_last: bool
+    model_name: str,
+    resizer_name: str,
+    output_size: int,
+    device: torch.device,
+    channels_last: bool,
+    accel: str = "auto",
 ) -> ResizeThenModel:
+    """The pipeline as training builds it, the CPU kernels applied by ``accel`` (auto, on, off)."""
     torch.manual_seed(0)
     options = {"filters": 16, "blocks": 1} if resizer_name == "learned" else {}
     resizer = create_resizer(resizer_name, output_size=output_size, **options)
     model = create_model(model_name, NUM_CLASSES)
     pipeline = ResizeThenModel(resizer, model, output_size, IMAGENET_MEAN, IMAGENET_STD).to(device).train()
-    return pipeline.to(memory_format=torch.channels_last) if channels_last else pipeline
+    pipeline = pipeline.to(memory_format=torch.channels_last) if channels_last else pipeline
+    return accelerate(pipeline, accel)
 
 
 def training_step(
@@ -114,16 +128,6 @@ def resizer_alone(pipeline: ResizeThenModel, images: torch.Tensor, precision: st
         resized.backward(upstream.to(resized.dtype))
 
     return step
-
-
-def without_fused_kernel(step: Callable[[], None]) -> Callable[[], None]:
-    """``step`` with the resizer's plain PyTorch ops instead of its compiled CPU kernels."""
-
-    def plain() -> None:
-        with fused.fused_kernels(False):
-            step()
-
-    return plain
 
 
 def resizer_stages(
@@ -167,7 +171,7 @@ def case_rows(
     images = torch.rand(batch, 3, input_size, input_size, generator=generator).to(device)
     labels = torch.randint(0, NUM_CLASSES, (batch,), generator=generator).to(device)
     candidates: dict[str, Callable[[], Any]] = {}
-    kernel_runs = precision == "32-true" and fused.usable(images, 16)
+    kernel_runs = device.type == "cpu" and precision == "32-true" and build_error(16) is None
     for channels_last in (False, True):
         layout = "channels-last" if channels_last else "contiguous"
         x = images.contiguous(memory_format=torch.channels_last) if channels_last else images
@@ -181,11 +185,10 @@ def case_rows(
         candidates[f"joint (learned n=16 r=1), {layout}"] = training_step(joint, x, labels, precision)
         candidates[f"learned resizer alone, fwd+bwd, {layout}"] = resizer_alone(joint, x, precision)
         if kernel_runs:
-            candidates[f"joint, plain PyTorch ops, {layout}"] = without_fused_kernel(
-                training_step(joint, x, labels, precision)
-            )
-            candidates[f"learned resizer alone, plain PyTorch ops, fwd+bwd, {layout}"] = without_fused_kernel(
-                resizer_alone(joint, x, precision)
+            plain_ops = make_pipeline(model_name, "learned", output_size, device, channels_last, accel="off")
+            candidates[f"joint, plain PyTorch ops, {layout}"] = training_step(plain_ops, x, labels, precision)
+            candidates[f"learned resizer alone, plain PyTorch ops, fwd+bwd, {layout}"] = resizer_alone(
+                plain_ops, x, precision
             )
         for stage, step in resizer_stages(joint, x, precision).items():
             candidates[f"learned resizer, {stage}, fwd+bwd, {layout}"] = step
@@ -219,7 +222,7 @@ def case_rows(
             {**case, "step": name, "s/step": f"{total:.3f}", "images/s": f"{batch / total:.1f}", "relative": relation}
         )
         if name.startswith("joint"):
-            ops = "plain PyTorch" if plain or not kernel_runs else "fused kernel"
+            ops = "plain PyTorch" if plain or not kernel_runs else "CPU kernels"
             ratios.append(
                 {
                     **case,
@@ -279,6 +282,12 @@ def main() -> None:
         help="keep: freed memory stays in the process, as training does; default: glibc's default",
     )
     parser.add_argument(
+        "--record",
+        default=str(RECORDS),
+        metavar="DIR",
+        help=f"write the tables as DIR/train_speed.json for benchmarks/render.py (default {RECORDS}); '' for none",
+    )
+    parser.add_argument(
         "--precision",
         nargs="+",
         choices=PRECISIONS,
@@ -310,6 +319,12 @@ def main() -> None:
     print("\n" + markdown(rows))
     print("\nJoint step over bilinear step, timed in the same round:\n\n" + markdown(ratios))
     print(f"\nload average at the end: {load_average()}")
+    if args.record:
+        tables = [
+            table("Training steps (median over rounds)", rows),
+            table("Joint step over bilinear step, timed in the same round", ratios),
+        ]
+        print(f"record: {write_record(args.record, 'train_speed', 'Training step speed', tables)}")
 
 
 if __name__ == "__main__":

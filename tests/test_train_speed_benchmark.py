@@ -15,7 +15,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import train_speed  # noqa: E402
 
-from learned_resizer.resizers import fused  # noqa: E402
+from learned_resizer.accel.build import build_error  # noqa: E402
 
 
 def parameters_with_gradients(module: torch.nn.Module) -> set[str]:
@@ -37,8 +37,8 @@ def test_the_two_stages_train_disjoint_parts_that_make_up_the_resizer():
 
 def test_a_tiny_case_times_every_step_in_both_layouts():
     rows, ratios = train_speed.case_rows("small_cnn", 24, 8, 2, torch.device("cpu"), rounds=1)
-    kernel = fused.usable(torch.rand(1, 3, 8, 8), 16)
-    ops = ["fused kernel", "plain PyTorch"] if kernel else ["plain PyTorch"]
+    kernel = build_error(16) is None
+    ops = ["CPU kernels", "plain PyTorch"] if kernel else ["plain PyTorch"]
     assert [(r["layout"], r["resizer ops"]) for r in ratios] == [
         (layout, op) for layout in ("contiguous", "channels-last") for op in ops
     ]
@@ -104,3 +104,16 @@ def test_the_goal_is_met_only_when_the_whole_interval_is_at_or_below_it():
     assert train_speed.ratio_summary([1.31 + 0.005 * i for i in range(15)], baseline, True)[verdict] == "missed"
     few = train_speed.ratio_summary([1.1] * 5, [1.0] * 5, True)
     assert few["95% CI"].startswith("too few rounds") and few[verdict] == "undecided"
+
+
+def test_the_record_is_what_render_reads(tmp_path, monkeypatch):
+    import render
+
+    rows = [{"step": "joint", "s/step": "0.100"}, {"step": "bilinear", "s/step": "0.080"}]
+    path = train_speed.write_record(tmp_path, "train_speed", "Training step speed", [train_speed.table("Steps", rows)])
+    assert path == tmp_path / "train_speed.json" and not list(tmp_path.glob("*.partial"))
+    monkeypatch.setattr(render, "SPEED", tmp_path)
+    text = render.speed_section()
+    assert "### Training step speed" in text and "#### Steps" in text
+    assert "| step | s/step |" in text and "| joint | 0.100 |" in text
+    assert "Machine: " in text and "torch " in text

@@ -7,7 +7,6 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from learned_resizer.models.image_input import route_image_gradient
 from learned_resizer.resizers.functional import as_size, check_image_batch
 
 
@@ -17,10 +16,6 @@ class ResizeThenModel(nn.Module):
     Normalising *before* the resizer gives the learned resizer well-scaled inputs; classical
     resizers are linear, so for them the order does not matter. The resizer's output therefore
     lives in normalised space: :meth:`to_image` maps it back to [0, 1]-scale for display.
-
-    The model's convolutions that read the images get the CPU kernel for their gradient into
-    them (:func:`~learned_resizer.models.image_input.route_image_gradient`, a change of class in
-    place): it is the one extra gradient that training a resizer costs the base model.
     """
 
     def __init__(
@@ -33,7 +28,6 @@ class ResizeThenModel(nn.Module):
     ) -> None:
         super().__init__()
         self.resizer, self.model = resizer, model
-        route_image_gradient(model)
         self.output_size = as_size(output_size)
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)

@@ -8,20 +8,19 @@ import pytest
 import torch
 from torch import nn
 
+from learned_resizer.accel import build, ops
+from learned_resizer.accel.fold import count_batchnorms
+from learned_resizer.accel.inference import InferencePipeline, InferenceResizer, PhaseSplitConv2d
 from learned_resizer.deploy import fast as fast_module
 from learned_resizer.deploy.fast import (
-    InferencePipeline,
-    InferenceResizer,
-    PhaseSplitConv2d,
     onnx_runner,
     prepare_for_inference,
 )
-from learned_resizer.deploy.fold import count_batchnorms
 from learned_resizer.deploy.predict import Predictor
 from learned_resizer.pretrained import build_pipeline
-from learned_resizer.resizers import fused
 from learned_resizer.resizers.functional import INTERPOLATIONS
 
+from ..conftest import kernels_opted_out
 from .conftest import CONFIG, randomise_batchnorm
 
 TOLERANCE = 1e-4
@@ -67,10 +66,6 @@ def test_eager_fast_path_equals_eager_pipeline(interpolation: str, blocks: int, 
     assert count_batchnorms(pipeline.resizer) == 2 + 2 * blocks  # the pipeline itself is left alone
 
 
-needs_kernels = pytest.mark.skipif(fused._library(1) is None, reason="no C compiler to build the CPU kernels")
-
-
-@needs_kernels
 @pytest.mark.parametrize(
     "interpolation, filters, output_size",
     [
@@ -81,26 +76,31 @@ needs_kernels = pytest.mark.skipif(fused._library(1) is None, reason="no C compi
     ],
 )
 def test_kernels_fast_path_equals_eager_pipeline(
-    interpolation: str, filters: int, output_size: tuple[int, int]
+    interpolation: str, filters: int, output_size: tuple[int, int], kernels, threads
 ) -> None:
     pipeline = trained(interpolation, 1, output_size, filters)
     fast = prepare_for_inference(pipeline, "kernels")
     calls = []
     with pytest.MonkeyPatch.context() as patch:
-        stem = fused.stem
-        patch.setattr(fused, "stem", lambda *args, **kwargs: calls.append(args) or stem(*args, **kwargs))
+        stem = ops.stem
+        patch.setattr(ops, "stem", lambda *args: calls.append(args) or stem(*args))
         for shape in [(3, 3, 64, 64), (2, 3, 50, 70)]:
             images = torch.rand(*shape)
-            with fused.fused_kernels(False):  # the reference: PyTorch's own ops
-                expected = eager(pipeline, images)
+            expected = eager(pipeline, images)  # the plain pipeline: PyTorch's own ops
             assert (fast.resize(images) - expected).abs().max() < TOLERANCE
     assert len(calls) == 2  # the kernels ran, once per call
 
 
-@needs_kernels
-def test_kernels_backend_only_where_the_kernels_run() -> None:
-    with fused.fused_kernels(False), pytest.raises(ValueError, match="backend 'kernels'"):
-        prepare_for_inference(trained(filters=16), "kernels")
+def test_kernels_backend_only_where_the_kernels_run(kernels, monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("LEARNED_RESIZER_CACHE", str(tmp_path))
+    monkeypatch.setenv("CC", "no-such-compiler")
+    build._library.cache_clear()
+    try:
+        with pytest.raises(ValueError, match="backend 'kernels'.*no C compiler"):
+            prepare_for_inference(trained(filters=16), "kernels")
+    finally:
+        monkeypatch.undo()  # the real compiler again before the cache is cleared
+        build._library.cache_clear()
     with pytest.raises(ValueError, match="backend 'kernels' runs a learned resizer with a multiple of 16 filters"):
         prepare_for_inference(trained(filters=8), "kernels")
     with pytest.raises(ValueError, match="backend 'kernels'"):
@@ -199,9 +199,9 @@ def slowed(slow: set[str], monkeypatch) -> None:
 
 @pytest.mark.parametrize("fast_one", ["eager", "onnxruntime", "kernels"])
 def test_auto_keeps_the_backend_that_ran_fastest(fast_one: str, monkeypatch) -> None:
-    candidates = {"eager", "onnxruntime"} | ({"kernels"} if fused._library(1) is not None else set())
+    candidates = {"eager", "onnxruntime"} | ({"kernels"} if not kernels_opted_out() else set())
     if fast_one not in candidates:
-        pytest.skip("no C compiler to build the CPU kernels")
+        pytest.skip("LEARNED_RESIZER_NO_KERNELS=1: the CPU kernels are not tested on this machine")
     pipeline = trained(filters=16)
     slowed(candidates - {fast_one}, monkeypatch)
     fast = prepare_for_inference(pipeline)
@@ -213,8 +213,8 @@ def test_auto_keeps_the_backend_that_ran_fastest(fast_one: str, monkeypatch) -> 
 
 def test_auto_without_onnxruntime_or_kernels_is_eager_untimed(monkeypatch) -> None:
     monkeypatch.setattr(fast_module, "onnxruntime_available", lambda: False)
-    with fused.fused_kernels(False):
-        fast = prepare_for_inference(trained(filters=16))
+    monkeypatch.setenv("LEARNED_RESIZER_ACCEL", "off")
+    fast = prepare_for_inference(trained(filters=16))
     assert fast.backend == "eager" and fast.timings == {}
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from learned_resizer.deploy.fold import count_batchnorms, fold_batchnorm, fold_conv_bn
+from learned_resizer.accel.fold import count_batchnorms, fold_batchnorm, fold_conv_bn
 from learned_resizer.pretrained import build_pipeline
 
 from .conftest import CONFIG, randomise_batchnorm

@@ -1,4 +1,4 @@
-"""The report's figures: training curves, the resolution sweep, and Figure-6-style panels.
+"""The report's figures: training curves and the resolution sweep (the panels: :mod:`learned_resizer.panels`).
 
 Figures are built with matplotlib's object API (``Figure``, no pyplot), which renders with Agg
 and touches no global backend state, so it is safe in tests, servers and threads.
@@ -12,7 +12,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from learned_resizer.compare.records import Panel, RunRecord
+from learned_resizer.compare.records import RunRecord
 from learned_resizer.compare.table import ComparisonTable
 
 _PALETTE = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:gray")
@@ -140,43 +140,3 @@ def compute_figure(table: ComparisonTable) -> Figure:
         fontsize="small",
     )
     return fig
-
-
-def panel_figure(panels: Sequence[Panel], amplify: float | None = None) -> Figure:
-    """Per image: original, bilinear, learned (linearly rescaled, its true range in the title),
-    learned clipped to [0, 1] (what a viewer would show), and |learned − bilinear| × ``amplify``
-    (``None``: scaled per image so that its largest value is white, the factor in the title)."""
-    if not panels:
-        raise ValueError("panel_figure needs at least one Panel")
-    columns = 5
-    fig = Figure(figsize=(3.0 * columns, 3.2 * len(panels)), layout="constrained")
-    axes = fig.subplots(len(panels), columns, squeeze=False)
-    for row, panel in zip(axes, panels):
-        low, high = float(panel.learned.min()), float(panel.learned.max())
-        rescaled = (panel.learned - low) / (high - low) if high > low else np.zeros_like(panel.learned)
-        residual = np.abs(panel.learned - panel.bilinear)
-        factor = amplify if amplify is not None else 1.0 / max(float(residual.max()), 1e-12)
-        residual = residual * factor
-        images = (
-            (panel.original, f"{panel.name}: original {_shape(panel.original)}"),
-            (panel.bilinear, f"bilinear {_shape(panel.bilinear)}"),
-            (rescaled, f"learned, rescaled\nrange [{low:.2f}, {high:.2f}]"),
-            (
-                np.clip(panel.learned, 0.0, 1.0),
-                f"learned, clipped to [0, 1]\n{_outside(panel.learned):.1%} of values outside",
-            ),
-            (np.clip(residual, 0.0, 1.0), f"|learned − bilinear| × {factor:.3g}"),
-        )
-        for ax, (image, title) in zip(row, images):
-            ax.imshow(image, interpolation="nearest")
-            ax.set_title(title, fontsize="small")
-            ax.set_axis_off()
-    return fig
-
-
-def _shape(image: np.ndarray) -> str:
-    return f"{image.shape[0]}×{image.shape[1]}"
-
-
-def _outside(image: np.ndarray) -> float:
-    return float(np.mean((image < 0.0) | (image > 1.0)))

@@ -6,45 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-
-def _check_image(array: np.ndarray, what: str) -> np.ndarray:
-    array = np.asarray(array, dtype=np.float64)
-    if array.ndim != 3 or array.shape[2] != 3:
-        raise ValueError(f"{what}: expected an (H, W, 3) array, got shape {array.shape}")
-    if not np.isfinite(array).all():
-        raise ValueError(f"{what}: contains NaN or infinite values")
-    return array
-
-
-@dataclass
-class Panel:
-    """One test image as the model sees it, for the Figure-6-style panels.
-
-    ``original``: the resizer's input, (H, W, 3) float RGB in [0, 1].
-    ``bilinear``: the bilinear resize of ``original``, (h, w, 3) float RGB in [0, 1].
-    ``learned``: the learned resizer's output, (h, w, 3) float RGB in *any* range: the paper's
-    resizer boosts high frequencies and may leave [0, 1], so it is never clipped here.
-    """
-
-    name: str
-    original: np.ndarray
-    bilinear: np.ndarray
-    learned: np.ndarray
-
-    def __post_init__(self) -> None:
-        self.original = _check_image(self.original, f"panel {self.name!r} original")
-        self.bilinear = _check_image(self.bilinear, f"panel {self.name!r} bilinear")
-        self.learned = _check_image(self.learned, f"panel {self.name!r} learned")
-        for what, image in (("original", self.original), ("bilinear", self.bilinear)):
-            if image.min() < 0.0 or image.max() > 1.0:
-                raise ValueError(
-                    f"panel {self.name!r} {what}: expected values in [0, 1], got [{image.min():.3g}, {image.max():.3g}]"
-                )
-        if self.learned.shape != self.bilinear.shape:
-            raise ValueError(
-                f"panel {self.name!r}: learned {self.learned.shape} and bilinear "
-                f"{self.bilinear.shape} must have the same shape"
-            )
+from learned_resizer.panels import Panel
 
 
 @dataclass

@@ -13,9 +13,10 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from learned_resizer.compare.figures import compute_figure, panel_figure, resolution_sweep, training_curves
+from learned_resizer.compare.figures import compute_figure, resolution_sweep, training_curves
 from learned_resizer.compare.records import RunRecord
 from learned_resizer.compare.table import ComparisonTable, build_table
+from learned_resizer.panels import panel_figure
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from learned_resizer.compare.config import (
     warm_start_config,
 )
 from learned_resizer.compare.equal_compute import EqualCompute, equal_compute_size
-from learned_resizer.compare.records import Panel, RunRecord
+from learned_resizer.compare.records import RunRecord
 from learned_resizer.compare.report import Report, write_report
 from learned_resizer.compare.table import build_table
 from learned_resizer.complexity import count_macs
@@ -40,6 +40,7 @@ from learned_resizer.data.registry import Splits, build_splits
 from learned_resizer.data.transforms import to_float_image
 from learned_resizer.environment import describe_environment
 from learned_resizer.models import create_model
+from learned_resizer.panels import Panel
 from learned_resizer.pretrained import from_pretrained
 from learned_resizer.resizers import create_resizer, resize_image
 from learned_resizer.tasks import TASKS

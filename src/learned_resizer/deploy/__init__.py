@@ -5,7 +5,7 @@ Only the modules that need nothing beyond the training stack are re-exported her
 that ``resize`` and ``export`` work without the ``deploy`` extra.
 """
 
-from learned_resizer.deploy.fold import fold_batchnorm, fold_conv_bn
+from learned_resizer.accel.fold import fold_batchnorm, fold_conv_bn
 from learned_resizer.deploy.predict import Predictor
 
 __all__ = ["Predictor", "fold_batchnorm", "fold_conv_bn"]

@@ -11,11 +11,10 @@ import torch
 from torchvision.transforms.v2 import functional as F
 from tqdm import tqdm
 
-from learned_resizer.compare.figures import panel_figure
-from learned_resizer.compare.records import Panel
 from learned_resizer.data.images import IMAGE_SUFFIXES, load_rgb
 from learned_resizer.deploy.predict import Predictor
 from learned_resizer.deploy.writers import write_image
+from learned_resizer.panels import Panel, panel_figure
 from learned_resizer.resizers.functional import Size
 
 

@@ -29,8 +29,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from learned_resizer.deploy.fast import INPUT_NAME, InferencePipeline, inference_resizer, onnx_bytes, onnx_session
-from learned_resizer.deploy.fold import count_batchnorms
+from learned_resizer.accel.fold import count_batchnorms
+from learned_resizer.accel.inference import InferencePipeline, inference_resizer
+from learned_resizer.deploy.fast import INPUT_NAME, onnx_bytes, onnx_session
 from learned_resizer.pipeline import ResizeThenModel
 from learned_resizer.pretrained import from_pretrained
 

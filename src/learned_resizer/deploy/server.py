@@ -52,9 +52,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from learned_resizer import __version__
 from learned_resizer.data.images import DEFAULT_MAX_PIXELS, ImageError
-from learned_resizer.deploy.compare import DIFF_GAIN, compare
 from learned_resizer.deploy.images import decode_bytes, png_bytes
 from learned_resizer.deploy.predict import Predictor
+from learned_resizer.deploy.side_by_side import DIFF_GAIN, compare
 from learned_resizer.deploy.webpage import PAGE
 
 logger = logging.getLogger(__name__)

@@ -10,12 +10,8 @@
 Activations work in place: the convolution or BatchNorm before each keeps its input, not its
 output, for the backward pass, so a full-resolution buffer and the time to fill it are saved.
 
-On a CPU in float32 two parts run as compiled kernels (:mod:`learned_resizer.resizers.fused`):
-the last 7x7 convolution, and the full-resolution stage up to BatchNorm in :func:`resized_features`,
-whose BatchNorm is applied *after* the resize: every interpolation's weights sum to one per output
-pixel, so resizing commutes with a per-channel affine map, and normalising with the
-full-resolution statistics at the target size gives the same output and gradients at a quarter
-of the pixels.
+This module is the model in PyTorch's own ops and nothing else; :mod:`learned_resizer.accel`
+runs the same modules and weights with compiled CPU kernels where a setting asks for them.
 
 Convolutions followed by BatchNorm carry no bias (BatchNorm's shift makes it redundant); the
 others do. The paper's Table 2 counts kernel weights only, so both conventions are reported by
@@ -29,14 +25,11 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from learned_resizer.resizers import fused
 from learned_resizer.resizers.base import Resizer
 from learned_resizer.resizers.functional import Size, check_interpolation, resize_image
 from learned_resizer.resizers.registry import register_resizer
 
 INITS = ("paper", "identity")
-#: interpolations that, to exactly half the size, are the 2x2 average (pixel centres aligned)
-HALVED_BY_AVERAGING = ("bilinear", "area")
 
 
 def _conv(in_channels: int, out_channels: int, kernel_size: int, bias: bool) -> nn.Conv2d:
@@ -119,88 +112,20 @@ class LearnedResizer(Resizer):
         return self.target_size_stage(self.resized_features(x, size)) + skip
 
     def resized_features(self, x: torch.Tensor, size: Size) -> torch.Tensor:
-        """The full-resolution stage resized to ``size``: by the fused kernel where it can run."""
-        if type(self.bn_in) is not nn.BatchNorm2d or not fused.usable(x, self.filters):
-            features = self.act_pointwise(self.conv_pointwise(self.act_in(self.conv_in(x))))
-            return resize_image(self.bn_in(features), size, self.interpolation)
-        resized, total, total_squares = stem_resized(
-            x,
-            self.conv_in,
-            self.conv_pointwise,
-            self.act_in.negative_slope,
-            self.act_pointwise.negative_slope,
-            size,
-            self.interpolation,
-        )
-        return batch_norm_resized(self.bn_in, resized, total, total_squares, x.shape[0] * x.shape[2] * x.shape[3])
+        """The full-resolution stage, Conv7x7 → LeakyReLU → Conv1x1 → LeakyReLU → BN, resized to ``size``."""
+        features = self.act_pointwise(self.conv_pointwise(self.act_in(self.conv_in(x))))
+        return resize_image(self.bn_in(features), size, self.interpolation)
 
     def target_size_stage(self, y: torch.Tensor) -> torch.Tensor:
         """Resized features to the image residual: residual blocks, Conv3x3 + BN + skip, Conv7x7."""
         z = self.bn_mid(self.conv_mid(self.residual_blocks(y))) + y
-        return (
-            fused.to_image(z, self.conv_out.weight, self.conv_out.bias)
-            if fused.usable(z, self.filters)
-            else self.conv_out(z)
-        )
+        return self.conv_out(z)
 
     def extra_repr(self) -> str:
         return (
             f"output_size={self.output_size}, filters={self.filters}, blocks={self.blocks}, "
             f"interpolation={self.interpolation!r}, init={self.init!r}"
         )
-
-
-def stem_resized(
-    x: torch.Tensor,
-    conv_in: nn.Conv2d,
-    conv_pointwise: nn.Conv2d,
-    slope_in: float,
-    slope_pw: float,
-    size: Size,
-    interpolation: str,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``resize(a, size)`` for the full-resolution stage's ``a = LeakyReLU(conv_pointwise(LeakyReLU(conv_in(x))))``,
-    by the compiled kernel (call where :func:`fused.usable`), with the per-channel sums of ``a``
-    and ``a²`` for BatchNorm. A bilinear or area resize to exactly half is done inside the kernel."""
-    halving = interpolation in HALVED_BY_AVERAGING and tuple(x.shape[2:]) == (2 * size[0], 2 * size[1])
-    a, total, total_squares = fused.stem(
-        x, conv_in.weight, conv_in.bias, conv_pointwise.weight, conv_pointwise.bias, slope_in, slope_pw, pool=halving
-    )
-    return (a if halving else resize_image(a, size, interpolation)), total, total_squares
-
-
-def batch_norm_resized(
-    bn: nn.BatchNorm2d, resized: torch.Tensor, total: torch.Tensor, total_squares: torch.Tensor, count: int
-) -> torch.Tensor:
-    """``resize(bn(a))`` from ``resize(a)`` and the per-channel sums of ``a`` and ``a²`` over its
-    ``count`` values per channel: what ``bn`` does in either mode, running statistics included."""
-    use_batch_statistics = bn.training or bn.running_mean is None
-    if use_batch_statistics:
-        mean = total / count
-        var = (total_squares / count - mean * mean).clamp_min(0)
-    else:
-        mean, var = bn.running_mean.double(), bn.running_var.double()
-    if bn.training and bn.track_running_stats and bn.running_mean is not None:
-        with torch.no_grad():
-            bn.num_batches_tracked.add_(1)
-            factor = 1.0 / float(bn.num_batches_tracked) if bn.momentum is None else bn.momentum
-            bn.running_mean.lerp_(mean.to(bn.running_mean.dtype), factor)
-            bn.running_var.lerp_((var * count / max(count - 1, 1)).to(bn.running_var.dtype), factor)
-    scale, shift = batch_norm_scale_shift(bn, mean, var)
-    shape = (1, -1, 1, 1)
-    return torch.addcmul(shift.to(resized.dtype).view(shape), resized, scale.to(resized.dtype).view(shape))
-
-
-def batch_norm_scale_shift(
-    bn: nn.BatchNorm2d, mean: torch.Tensor, var: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(scale, shift)`` per channel such that ``bn`` normalising with ``mean`` and ``var`` is
-    ``x * scale + shift`` (differentiable in ``bn``'s weight and bias and in the statistics)."""
-    scale = torch.rsqrt(var + bn.eps)
-    shift = -mean * scale
-    if bn.affine:
-        scale, shift = scale * bn.weight, shift * bn.weight + bn.bias
-    return scale, shift
 
 
 register_resizer("learned", trainable=True)(LearnedResizer)

@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from learned_resizer.accel import MODES as ACCEL_MODES
 from learned_resizer.data.augment import check_augmentation
 from learned_resizer.data.registry import DataConfig
 
@@ -133,6 +134,10 @@ class TrainerConfig:
     #: float32 matmuls and convolutions on a GPU's TF32 tensor cores (float32's range, a 10-bit
     #: mantissa) under precision 32-true; false: strict float32. CPUs are unaffected
     tf32: bool = True
+    #: the learned resizer's compiled CPU kernels (:mod:`learned_resizer.accel`): auto (where they
+    #: build), on (required), off (PyTorch's ops); null: $LEARNED_RESIZER_ACCEL, else auto. Same
+    #: weights and results either way, to float rounding
+    accel: str | None = None
 
 
 #: the largest input or output side a run accepts: one 8192x8192 image is 0.8 GB of float32 pixels
@@ -184,6 +189,8 @@ class RunConfig:
             raise ValueError(f"optim.schedule: expected one of {SCHEDULES}, got {self.optim.schedule!r}")
         if self.optim.optimizer not in OPTIMIZERS:
             raise ValueError(f"optim.optimizer: expected one of {OPTIMIZERS}, got {self.optim.optimizer!r}")
+        if self.trainer.accel is not None and self.trainer.accel not in ACCEL_MODES:
+            raise ValueError(f"trainer.accel: expected one of {ACCEL_MODES} or null, got {self.trainer.accel!r}")
         if self.optim.decay_every_epochs <= 0:
             raise ValueError(f"optim.decay_every_epochs: expected a positive int, got {self.optim.decay_every_epochs}")
         return self

@@ -28,6 +28,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from learned_resizer import __version__
+from learned_resizer.accel import accelerate
 from learned_resizer.complexity import count_kernel_weights, count_macs, count_trainable_parameters
 from learned_resizer.data.registry import Splits, build_splits
 from learned_resizer.evaluation import compute_metrics, predict
@@ -55,6 +56,7 @@ LAST_CHECKPOINT = "checkpoints/last.ckpt"
 #: config fields that change how a run executes, not what it computes (up to rounding): a run
 #: may be resumed, or a finished one reused, under other values of these
 EXECUTION_ONLY = (
+    "trainer.accel",
     "trainer.progress_bar",
     "trainer.accelerator",
     "trainer.devices",
@@ -195,7 +197,7 @@ def train_run(
         config.seed,
         check_targets=task.check_targets,
     )
-    pipeline = build_pipeline_for_run(config, task)
+    pipeline = accelerate(build_pipeline_for_run(config, task), config.trainer.accel)
     architecture = {k: v for k, v in pipeline_config(config, task, classes).items() if k != "version"}
     module = ResizerTrainingModule(
         pipeline, task, config.optim, config.mode, config.seed, architecture, channels_last=config.trainer.channels_last

@@ -1,7 +1,7 @@
 """Bilinear vs learned resizing of one image, for the web page (the paper's Figure 6, live).
 
 The difference image is ``|learned − bilinear| × DIFF_GAIN``, the convention of the report's
-panels (:func:`learned_resizer.compare.figures.panel_figure`), so the page and the report show the
+panels (:func:`learned_resizer.panels.panel_figure`), so the page and the report show the
 same thing. The learned image is shown clipped to [0, 1]; how many pixels that clipped is part of
 the comparison.
 """

@@ -22,7 +22,19 @@ import copy
 import torch
 from torch import nn
 
-from learned_resizer.resizers.learned import LearnedResizer, ResidualBlock, batch_norm_scale_shift
+from learned_resizer.resizers.learned import LearnedResizer, ResidualBlock
+
+
+def batch_norm_scale_shift(
+    bn: nn.BatchNorm2d, mean: torch.Tensor, var: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(scale, shift)`` per channel such that ``bn`` normalising with ``mean`` and ``var`` is
+    ``x * scale + shift`` (differentiable in ``bn``'s weight and bias and in the statistics)."""
+    scale = torch.rsqrt(var + bn.eps)
+    shift = -mean * scale
+    if bn.affine:
+        scale, shift = scale * bn.weight, shift * bn.weight + bn.bias
+    return scale, shift
 
 
 @torch.no_grad()
