@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from learned_resizer.models.image_input import route_image_gradient
@@ -50,4 +51,9 @@ class ResizeThenModel(nn.Module):
         return resized * self.std + self.mean
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.model(self.resize(images))
+        """The model's outputs; dense outputs (N, K, h, w), a segmenter's logits at the small size,
+        come back bilinearly upsampled to the images' own resolution, where masks are judged."""
+        outputs = self.model(self.resize(images))
+        if outputs.ndim == 4 and outputs.shape[-2:] != images.shape[-2:]:
+            outputs = F.interpolate(outputs, size=images.shape[-2:], mode="bilinear", align_corners=False)
+        return outputs

@@ -42,8 +42,10 @@ class ImageFileDataset(Dataset):
         skip_bad_images: bool = False,
         cache: bool = False,
         max_pixels: int = DEFAULT_MAX_PIXELS,
+        fit: str = "crop",
     ) -> None:
         self.input_size = (int(input_size[0]), int(input_size[1]))
+        self.fit = fit
         self.name = name
         self.skip_bad_images = skip_bad_images
         self.max_pixels = max_pixels
@@ -73,7 +75,7 @@ class ImageFileDataset(Dataset):
                 continue
             pixels = self._pixels(candidate)
             if pixels is not None:
-                return fit_to_size(pixels, self.input_size), self.samples[candidate][1]
+                return fit_to_size(pixels, self.input_size, self.fit), self.samples[candidate][1]
             if not self._bad:
                 logger.warning("%s: a bad image was found while loading; it and later ones are replaced", self.name)
             self._bad.add(candidate)

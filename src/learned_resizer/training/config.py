@@ -19,6 +19,7 @@ import yaml
 
 from learned_resizer.data.augment import check_augmentation
 from learned_resizer.data.registry import DataConfig
+from learned_resizer.data.transforms import FITS
 
 
 class _Loader(yaml.SafeLoader):
@@ -42,7 +43,7 @@ def load_yaml(text: str, source: str) -> Any:
 
 
 MODES = ("baseline", "joint", "resizer_only")
-TASKS = ("classification", "iqa")
+TASKS = ("classification", "iqa", "segmentation")
 SCHEDULES = ("step", "cosine")
 OPTIMIZERS = ("sgd", "adamw")
 
@@ -161,6 +162,8 @@ class RunConfig:
             if len(size) != 2 or any(s <= 0 for s in size):
                 raise ValueError(f"{name}: expected two positive ints (height, width), got {list(size)}")
         check_augmentation(self.data.augment, self.input_size)
+        if self.data.fit not in FITS:
+            raise ValueError(f"data.fit: expected one of {FITS}, got {self.data.fit!r}")
         if self.trainer.epochs <= 0:
             raise ValueError(f"trainer.epochs: expected a positive int, got {self.trainer.epochs}")
         if self.data.num_workers is not None and self.data.num_workers < 0:

@@ -271,7 +271,7 @@ def finish_run(
     )
     test_metrics = compute_metrics(task.metrics(), outputs, targets)
     scores = task.per_example_scores(outputs, targets)
-    saved = {"outputs": outputs.numpy(), "targets": targets.numpy(), "scores": scores.numpy()}
+    saved = {"outputs": task.saved_outputs(outputs).numpy(), "targets": targets.numpy(), "scores": scores.numpy()}
     correlated = task.correlated_values(outputs, targets)
     if correlated is not None:
         saved |= {"predicted_values": correlated[0].numpy(), "true_values": correlated[1].numpy()}
