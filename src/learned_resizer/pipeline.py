@@ -36,14 +36,14 @@ class ResizeThenModel(nn.Module):
         self.resizer, self.model = resizer, model
         route_image_gradient(model)
         self.output_size = as_size(output_size)
-        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
 
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
-        return (check_image_batch(images) - self.mean) / self.std
+        return (check_image_batch(images, self.mean.shape[1]) - self.mean) / self.std
 
     def resize(self, images: torch.Tensor) -> torch.Tensor:
-        """Images in [0, 1] (N, 3, H, W) → the base model's input (N, 3, h, w), normalised."""
+        """Images in [0, 1] (N, C, H, W) → the base model's input (N, C, h, w), normalised."""
         return self.resizer(self.normalize(images), self.output_size)
 
     def to_image(self, resized: torch.Tensor) -> torch.Tensor:

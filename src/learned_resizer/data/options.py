@@ -43,4 +43,5 @@ def make_split(
         cache=bool(options["cache"]),
         max_pixels=int(options["max_pixels"]),
         fit=config.fit,
+        channels=config.channels,
     )

@@ -26,6 +26,8 @@ class DataConfig:
     #: how images (and masks) are brought to the input size: crop, letterbox or stretch
     #: (:mod:`learned_resizer.data.transforms`)
     fit: str = "crop"
+    #: channels per image: 3 (RGB), 1 (grayscale), or C from multi-page TIFFs and ``.npy`` stacks
+    channels: int = 3
     options: dict[str, Any] = field(default_factory=dict)
 
 

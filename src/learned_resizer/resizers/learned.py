@@ -72,6 +72,7 @@ class LearnedResizer(Resizer):
         init: ``"paper"`` — Glorot-uniform kernels and zero biases, as Keras initialises them;
             ``"identity"`` — the same, but the last 7x7 convolution is zero so that a fresh
             resizer *is* the bilinear resizer and joint fine-tuning starts from the baseline.
+        channels: C of the images in and out (3, the paper's; 1 for grayscale, more for stacks).
     """
 
     def __init__(
@@ -82,8 +83,9 @@ class LearnedResizer(Resizer):
         interpolation: str = "bilinear",
         negative_slope: float = 0.2,
         init: str = "paper",
+        channels: int = 3,
     ) -> None:
-        super().__init__(output_size)
+        super().__init__(output_size, channels)
         if not isinstance(filters, int) or filters <= 0:
             raise ValueError(f"filters must be a positive int, got {filters!r}")
         if not isinstance(blocks, int) or blocks < 0:
@@ -93,7 +95,7 @@ class LearnedResizer(Resizer):
             raise ValueError(f"init must be one of {INITS}, got {init!r}")
         self.filters, self.blocks, self.interpolation, self.init = filters, blocks, interpolation, init
 
-        self.conv_in = _conv(3, filters, 7, bias=True)
+        self.conv_in = _conv(channels, filters, 7, bias=True)
         self.act_in = nn.LeakyReLU(negative_slope, inplace=True)
         self.conv_pointwise = _conv(filters, filters, 1, bias=True)
         self.act_pointwise = nn.LeakyReLU(negative_slope, inplace=True)
@@ -101,7 +103,7 @@ class LearnedResizer(Resizer):
         self.residual_blocks = nn.Sequential(*(ResidualBlock(filters, negative_slope) for _ in range(blocks)))
         self.conv_mid = _conv(filters, filters, 3, bias=False)
         self.bn_mid = nn.BatchNorm2d(filters)
-        self.conv_out = _conv(filters, 3, 7, bias=True)
+        self.conv_out = _conv(filters, channels, 7, bias=True)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -121,7 +123,7 @@ class LearnedResizer(Resizer):
 
     def resized_features(self, x: torch.Tensor, size: Size) -> torch.Tensor:
         """The full-resolution stage resized to ``size``: by the fused kernel where it can run."""
-        if type(self.bn_in) is not nn.BatchNorm2d or not fused.usable(x, self.filters):
+        if type(self.bn_in) is not nn.BatchNorm2d or self.channels != 3 or not fused.usable(x, self.filters):
             features = self.act_pointwise(self.conv_pointwise(self.act_in(self.conv_in(x))))
             return resize_image(self.bn_in(features), size, self.interpolation)
         resized, total, total_squares = stem_resized(
@@ -140,7 +142,7 @@ class LearnedResizer(Resizer):
         z = self.bn_mid(self.conv_mid(self.residual_blocks(y))) + y
         return (
             fused.to_image(z, self.conv_out.weight, self.conv_out.bias)
-            if fused.usable(z, self.filters)
+            if self.channels == 3 and fused.usable(z, self.filters)
             else self.conv_out(z)
         )
 

@@ -162,6 +162,8 @@ class RunConfig:
             if len(size) != 2 or any(s <= 0 for s in size):
                 raise ValueError(f"{name}: expected two positive ints (height, width), got {list(size)}")
         check_augmentation(self.data.augment, self.input_size)
+        if isinstance(self.data.channels, bool) or self.data.channels <= 0:
+            raise ValueError(f"data.channels: expected a positive int, got {self.data.channels!r}")
         if self.data.fit not in FITS:
             raise ValueError(f"data.fit: expected one of {FITS}, got {self.data.fit!r}")
         if self.trainer.epochs <= 0:
