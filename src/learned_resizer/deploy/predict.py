@@ -11,11 +11,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
+import torch.nn.functional as TF
 from PIL import Image
 from torchvision.transforms.v2 import functional as F
 
-from learned_resizer.data.transforms import fit_to_size, to_float_image
+from learned_resizer.data.transforms import fit_to_size, to_float_image, unfit_logits
 from learned_resizer.deploy.fast import prepare_for_inference
 from learned_resizer.pipeline import ResizeThenModel
 from learned_resizer.pretrained import from_pretrained
@@ -47,14 +49,28 @@ class Predictor:
         # a head without names (or with a mismatching list) still gets stable labels
         self.labels = classes if len(classes) == num_outputs else [f"class {i}" for i in range(num_outputs)]
         self.task = config.get("task", "classification")
+        self.fit_mode = config.get("fit", "crop")
 
     @classmethod
     def load(cls, checkpoint: str | Path, backend: str = "auto", device: torch.device | str = "cpu") -> Predictor:
         return cls(*from_pretrained(checkpoint), backend=backend, device=device)
 
     def fit(self, image: Image.Image) -> torch.Tensor:
-        """8-bit RGB image → float (3, h, w) in [0, 1] at ``input_size``, as every training split gets it."""
-        return to_float_image(fit_to_size(F.pil_to_tensor(image), self.input_size))
+        """8-bit RGB image → float (3, h, w) in [0, 1] at ``input_size``, as every training split gets
+        it (the run's ``data.fit``)."""
+        return to_float_image(fit_to_size(F.pil_to_tensor(image), self.input_size, self.fit_mode))
+
+    @torch.inference_mode()
+    def segment(self, image: Image.Image) -> np.ndarray:
+        """Segmentation checkpoints: class ids (H, W) uint8 at ``image``'s own size. The logits are
+        upsampled to the input size, as in training, then un-fitted (a letterbox's padding cut
+        away) and resized back to the image, where the most probable class of each pixel is taken."""
+        if self.task != "segmentation":
+            raise ValueError(f"this checkpoint's task is {self.task!r}, not segmentation")
+        logits = self.fast.logits(self.resize(self.fit(image)[None]))
+        logits = TF.interpolate(logits, size=self.input_size, mode="bilinear", align_corners=False)
+        restored = unfit_logits(logits, (image.height, image.width), self.fit_mode)
+        return restored.argmax(dim=1)[0].to(torch.uint8).numpy()
 
     def resize(self, images: torch.Tensor, size: Size | None = None) -> torch.Tensor:
         """Images (N, 3, H, W) in [0, 1] → the pipeline's resizer output in pixel scale (N, 3, h, w)."""

@@ -37,7 +37,7 @@ import numpy as np
 import torch
 from fastapi import FastAPI, File, HTTPException, Query, Request, Security, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.security import HTTPBearer
 from PIL import Image
 from pydantic import BaseModel, Field
@@ -147,6 +147,10 @@ _ERRORS = {
         422: "bad parameter, truncated or corrupt image, or wrong array shape",
         503: "too many requests in flight",
     }.items()
+}
+#: /v1/segment's answer in its default format
+_MASK_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"image/png": {}}, "description": "the mask: class ids as 8-bit grey, the upload's size"}
 }
 
 
@@ -325,6 +329,32 @@ def create_app(
             "model_input_size": predictor.output_size,
             "timings_ms": clock.report(),
         }
+
+    @app.post("/v1/segment", responses=_ERRORS | _MASK_RESPONSE, dependencies=[bearer])
+    def segment(
+        file: UploadFile = File(description="an image"),
+        format: Literal["png", "json"] = Query("png", description="png: the mask; json: pixels per class"),
+    ) -> Response:
+        """Segmentation checkpoints: the class of every pixel of the upload, at its own size, as an
+        8-bit PNG of class ids, or as JSON with each class's pixel count."""
+        if predictor.task != "segmentation":
+            raise HTTPException(409, f"this server's checkpoint is for {predictor.task}, not segmentation")
+        data, name = _read_upload(file, limits.max_bytes)
+        try:
+            image = decode_bytes(data, name, None, limits.max_pixels)  # not drafted: the mask is full size
+        except ImageError as error:
+            raise HTTPException(_image_error_status(str(error)), str(error)) from error
+        mask = predictor.segment(image)
+        if format == "json":
+            counts = np.bincount(mask.ravel(), minlength=len(predictor.labels))
+            classes = [
+                {"label": label, "index": index, "pixels": int(count)}
+                for index, (label, count) in enumerate(zip(predictor.labels, counts))
+            ]
+            return JSONResponse({"size": [image.height, image.width], "classes": classes})
+        buffer = io.BytesIO()
+        Image.fromarray(mask, mode="L").save(buffer, format="PNG")
+        return Response(buffer.getvalue(), media_type="image/png")
 
     return app
 
