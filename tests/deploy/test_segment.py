@@ -62,3 +62,13 @@ def test_segment_on_a_classifier_and_bad_uploads_are_refused(segmenter, checkpoi
     client = TestClient(create_app(segmenter[0], backend="eager"))
     answer = client.post("/v1/segment", files={"file": ("x.png", b"hello")})
     assert answer.status_code == 415 and "x.png" in answer.json()["detail"]
+
+
+@pytest.mark.parametrize("fmt", ["torchscript", "onnx"])
+def test_export_of_a_segmentation_pipeline_gives_logits_at_the_images_size(segmenter, fmt, tmp_path):
+    from learned_resizer.deploy.export import export_checkpoint
+
+    report = export_checkpoint(segmenter[0], fmt, True, tmp_path / f"seg.{fmt}")
+    # checked (shape and values) against the eager pipeline, whose logits are at the input's size
+    assert report.check_shape[2:] != (64, 64) and report.max_abs_diff < 1e-4
+    assert report.path.is_file()
