@@ -51,3 +51,5 @@ def test_segmentation_comparison_pairs_runs_on_per_image_iou(tmp_path):
     assert comparison.result.difference == pytest.approx(expected.difference)
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     assert results["table"]["paired_metric"]["name"] == "image_iou_error"
+    assert "masks.png" in results["figures"] and (tmp_path / "out" / "masks.png").is_file()
+    assert "masks.png" in (tmp_path / "out" / "report.md").read_text()
