@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import warnings
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
@@ -103,17 +104,17 @@ def _to_rgb(image: Image.Image) -> Image.Image:
 STACK_SUFFIXES = frozenset({".npy"})
 
 
-def load_channels(path: str | Path, channels: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+def load_channels(path: str | Path | BinaryIO, channels: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Decode ``path`` to (C, H, W) for ``data.channels`` = C other than 3: uint8 pixels, or
     float32 from a float ``.npy`` array (values in [0, 1]).
 
     Grayscale needs C = 1 (any image is converted to grey); a multi-page TIFF gives one channel per
     page (each page converted to grey); a single image whose bands number C (RGBA, CMYK for 4) gives
     its bands; ``.npy`` holds (C, H, W), or (H, W) for C = 1. Anything else is an
-    :class:`ImageError` naming the file and the channels it has.
+    :class:`ImageError` naming the file and the channels it has. ``path`` may be an open binary
+    file whose ``str()`` is its name (an upload).
     """
-    path = Path(path)
-    if path.suffix.lower() in STACK_SUFFIXES:
+    if Path(str(path)).suffix.lower() in STACK_SUFFIXES:
         return _load_stack(path, channels, max_pixels)
     image = open_image(path, max_pixels)
     try:
@@ -146,7 +147,7 @@ def _to_grey(image: Image.Image) -> Image.Image:
     return image if image.mode == "L" else image.convert("L")
 
 
-def _load_stack(path: Path, channels: int, max_pixels: int) -> np.ndarray:
+def _load_stack(path: Path | BinaryIO, channels: int, max_pixels: int) -> np.ndarray:
     try:
         array = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as error:

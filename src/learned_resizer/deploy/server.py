@@ -43,11 +43,12 @@ from PIL import Image
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
+from torchvision.transforms.v2 import functional as F
 
 from learned_resizer import __version__
-from learned_resizer.data.images import DEFAULT_MAX_PIXELS, ImageError
+from learned_resizer.data.images import DEFAULT_MAX_PIXELS, ImageError, load_channels
 from learned_resizer.deploy.compare import DIFF_GAIN, compare
-from learned_resizer.deploy.images import decode_bytes, png_bytes
+from learned_resizer.deploy.images import decode_bytes, named_bytes, png_bytes
 from learned_resizer.deploy.predict import Predictor
 from learned_resizer.deploy.webpage import PAGE
 
@@ -283,15 +284,15 @@ def create_app(
         clock = _Clock()
         data, name = _read_upload(file, limits.max_bytes)
         if resized:
-            images = torch.from_numpy(_read_resized(data, name, predictor.output_size))[None]
+            images = torch.from_numpy(_read_resized(data, name, predictor.output_size, predictor.channels))[None]
             decoded = predictor.output_size
             clock.lap("decode")
             clock.skip("fit", "resize")
         else:
-            image = _decode(data, name, predictor, limits.max_pixels)
-            decoded = (image.height, image.width)
+            pixels = _decode_pixels(data, name, predictor, limits.max_pixels, predictor.input_size)
+            decoded = tuple(pixels.shape[-2:])
             clock.lap("decode")
-            fitted = predictor.fit(image)[None]
+            fitted = predictor.fit_pixels(pixels)[None]
             clock.lap("fit")
             images = predictor.resize(fitted)
             clock.lap("resize")
@@ -310,6 +311,8 @@ def create_app(
     def compare_resizers(file: UploadFile = File(description="an image"), top_k: int = top_k_query) -> dict[str, Any]:
         """Bilinear and learned resizing of one image, their amplified difference, and predictions for each."""
         clock = _Clock()
+        if predictor.channels != 3:
+            raise HTTPException(409, f"compare shows RGB images; this checkpoint takes {predictor.channels} channels")
         data, name = _read_upload(file, limits.max_bytes)
         image = _decode(data, name, predictor, limits.max_pixels)
         clock.lap("decode")
@@ -340,18 +343,15 @@ def create_app(
         if predictor.task != "segmentation":
             raise HTTPException(409, f"this server's checkpoint is for {predictor.task}, not segmentation")
         data, name = _read_upload(file, limits.max_bytes)
-        try:
-            image = decode_bytes(data, name, None, limits.max_pixels)  # not drafted: the mask is full size
-        except ImageError as error:
-            raise HTTPException(_image_error_status(str(error)), str(error)) from error
-        mask = predictor.segment(image)
+        pixels = _decode_pixels(data, name, predictor, limits.max_pixels, None)  # not drafted: the mask is full size
+        mask = predictor.segment(pixels)
         if format == "json":
             counts = np.bincount(mask.ravel(), minlength=len(predictor.labels))
             classes = [
                 {"label": label, "index": index, "pixels": int(count)}
                 for index, (label, count) in enumerate(zip(predictor.labels, counts))
             ]
-            return JSONResponse({"size": [image.height, image.width], "classes": classes})
+            return JSONResponse({"size": list(mask.shape), "classes": classes})
         buffer = io.BytesIO()
         Image.fromarray(mask, mode="L").save(buffer, format="PNG")
         return Response(buffer.getvalue(), media_type="image/png")
@@ -428,6 +428,19 @@ def _decode(data: bytes, name: str, predictor: Predictor, max_pixels: int) -> Im
         raise HTTPException(_image_error_status(str(error)), str(error)) from error
 
 
+def _decode_pixels(
+    data: bytes, name: str, predictor: Predictor, max_pixels: int, fit_size: tuple[int, int] | None
+) -> torch.Tensor:
+    """An upload as pixels (C, H, W) for the checkpoint's channel count: RGB decoded as in training
+    (JPEGs drafted down towards ``fit_size`` where given), other counts by ``load_channels``."""
+    try:
+        if predictor.channels == 3:
+            return F.pil_to_tensor(decode_bytes(data, name, fit_size, max_pixels))
+        return torch.from_numpy(load_channels(named_bytes(data, name), predictor.channels, max_pixels))
+    except ImageError as error:
+        raise HTTPException(_image_error_status(str(error)), str(error)) from error
+
+
 def _image_error_status(message: str) -> int:
     """``ImageError`` has no subclasses; its messages (tested) say which problem it was."""
     if "too many pixels" in message:
@@ -437,8 +450,8 @@ def _image_error_status(message: str) -> int:
     return 422
 
 
-def _read_resized(data: bytes, name: str, size: tuple[int, int]) -> np.ndarray:
-    """A client-resized ``.npy`` upload → float32 (3, h, w); 4xx for anything else."""
+def _read_resized(data: bytes, name: str, size: tuple[int, int], channels: int = 3) -> np.ndarray:
+    """A client-resized ``.npy`` upload → float32 (C, h, w); 4xx for anything else."""
     if not data.startswith(_NPY_MAGIC):
         raise HTTPException(
             415, f"{name}: resized=true expects a .npy array (the file does not start with the .npy magic)"
@@ -449,7 +462,7 @@ def _read_resized(data: bytes, name: str, size: tuple[int, int]) -> np.ndarray:
         raise HTTPException(415, f"{name}: unreadable .npy array ({error})") from error
     if array.dtype.kind != "f":
         raise HTTPException(415, f"{name}: expected a float16/32/64 array, got dtype {array.dtype}")
-    expected = (3, *size)
+    expected = (channels, *size)
     if array.shape not in (expected, (1, *expected)):
         raise HTTPException(
             422, f"{name}: array of shape {array.shape}; the model's input needs {expected} or {(1, *expected)}"
