@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import shutil
 
 import numpy as np
 import pytest
@@ -14,7 +15,8 @@ from learned_resizer.data.transforms import fit_to_size, to_float_image, unfit_l
 from learned_resizer.deploy.server import create_app
 from learned_resizer.pretrained import build_pipeline, save_pretrained
 
-from .conftest import CONFIG, encode, randomise_batchnorm
+from .conftest import CONFIG, TOKEN, encode, randomise_batchnorm, start_server
+from .test_webpage import CHROMIUM
 
 SEGMENTER = CONFIG | {
     "task": "segmentation",
@@ -72,3 +74,30 @@ def test_export_of_a_segmentation_pipeline_gives_logits_at_the_images_size(segme
     # checked (shape and values) against the eager pipeline, whose logits are at the input's size
     assert report.check_shape[2:] != (64, 64) and report.max_abs_diff < 1e-4
     assert report.path.is_file()
+
+
+@pytest.mark.slow
+def test_page_overlays_the_mask_at_the_images_size(segmenter, tmp_path):
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    if shutil.which(CHROMIUM) is None:
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    image = tmp_path / "scene.png"
+    image.write_bytes(encode((90, 40), seed=3))
+    with start_server(segmenter[0], tmp_path) as server, sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        try:
+            page = browser.new_page()
+            page.goto(server.url + "/")
+            page.wait_for_selector("body.segmentation", timeout=30_000)
+            page.fill("#token", TOKEN)
+            page.set_input_files("#file", str(image))
+            page.wait_for_selector('body[data-state="done"]', timeout=30_000)
+            size = page.eval_on_selector("#overlay", "c => [c.width, c.height]")
+            assert size == [90, 40]
+            rows = page.eval_on_selector_all("#class-pixels tr", "rows => rows.map(r => r.cells[2].textContent)")
+            assert sum(int(text.split()[0]) for text in rows) == 90 * 40
+        finally:
+            browser.close()

@@ -131,6 +131,7 @@ class Health(BaseModel):
     num_outputs: int
     backend: str
     device: str
+    task: str
 
 
 class ErrorBody(BaseModel):
@@ -270,6 +271,7 @@ def create_app(
             "num_outputs": max_k,
             "backend": predictor.fast.backend,
             "device": str(predictor.device),
+            "task": predictor.task,
         }
 
     @app.post("/v1/classify", response_model=ClassifyResponse, responses=_ERRORS, dependencies=[bearer])
