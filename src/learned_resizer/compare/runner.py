@@ -273,7 +273,8 @@ def _train_if_needed(
     start = time.perf_counter()
     train_run(config, planned.run_dir, resume=resume, splits=splits)
     result = load_result(planned.run_dir) if is_finished(planned.run_dir) else None
-    outcome = "" if result is None else ", " + ", ".join(_metric(k, v) for k, v in list(result["test"].items())[:2])
+    headline = TASKS[config.task].headline_metric
+    outcome = "" if result is None else f", {_metric(headline, result['test'][headline])}"
     say(f"{description}: {'resumed' if resume else 'trained'} in {time.perf_counter() - start:.0f} s{outcome}")
 
 
