@@ -190,3 +190,19 @@ def test_other_fits_restore_masks_of_the_original_size(fit):
     restored = unfit_logits(logits, (60, 90), fit).argmax(dim=1)[0]
     assert restored.shape == (60, 90)
     assert (restored == torch.from_numpy(ids).long()).float().mean() > 0.97
+
+
+def test_segfolder_of_four_channel_stacks_and_demo_seg_refuses_other_counts(tmp_path):
+    for number in range(4):
+        stack = np.random.default_rng(number).integers(0, 256, (4, 12, 20), dtype=np.uint8)
+        (tmp_path / "images").mkdir(exist_ok=True)
+        np.save(tmp_path / "images" / f"tile{number}.npy", stack)
+        write_mask(tmp_path / "masks" / f"tile{number}.png", two_regions(20, 12, 9))
+    np.save(tmp_path / "images" / "tile3.npy", np.zeros((4, 12, 19), dtype=np.uint8))  # one column short
+    config = DataConfig(name="segfolder", root=str(tmp_path), channels=4, fit="stretch", skip_bad_images=True)
+    splits = build_splits(config, (12, 20))
+    image, mask = splits.train[0]
+    assert image.shape == (4, 12, 20) and mask.shape == (12, 20)
+    assert [path.name for path, _ in splits.train.skipped + splits.val.skipped + splits.test.skipped] == ["tile3.png"]
+    with pytest.raises(ValueError, match="data.channels: demo_seg's textures are RGB"):
+        build_splits(DataConfig(name="demo_seg", channels=1), (16, 16))

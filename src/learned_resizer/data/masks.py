@@ -17,7 +17,14 @@ from PIL import Image
 from torch.utils.data import Dataset
 from torchvision.transforms.v2 import functional as F
 
-from learned_resizer.data.images import DEFAULT_MAX_PIXELS, ImageError, load_rgb, open_image
+from learned_resizer.data.images import (
+    DEFAULT_MAX_PIXELS,
+    STACK_SUFFIXES,
+    ImageError,
+    load_channels,
+    load_rgb,
+    open_image,
+)
 from learned_resizer.data.transforms import fit_mask, fit_to_size
 from learned_resizer.tasks.segmentation import IGNORE_INDEX
 
@@ -51,8 +58,12 @@ def check_pair(pair: Pair, num_classes: int, max_pixels: int, ignore_index: int 
     """Raise :class:`ImageError` naming the file for an unreadable image or mask, a mask of another
     size than its image, or a mask with ids that are neither a class (< ``num_classes``) nor ignored."""
     image_file, mask_file = pair
-    with open_image(image_file, max_pixels) as image:
-        size = image.size
+    if image_file.suffix.lower() in STACK_SUFFIXES:
+        height, width = np.load(image_file, mmap_mode="r").shape[-2:]
+        size = (width, height)
+    else:
+        with open_image(image_file, max_pixels) as image:
+            size = image.size
     mask = read_mask(mask_file)
     if (mask.shape[1], mask.shape[0]) != size:
         raise ImageError(
@@ -83,8 +94,10 @@ class MaskedImageDataset(Dataset):
         max_pixels: int = DEFAULT_MAX_PIXELS,
         fit: str = "crop",
         ignore_index: int = IGNORE_INDEX,
+        channels: int = 3,
     ) -> None:
         self.input_size = (int(input_size[0]), int(input_size[1]))
+        self.channels = channels
         self.name, self.max_pixels, self.fit, self.ignore_index = name, max_pixels, fit, ignore_index
         self.skipped: list[tuple[Path, str]] = []
         self.pairs: list[Pair] = []
@@ -109,7 +122,10 @@ class MaskedImageDataset(Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         image_file, mask_file = self.pairs[index]
-        image = F.pil_to_tensor(load_rgb(image_file, max_pixels=self.max_pixels))
+        if self.channels == 3:
+            image = F.pil_to_tensor(load_rgb(image_file, max_pixels=self.max_pixels))
+        else:
+            image = torch.from_numpy(load_channels(image_file, self.channels, self.max_pixels))
         mask = torch.from_numpy(read_mask(mask_file)).long()
         return fit_to_size(image, self.input_size, self.fit), fit_mask(
             mask, self.input_size, self.fit, self.ignore_index

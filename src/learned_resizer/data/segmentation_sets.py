@@ -38,7 +38,7 @@ import torch.nn.functional as TF
 from torchvision.transforms.v2 import functional as F
 
 from learned_resizer.data.folder import scan_split
-from learned_resizer.data.images import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, load_rgb
+from learned_resizer.data.images import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, STACK_SUFFIXES, load_rgb
 from learned_resizer.data.masks import MaskedImageDataset, Pair, TensorMaskDataset, read_mask
 from learned_resizer.data.options import read_options, require_root
 from learned_resizer.data.registry import DataConfig, Splits, register_dataset
@@ -114,6 +114,8 @@ def _terrain_tiles(config: DataConfig) -> tuple[dict[str, list[tuple[Path, int]]
 def build_demo_seg(config: DataConfig, input_size: tuple[int, int]) -> Splits:
     """Terrain mosaics with their masks, made in memory (about 50 kB per image at 128 px)."""
     options = read_options(config, DEMO_SEG_OPTIONS)
+    if config.channels != 3:
+        raise ValueError(f"data.channels: demo_seg's textures are RGB (3 channels), got {config.channels}")
     size = int(options["size"] or max(input_size))
     files, classes = _terrain_tiles(config)
     made = {}
@@ -134,7 +136,7 @@ def _image_files(folder: Path) -> dict[str, Path]:
     return {
         path.stem: path
         for path in sorted(folder.iterdir())
-        if path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".") and path.is_file()
+        if path.suffix.lower() in IMAGE_SUFFIXES | STACK_SUFFIXES and not path.name.startswith(".") and path.is_file()
     }
 
 
@@ -194,6 +196,7 @@ def _splits(parts: dict[str, list[Pair]], classes: list[str], config: DataConfig
             skip_bad_images=config.skip_bad_images,
             max_pixels=max_pixels,
             fit=config.fit,
+            channels=config.channels,
         )
         for split, pairs in parts.items()
         if split != "test" or pairs is not parts["val"]
