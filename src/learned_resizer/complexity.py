@@ -27,14 +27,14 @@ def count_trainable_parameters(module: nn.Module) -> int:
 
 
 @torch.no_grad()
-def count_macs(module: nn.Module, input_size: int | Sequence[int], **call_kwargs) -> int:
-    """Multiply-accumulates for one 3-channel image of ``input_size`` (h, w), in eval mode."""
+def count_macs(module: nn.Module, input_size: int | Sequence[int], channels: int = 3, **call_kwargs) -> int:
+    """Multiply-accumulates for one image of ``channels`` channels and ``input_size`` (h, w), in eval mode."""
     h, w = as_size(input_size, "input_size")
     was_training = module.training
     module.eval()
     try:
         with FlopCounterMode(display=False) as counter:
-            module(torch.zeros(1, 3, h, w), **call_kwargs)
+            module(torch.zeros(1, channels, h, w), **call_kwargs)
     finally:
         module.train(was_training)
     return counter.get_total_flops() // 2

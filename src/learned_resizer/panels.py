@@ -1,4 +1,5 @@
-"""Figure-6-style panels of one image resized both ways, for the comparison report and ``resize``.
+"""Figure-6-style panels of one image resized both ways, for the comparison report and ``resize``,
+and segmentation panels of images with their true and predicted masks.
 
 Figures are built with matplotlib's object API (``Figure``, no pyplot), which renders with Agg
 and touches no global backend state, so it is safe in tests, servers and threads.
@@ -91,3 +92,35 @@ def _shape(image: np.ndarray) -> str:
 
 def _outside(image: np.ndarray) -> float:
     return float(np.mean((image < 0.0) | (image > 1.0)))
+
+
+def mask_figure(
+    images: Sequence[np.ndarray],
+    truths: Sequence[np.ndarray],
+    predictions: dict[str, Sequence[np.ndarray]],
+    num_classes: int,
+    ignore_index: int = 255,
+) -> Figure:
+    """Segmentation panels: per test image (rows), the image (H, W, C), its true mask and each
+    resizer's predicted mask (H, W class ids), in one colour per class; ignored pixels are black."""
+    if not images:
+        raise ValueError("mask_figure needs at least one image")
+    from matplotlib import colormaps
+
+    colours = colormaps["tab20"].resampled(max(num_classes, 2))
+    colours.set_bad("black")
+    columns = 2 + len(predictions)
+    fig = Figure(figsize=(2.6 * columns, 2.8 * len(images)), layout="constrained")
+    axes = fig.subplots(len(images), columns, squeeze=False)
+    for row, (image, truth) in enumerate(zip(images, truths)):
+        shown = [(image, "image"), (truth, "true mask")]
+        shown += [(found[row], f"{name}: predicted") for name, found in predictions.items()]
+        for ax, (picture, title) in zip(axes[row], shown):
+            if picture.ndim == 3:
+                ax.imshow(np.clip(picture[..., :3] if picture.shape[-1] >= 3 else picture[..., 0], 0, 1), cmap="gray")
+            else:
+                masked = np.ma.masked_equal(picture.astype(np.int64), ignore_index)
+                ax.imshow(masked, cmap=colours, vmin=-0.5, vmax=max(num_classes, 2) - 0.5, interpolation="nearest")
+            ax.set_title(title, fontsize=8)
+            ax.set_axis_off()
+    return fig

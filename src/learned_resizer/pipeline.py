@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from learned_resizer.resizers.functional import as_size, check_image_batch
@@ -29,14 +30,14 @@ class ResizeThenModel(nn.Module):
         super().__init__()
         self.resizer, self.model = resizer, model
         self.output_size = as_size(output_size)
-        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
 
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
-        return (check_image_batch(images) - self.mean) / self.std
+        return (check_image_batch(images, self.mean.shape[1]) - self.mean) / self.std
 
     def resize(self, images: torch.Tensor) -> torch.Tensor:
-        """Images in [0, 1] (N, 3, H, W) → the base model's input (N, 3, h, w), normalised."""
+        """Images in [0, 1] (N, C, H, W) → the base model's input (N, C, h, w), normalised."""
         return self.resizer(self.normalize(images), self.output_size)
 
     def to_image(self, resized: torch.Tensor) -> torch.Tensor:
@@ -44,4 +45,9 @@ class ResizeThenModel(nn.Module):
         return resized * self.std + self.mean
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.model(self.resize(images))
+        """The model's outputs; dense outputs (N, K, h, w), a segmenter's logits at the small size,
+        come back bilinearly upsampled to the images' own resolution, where masks are judged."""
+        outputs = self.model(self.resize(images))
+        if outputs.ndim == 4 and outputs.shape[-2:] != images.shape[-2:]:
+            outputs = F.interpolate(outputs, size=images.shape[-2:], mode="bilinear", align_corners=False)
+        return outputs

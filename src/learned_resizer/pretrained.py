@@ -44,7 +44,7 @@ def build_pipeline(config: dict[str, Any]) -> ResizeThenModel:
     if missing:
         raise ValueError(f"pipeline config lacks the keys {missing}")
     resizer = create_resizer(config["resizer"], output_size=config["output_size"], **config["resizer_options"])
-    model = create_model(config["model"], config["num_outputs"], pretrained=None)
+    model = create_model(config["model"], config["num_outputs"], pretrained=None, channels=len(config["mean"]))
     return ResizeThenModel(resizer, model, config["output_size"], config["mean"], config["std"])
 
 

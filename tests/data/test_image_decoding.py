@@ -171,7 +171,7 @@ def test_fit_to_size_keeps_the_centre_without_stretching() -> None:
     image = torch.zeros(3, 8, 24, dtype=torch.uint8)
     image[:, :, 8:16] = 255  # a white middle third
     assert torch.equal(fit_to_size(image, (8, 8)), torch.full((3, 8, 8), 255, dtype=torch.uint8))
-    with pytest.raises(ValueError, match=r"\(3, H, W\)"):
+    with pytest.raises(ValueError, match=r"\(C, H, W\), got \(8, 24\)"):
         fit_to_size(image[0], (8, 8))
 
 

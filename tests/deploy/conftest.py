@@ -125,8 +125,15 @@ LIMITS = {"max_bytes": MAX_BYTES, "max_pixels": MAX_PIXELS, "max_in_flight": MAX
 @pytest.fixture(scope="session")
 def live_server(checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """``learned-resizer serve`` in a subprocess on a free loopback port, with a token and small limits."""
+    with start_server(checkpoint, tmp_path_factory.mktemp("server")) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def start_server(checkpoint: Path, log_dir: Path) -> Iterator[LiveServer]:
+    """``learned-resizer serve CHECKPOINT`` as :func:`live_server` runs it, stopped on exit."""
     port = free_port()
-    log = tmp_path_factory.mktemp("server") / "server.log"
+    log = log_dir / "server.log"
     command = [
         sys.executable,
         "-m",

@@ -40,14 +40,19 @@ def resolve_mode(mode: str | None = None) -> str:
 
 
 def kernels_for(resizer: nn.Module, mode: str | None = None) -> bool:
-    """Whether ``resizer`` runs with the kernels under ``mode``: a learned resizer with a multiple
-    of 16 filters where the kernels build. With ``on`` a learned resizer that cannot is an error."""
+    """Whether ``resizer`` runs with the kernels under ``mode``: a learned resizer of 3-channel
+    images with a multiple of 16 filters where the kernels build. With ``on`` a learned resizer
+    that cannot is an error."""
     mode = resolve_mode(mode)
     if mode == "off" or not isinstance(resizer, LearnedResizer):
         return False
     if resizer.filters % LANES:
         if mode == "on":
             raise ValueError(f"accel mode 'on': the kernels need a multiple of {LANES} filters, got {resizer.filters}")
+        return False
+    if resizer.channels != 3:
+        if mode == "on":
+            raise ValueError(f"accel mode 'on': the kernels take 3-channel images, the resizer has {resizer.channels}")
         return False
     reason = build_error(resizer.filters)
     if reason is not None and mode == "on":

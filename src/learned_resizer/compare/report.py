@@ -35,6 +35,7 @@ def write_report(
     max_panels: int = 4,
     setup: dict | None = None,
     environment: dict | None = None,
+    extra_figures: dict[str, tuple[Figure, str]] | None = None,
 ) -> Report:
     """Write every report file into ``out_dir`` (created if needed).
 
@@ -42,7 +43,8 @@ def write_report(
     options. Panels come from the first learned run (lowest seed) that carries any. ``setup``, the
     comparison's config, goes into ``results.json`` so that comparisons run apart can be checked
     to agree before they are pooled (``learned_resizer.compare.pooling``); ``environment``, where
-    and how long it ran (:func:`learned_resizer.environment.describe_environment`).
+    and how long it ran (:func:`learned_resizer.environment.describe_environment`). ``extra_figures``:
+    more figures by file name, with their captions (a task's own, e.g. segmentation masks).
     """
     if not records:
         raise ValueError("write_report needs at least one RunRecord")
@@ -50,7 +52,7 @@ def write_report(
     out.mkdir(parents=True, exist_ok=True)
     if table is None:
         table = build_table(records)
-    figures = _figures(records, table, panel_amplify, max_panels)
+    figures = _figures(records, table, panel_amplify, max_panels) | dict(extra_figures or {})
     files = {name: out / name for name in figures}
     for name, (figure, _) in figures.items():
         figure.savefig(files[name], dpi=110)

@@ -40,7 +40,7 @@ from learned_resizer.data.registry import Splits, build_splits
 from learned_resizer.data.transforms import to_float_image
 from learned_resizer.environment import describe_environment
 from learned_resizer.models import create_model
-from learned_resizer.panels import Panel
+from learned_resizer.panels import Panel, mask_figure
 from learned_resizer.pretrained import from_pretrained
 from learned_resizer.resizers import create_resizer, resize_image
 from learned_resizer.tasks import TASKS
@@ -132,7 +132,30 @@ def run_comparison(
         "wall_seconds": round(time.perf_counter() - start, 1),
         "train_seconds": round(sum(_train_seconds(p.run_dir) for p in plan), 1),
     }
-    return write_report(records, out_dir, title, table=table, setup=setup, environment=environment)
+    extra = mask_panels(config, out_dir, splits.test, len(splits.classes)) if config.run.task == "segmentation" else {}
+    return write_report(records, out_dir, title, table=table, setup=setup, environment=environment, extra_figures=extra)
+
+
+def mask_panels(config: CompareConfig, out_dir: Path, test_set, num_classes: int) -> dict:
+    """Segmentation: ``config.panels`` test images (evenly spaced) with their true masks and each
+    resizer's predicted masks (first output size, first seed), read from the runs' saved masks.
+    Under cross-validation the test images differ by fold, so none are drawn."""
+    if config.panels <= 0 or config.folds:
+        return {}
+    size, seed = config.sizes[0], config.seeds[0]
+    indices = np.linspace(0, len(test_set) - 1, num=min(config.panels, len(test_set))).astype(int)
+    items = [test_set[int(i)] for i in indices]
+    images = [to_float_image(image).permute(1, 2, 0).numpy() for image, _ in items]
+    truths = [np.asarray(mask) for _, mask in items]
+    predictions = {}
+    for entry in config.resizers:
+        with np.load(out_dir / "runs" / f"{entry.key}_{_run_name(size, seed, None)}" / "test_predictions.npz") as saved:
+            predictions[entry.key] = [saved["outputs"][int(i)] for i in indices]
+    caption = (
+        f"Test images, their true masks and each resizer's predicted masks at {size[0]}×{size[1]} (seed {seed}), "
+        "at the images' own resolution; one colour per class, ignored pixels black."
+    )
+    return {"masks.png": (mask_figure(images, truths, predictions, num_classes), caption)}
 
 
 def plan_equal_compute(config: CompareConfig, num_outputs: int) -> list[EqualCompute]:

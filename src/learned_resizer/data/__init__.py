@@ -1,6 +1,14 @@
 """Data: image decoding, datasets by name (user folders, torchvision sets, the built-in demo)."""
 
-from learned_resizer.data import distortions, folder, iqa, synthetic, terrain, torchvision_sets  # noqa: F401  (importing registers their datasets)
+from learned_resizer.data import (  # noqa: F401  (importing registers their datasets)
+    distortions,
+    folder,
+    iqa,
+    segmentation_sets,
+    synthetic,
+    terrain,
+    torchvision_sets,
+)
 from learned_resizer.data.dataset import ImageFileDataset
 from learned_resizer.data.folder import ImageFolderDataset, scan_split
 from learned_resizer.data.images import DEFAULT_MAX_PIXELS, ImageError, load_rgb, open_image

@@ -70,7 +70,8 @@ class AugmentedDataset(Dataset):
     """``dataset`` with each image turned or mirrored as ``name`` draws it.
 
     Keys are ``(index, epoch)`` pairs, as :class:`EpochTaggedSampler` yields them; a plain
-    ``index`` is read as epoch 0. Targets pass through unchanged.
+    ``index`` is read as epoch 0. Targets pass through unchanged, except masks (targets of two or
+    more dimensions, a segmentation's class ids), which turn with their image.
     """
 
     def __init__(self, dataset: Dataset, name: str, seed: int) -> None:
@@ -83,7 +84,9 @@ class AugmentedDataset(Dataset):
     def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, object]:
         index, epoch = key if isinstance(key, tuple) else (key, 0)
         image, target = self.dataset[(index, epoch) if keyed_by_epoch(self.dataset) else index]
-        return symmetry(image, draw_symmetry(self.name, self.seed, epoch, index)), target
+        k = draw_symmetry(self.name, self.seed, epoch, index)
+        dense = isinstance(target, torch.Tensor) and target.ndim >= 2
+        return symmetry(image, k), symmetry(target, k) if dense else target
 
 
 class EpochTaggedSampler(Sampler):

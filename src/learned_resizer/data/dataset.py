@@ -10,7 +10,14 @@ import torch
 from torch.utils.data import Dataset
 from torchvision.transforms.v2 import functional as F
 
-from learned_resizer.data.images import DEFAULT_MAX_PIXELS, ImageError, load_rgb, open_image
+from learned_resizer.data.images import (
+    DEFAULT_MAX_PIXELS,
+    STACK_SUFFIXES,
+    ImageError,
+    load_channels,
+    load_rgb,
+    open_image,
+)
 from learned_resizer.data.transforms import fit_to_size
 
 logger = logging.getLogger(__name__)
@@ -19,7 +26,8 @@ Sample = tuple[Path, int]
 
 
 class ImageFileDataset(Dataset):
-    """``(image, label)`` pairs: image uint8 (3, h, w) at ``input_size``, label an int.
+    """``(image, label)`` pairs: image uint8 (3, h, w) at ``input_size``, label an int; with
+    ``channels`` other than 3, (C, h, w) decoded by :func:`~learned_resizer.data.images.load_channels`.
 
     Every header is checked when the dataset is built, so a folder with a stray text file or a
     decompression bomb fails before training starts, not hours in. Damage that only decoding shows
@@ -42,8 +50,11 @@ class ImageFileDataset(Dataset):
         skip_bad_images: bool = False,
         cache: bool = False,
         max_pixels: int = DEFAULT_MAX_PIXELS,
+        fit: str = "crop",
+        channels: int = 3,
     ) -> None:
         self.input_size = (int(input_size[0]), int(input_size[1]))
+        self.fit, self.channels = fit, channels
         self.name = name
         self.skip_bad_images = skip_bad_images
         self.max_pixels = max_pixels
@@ -73,7 +84,7 @@ class ImageFileDataset(Dataset):
                 continue
             pixels = self._pixels(candidate)
             if pixels is not None:
-                return fit_to_size(pixels, self.input_size), self.samples[candidate][1]
+                return fit_to_size(pixels, self.input_size, self.fit), self.samples[candidate][1]
             if not self._bad:
                 logger.warning("%s: a bad image was found while loading; it and later ones are replaced", self.name)
             self._bad.add(candidate)
@@ -85,6 +96,8 @@ class ImageFileDataset(Dataset):
         return self._decode(self.samples[index][0])
 
     def _header_ok(self, path: Path) -> bool:
+        if path.suffix.lower() in STACK_SUFFIXES:  # arrays have no header to read; checked when decoded
+            return True
         try:
             open_image(path, self.max_pixels).close()
             return True
@@ -94,6 +107,8 @@ class ImageFileDataset(Dataset):
 
     def _decode(self, path: Path) -> torch.Tensor | None:
         try:
+            if self.channels != 3:
+                return torch.from_numpy(load_channels(path, self.channels, self.max_pixels))
             image = load_rgb(path, self.input_size, self.max_pixels)
         except ImageError as error:
             self._skip(path, error)

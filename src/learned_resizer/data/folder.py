@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from learned_resizer.data.dataset import ImageFileDataset, Sample
-from learned_resizer.data.images import IMAGE_SUFFIXES
+from learned_resizer.data.images import IMAGE_SUFFIXES, STACK_SUFFIXES
 from learned_resizer.data.options import COMMON_OPTIONS, make_split, read_options, require_root
 from learned_resizer.data.registry import DataConfig, Splits, register_dataset
 from learned_resizer.data.splitting import VAL_SPLIT_OPTIONS, split_off_val
@@ -51,7 +51,7 @@ def _image_files(folder: Path) -> list[Path]:
     return sorted(
         path
         for path in folder.rglob("*")
-        if path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".") and path.is_file()
+        if path.suffix.lower() in IMAGE_SUFFIXES | STACK_SUFFIXES and not path.name.startswith(".") and path.is_file()
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import warnings
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
@@ -107,3 +108,68 @@ def _to_rgb(image: Image.Image) -> Image.Image:
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(white, rgba).convert("RGB")
     return image if image.mode == "RGB" else image.convert("RGB")
+
+
+#: arrays of C channels, read by :func:`load_channels`
+STACK_SUFFIXES = frozenset({".npy"})
+
+
+def load_channels(path: str | Path | BinaryIO, channels: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Decode ``path`` to (C, H, W) for ``data.channels`` = C other than 3: uint8 pixels, or
+    float32 from a float ``.npy`` array (values in [0, 1]).
+
+    Grayscale needs C = 1 (any image is converted to grey); a multi-page TIFF gives one channel per
+    page (each page converted to grey); a single image whose bands number C (RGBA, CMYK for 4) gives
+    its bands; ``.npy`` holds (C, H, W), or (H, W) for C = 1. Anything else is an
+    :class:`ImageError` naming the file and the channels it has. ``path`` may be an open binary
+    file whose ``str()`` is its name (an upload).
+    """
+    if Path(str(path)).suffix.lower() in STACK_SUFFIXES:
+        return _load_stack(path, channels, max_pixels)
+    image = open_image(path, max_pixels)
+    try:
+        pages = []
+        for page in range(getattr(image, "n_frames", 1)):
+            image.seek(page)
+            image.load()
+            pages.append(image.copy())
+    except (OSError, SyntaxError, ValueError, EOFError) as error:
+        raise ImageError(f"{path}: truncated or corrupt image data ({error})") from error
+    finally:
+        image.close()
+    if len(pages) > 1:
+        if len(pages) != channels:
+            raise ImageError(f"{path}: {len(pages)} pages (channels); data.channels is {channels}")
+        return np.stack([np.asarray(_to_grey(page)) for page in pages])
+    single = ImageOps.exif_transpose(pages[0])
+    if channels == 1:
+        return np.asarray(_to_grey(single))[None]
+    bands = len(single.getbands())
+    if bands != channels or single.mode in _SIXTEEN_BIT_MODES:
+        raise ImageError(f"{path}: a {single.mode} image of {bands} band(s); data.channels is {channels}")
+    return np.asarray(single).transpose(2, 0, 1).copy()
+
+
+def _to_grey(image: Image.Image) -> Image.Image:
+    if image.mode in _SIXTEEN_BIT_MODES:
+        samples = np.asarray(image, dtype=np.float64) / 257.0
+        return Image.fromarray(np.clip(np.rint(samples), 0, 255).astype(np.uint8))
+    return image if image.mode == "L" else image.convert("L")
+
+
+def _load_stack(path: Path | BinaryIO, channels: int, max_pixels: int) -> np.ndarray:
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise ImageError(f"{path}: not a readable .npy array ({error})") from error
+    if array.ndim == 2 and channels == 1:
+        array = array[None]
+    if array.ndim != 3 or array.shape[0] != channels:
+        raise ImageError(f"{path}: array of shape {array.shape}; expected ({channels}, H, W) for data.channels")
+    if array.shape[1] * array.shape[2] > max_pixels:
+        raise ImageError(f"{path}: too many pixels ({array.shape[2]}x{array.shape[1]} > max_pixels={max_pixels})")
+    if array.dtype == np.uint8:
+        return array
+    if not np.issubdtype(array.dtype, np.floating):
+        raise ImageError(f"{path}: array of {array.dtype}; expected uint8 pixels or floats in [0, 1]")
+    return array.astype(np.float32)

@@ -42,4 +42,6 @@ def make_split(
         skip_bad_images=config.skip_bad_images,
         cache=bool(options["cache"]),
         max_pixels=int(options["max_pixels"]),
+        fit=config.fit,
+        channels=config.channels,
     )

@@ -23,6 +23,11 @@ class DataConfig:
     num_workers: int | None = None
     #: symmetries applied to training images: none, flip or dihedral (:mod:`learned_resizer.data.augment`)
     augment: str = "none"
+    #: how images (and masks) are brought to the input size: crop, letterbox or stretch
+    #: (:mod:`learned_resizer.data.transforms`)
+    fit: str = "crop"
+    #: channels per image: 3 (RGB), 1 (grayscale), or C from multi-page TIFFs and ``.npy`` stacks
+    channels: int = 3
     options: dict[str, Any] = field(default_factory=dict)
 
 

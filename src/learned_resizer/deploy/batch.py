@@ -11,7 +11,8 @@ import torch
 from torchvision.transforms.v2 import functional as F
 from tqdm import tqdm
 
-from learned_resizer.data.images import IMAGE_SUFFIXES, load_rgb
+from learned_resizer.data.images import IMAGE_SUFFIXES, STACK_SUFFIXES, load_channels, load_rgb
+from learned_resizer.data.transforms import to_float_image
 from learned_resizer.deploy.predict import Predictor
 from learned_resizer.deploy.writers import write_image
 from learned_resizer.panels import Panel, panel_figure
@@ -34,7 +35,8 @@ def find_images(inputs: list[Path]) -> list[tuple[Path, Path]]:
     jobs: list[tuple[Path, Path]] = []
     for source in inputs:
         if source.is_dir():
-            found = sorted(p for p in source.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            suffixes = IMAGE_SUFFIXES | STACK_SUFFIXES
+            found = sorted(p for p in source.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
             if not found:
                 raise ValueError(f"{source}: no images (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
             jobs += [(p, p.relative_to(source).with_suffix("")) for p in found]
@@ -68,6 +70,8 @@ def resize_files(
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if panels and predictor.channels != 3:
+        raise ValueError(f"panels show RGB images; this checkpoint takes {predictor.channels}-channel images")
     report = ResizeReport()
     with tqdm(total=len(jobs), unit="image", disable=not progress) as bar:
         for start in range(0, len(jobs), batch_size):
@@ -100,6 +104,9 @@ def _write_panel(stem: Path, original: np.ndarray, bilinear: np.ndarray, learned
 
 
 def _load(predictor: Predictor, source: Path, fit: bool) -> torch.Tensor:
+    if predictor.channels != 3:
+        pixels = torch.from_numpy(load_channels(source, predictor.channels))
+        return predictor.fit_pixels(pixels) if fit else to_float_image(pixels)
     if fit:
         return predictor.fit(load_rgb(source, predictor.input_size))
     return F.to_dtype(F.pil_to_tensor(load_rgb(source)), torch.float32, scale=True)

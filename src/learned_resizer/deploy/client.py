@@ -19,16 +19,17 @@ import httpx
 import numpy as np
 from PIL import Image
 
-from learned_resizer.data.images import load_rgb
+from learned_resizer.data.images import load_channels, load_rgb
 from learned_resizer.deploy.export import INPUT_NAME, METADATA_KEY
 
 
 class LocalResizer(Protocol):
     name: str
     input_size: tuple[int, int]
+    channels: int
 
-    def __call__(self, image: Image.Image) -> np.ndarray:
-        """8-bit RGB image → resized float32 (3, h, w) in pixel scale."""
+    def __call__(self, image: Image.Image | np.ndarray) -> np.ndarray:
+        """8-bit RGB image (or pixels (C, H, W) for C other than 3) → resized float32 (C, h, w) in pixel scale."""
 
 
 class OnnxResizer:
@@ -47,6 +48,12 @@ class OnnxResizer:
         if info.get("kind") != "resizer":
             raise ValueError(f"{path}: exported with --with-model; resizing on the client needs the resizer alone")
         self.input_size = tuple(info["config"]["input_size"])
+        self.channels = len(info["config"]["mean"])
+        if self.channels != 3:
+            raise ValueError(
+                f"{path}: resizing here with ONNX takes RGB images; for {self.channels} channels "
+                "pass the checkpoint folder"
+            )
 
     def __call__(self, image: Image.Image) -> np.ndarray:
         return self.session.run(None, {INPUT_NAME: fit_array(image, self.input_size)[None]})[0][0]
@@ -62,9 +69,14 @@ class CheckpointResizer:
 
         self.predictor = Predictor.load(path)
         self.input_size = self.predictor.input_size
+        self.channels = self.predictor.channels
 
-    def __call__(self, image: Image.Image) -> np.ndarray:
-        return self.predictor.resize(self.predictor.fit(image)[None])[0].numpy()
+    def __call__(self, image: Image.Image | np.ndarray) -> np.ndarray:
+        import torch
+        from torchvision.transforms.v2 import functional as F
+
+        pixels = torch.from_numpy(image) if isinstance(image, np.ndarray) else F.pil_to_tensor(image)
+        return self.predictor.resize(self.predictor.fit_pixels(pixels)[None])[0].numpy()
 
 
 def load_local_resizer(path: str | Path) -> LocalResizer:
@@ -130,7 +142,12 @@ def classify(
         replies = [_post(client, base, "original image", image_path.read_bytes(), image_path.name, resized=False)]
         if local is not None:
             start = time.perf_counter()
-            array = local(load_rgb(image_path, local.input_size))
+            source = (
+                load_rgb(image_path, local.input_size)
+                if local.channels == 3
+                else load_channels(image_path, local.channels)
+            )
+            array = local(source)
             local_ms = (time.perf_counter() - start) * 1000
             payload = io.BytesIO()
             np.save(payload, array[None].astype(np.float16 if float16 else np.float32))

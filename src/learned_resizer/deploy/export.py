@@ -6,7 +6,8 @@ Two graphs can be exported:
   pixel scale (normalise, learned resizer, undo the normalisation). What a client runs before
   sending an image to ``serve`` with ``resized=true``.
 * the **pipeline** (``with_model``): the whole :class:`ResizeThenModel`, images in [0, 1] →
-  head outputs (N, K) before softmax.
+  head outputs (N, K) before softmax; for a segmentation checkpoint, logits (N, K, H, W) at the
+  images' own resolution.
 
 Batch, height and width are dynamic; the output size is the checkpoint's. What is written is the
 inference graph that ``resize`` and ``serve`` run (:mod:`learned_resizer.deploy.fast`: BatchNorm
@@ -27,6 +28,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from learned_resizer.accel.fold import count_batchnorms
@@ -75,9 +77,21 @@ def graph_of(pipeline: ResizeThenModel, with_model: bool) -> nn.Module:
     return pipeline if with_model else ResizerGraph(pipeline).eval()
 
 
+class DenseInferencePipeline(InferencePipeline):
+    """The inference pipeline of a segmenter: its logits upsampled to the images' resolution, as
+    :class:`ResizeThenModel` gives them."""
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return F.interpolate(super().forward(images), size=images.shape[-2:], mode="bilinear", align_corners=False)
+
+
 def inference_graph(pipeline: ResizeThenModel, with_model: bool) -> nn.Module:
     """What an export of ``pipeline`` writes: the fast inference graph (:mod:`.fast`)."""
-    return InferencePipeline(pipeline) if with_model else inference_resizer(pipeline)
+    if not with_model:
+        return inference_resizer(pipeline)
+    with torch.no_grad():
+        dense = pipeline.eval().model(torch.zeros(1, pipeline.mean.shape[1], *pipeline.output_size)).ndim == 4
+    return DenseInferencePipeline(pipeline) if dense else InferencePipeline(pipeline)
 
 
 def export_checkpoint(

@@ -25,6 +25,11 @@ class _NamedBytes(io.BytesIO):
         return self.display_name
 
 
+def named_bytes(data: bytes, name: str) -> io.BytesIO:
+    """``data`` as an in-memory file whose ``str()`` is ``name`` (its suffix tells ``.npy`` arrays apart)."""
+    return _NamedBytes(data, name)
+
+
 def decode_bytes(
     data: bytes, name: str, fit_size: tuple[int, int] | None = None, max_pixels: int = DEFAULT_MAX_PIXELS
 ) -> Image.Image:

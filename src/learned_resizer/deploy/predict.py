@@ -11,15 +11,42 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
+import torch.nn.functional as TF
 from PIL import Image
 from torchvision.transforms.v2 import functional as F
 
-from learned_resizer.data.transforms import fit_to_size, to_float_image
+from learned_resizer.data.transforms import fit_to_size, to_float_image, unfit_logits
 from learned_resizer.deploy.fast import prepare_for_inference
 from learned_resizer.pipeline import ResizeThenModel
 from learned_resizer.pretrained import from_pretrained
 from learned_resizer.resizers.functional import Size, as_size, resize_image
+
+
+class EagerPipeline:
+    """The pipeline run as it is, for checkpoints of other than 3 channels, which the rewritten
+    inference graphs (:mod:`learned_resizer.deploy.fast`) do not take: :meth:`resize` and
+    :meth:`logits` as :class:`~learned_resizer.deploy.fast.FastPipeline` has them."""
+
+    backend = "eager"
+
+    def __init__(self, pipeline: ResizeThenModel) -> None:
+        self.pipeline = pipeline
+
+    @torch.inference_mode()
+    def resize(self, images: torch.Tensor, size: Size | None = None) -> torch.Tensor:
+        device = self.pipeline.mean.device
+        resized = self.pipeline.resizer(
+            self.pipeline.normalize(images.float().to(device)), size or self.pipeline.output_size
+        )
+        return self.pipeline.to_image(resized).to(images.device)
+
+    @torch.inference_mode()
+    def logits(self, resized: torch.Tensor) -> torch.Tensor:
+        return self.pipeline.model(self.pipeline.normalize(resized.float().to(self.pipeline.mean.device))).to(
+            resized.device
+        )
 
 
 class Predictor:
@@ -38,8 +65,12 @@ class Predictor:
     ) -> None:
         self.device = torch.device(device)
         self.pipeline = pipeline.eval().to(self.device)
-        self.fast = prepare_for_inference(self.pipeline, backend)
         self.config = config
+        #: channels of the images the checkpoint takes (3 unless trained with data.channels)
+        self.channels = len(config["mean"])
+        self.fast = (
+            prepare_for_inference(self.pipeline, backend) if self.channels == 3 else EagerPipeline(self.pipeline)
+        )
         self.input_size: Size = as_size(tuple(config["input_size"]), "input_size")
         self.output_size: Size = pipeline.output_size
         classes = list(config.get("classes") or [])
@@ -47,17 +78,37 @@ class Predictor:
         # a head without names (or with a mismatching list) still gets stable labels
         self.labels = classes if len(classes) == num_outputs else [f"class {i}" for i in range(num_outputs)]
         self.task = config.get("task", "classification")
+        self.fit_mode = config.get("fit", "crop")
 
     @classmethod
     def load(cls, checkpoint: str | Path, backend: str = "auto", device: torch.device | str = "cpu") -> Predictor:
         return cls(*from_pretrained(checkpoint), backend=backend, device=device)
 
     def fit(self, image: Image.Image) -> torch.Tensor:
-        """8-bit RGB image → float (3, h, w) in [0, 1] at ``input_size``, as every training split gets it."""
-        return to_float_image(fit_to_size(F.pil_to_tensor(image), self.input_size))
+        """8-bit RGB image → float (3, h, w) in [0, 1] at ``input_size``, as every training split gets
+        it (the run's ``data.fit``)."""
+        return self.fit_pixels(F.pil_to_tensor(image))
+
+    def fit_pixels(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Pixels (C, H, W), uint8 or floats in [0, 1] → float (C, h, w) at ``input_size``."""
+        return to_float_image(fit_to_size(pixels, self.input_size, self.fit_mode))
+
+    @torch.inference_mode()
+    def segment(self, image: Image.Image | torch.Tensor) -> np.ndarray:
+        """Segmentation checkpoints: class ids (H, W) uint8 at the image's own size (an RGB image,
+        or pixels (C, H, W) for a checkpoint of C channels). The logits are
+        upsampled to the input size, as in training, then un-fitted (a letterbox's padding cut
+        away) and resized back to the image, where the most probable class of each pixel is taken."""
+        if self.task != "segmentation":
+            raise ValueError(f"this checkpoint's task is {self.task!r}, not segmentation")
+        pixels = image if isinstance(image, torch.Tensor) else F.pil_to_tensor(image)
+        logits = self.fast.logits(self.resize(self.fit_pixels(pixels)[None]))
+        logits = TF.interpolate(logits, size=self.input_size, mode="bilinear", align_corners=False)
+        restored = unfit_logits(logits, tuple(pixels.shape[-2:]), self.fit_mode)
+        return restored.argmax(dim=1)[0].to(torch.uint8).numpy()
 
     def resize(self, images: torch.Tensor, size: Size | None = None) -> torch.Tensor:
-        """Images (N, 3, H, W) in [0, 1] → the pipeline's resizer output in pixel scale (N, 3, h, w)."""
+        """Images (N, C, H, W) in [0, 1] → the pipeline's resizer output in pixel scale (N, C, h, w)."""
         return self.fast.resize(images, size)
 
     def bilinear(self, images: torch.Tensor, size: Size | None = None) -> torch.Tensor:

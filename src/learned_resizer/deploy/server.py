@@ -43,16 +43,17 @@ import numpy as np
 import torch
 from fastapi import FastAPI, File, HTTPException, Query, Request, Security, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.security import HTTPBearer
 from PIL import Image
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from torchvision.transforms.v2 import functional as F
 
 from learned_resizer import __version__
-from learned_resizer.data.images import DEFAULT_MAX_PIXELS, ImageError
-from learned_resizer.deploy.images import decode_bytes, png_bytes
+from learned_resizer.data.images import DEFAULT_MAX_PIXELS, ImageError, load_channels
+from learned_resizer.deploy.images import decode_bytes, named_bytes, png_bytes
 from learned_resizer.deploy.predict import Predictor
 from learned_resizer.deploy.side_by_side import DIFF_GAIN, compare
 from learned_resizer.deploy.webpage import PAGE
@@ -145,6 +146,7 @@ class Health(BaseModel):
     num_outputs: int
     backend: str
     device: str
+    task: str
 
 
 class ErrorBody(BaseModel):
@@ -163,6 +165,10 @@ _ERRORS = {
         422: "bad parameter, truncated or corrupt image, or wrong array shape",
         503: "too many requests in flight",
     }.items()
+}
+#: /v1/segment's answer in its default format
+_MASK_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"image/png": {}}, "description": "the mask: class ids as 8-bit grey, the upload's size"}
 }
 
 
@@ -344,6 +350,7 @@ def create_app(
             "num_outputs": max_k,
             "backend": predictor.fast.backend,
             "device": str(predictor.device),
+            "task": predictor.task,
         }
 
     @app.post("/v1/classify", response_model=ClassifyResponse, responses=_ERRORS, dependencies=[bearer])
@@ -358,15 +365,15 @@ def create_app(
         clock = _Clock()
         data, name = _read_upload(file, limits.max_bytes)
         if resized:
-            images = torch.from_numpy(_read_resized(data, name, predictor.output_size))[None]
+            images = torch.from_numpy(_read_resized(data, name, predictor.output_size, predictor.channels))[None]
             decoded = predictor.output_size
             clock.lap("decode")
             clock.skip("fit", "resize")
         else:
-            image = _decode(data, name, predictor, limits.max_pixels)
-            decoded = (image.height, image.width)
+            pixels = _decode_pixels(data, name, predictor, limits.max_pixels, predictor.input_size)
+            decoded = tuple(pixels.shape[-2:])
             clock.lap("decode")
-            fitted = predictor.fit(image)[None]
+            fitted = predictor.fit_pixels(pixels)[None]
             clock.lap("fit")
             images = predictor.resize(fitted)
             clock.lap("resize")
@@ -385,6 +392,8 @@ def create_app(
     def compare_resizers(file: UploadFile = File(description="an image"), top_k: int = top_k_query) -> dict[str, Any]:
         """Bilinear and learned resizing of one image, their amplified difference, and predictions for each."""
         clock = _Clock()
+        if predictor.channels != 3:
+            raise HTTPException(409, f"compare shows RGB images; this checkpoint takes {predictor.channels} channels")
         data, name = _read_upload(file, limits.max_bytes)
         image = _decode(data, name, predictor, limits.max_pixels)
         clock.lap("decode")
@@ -404,6 +413,29 @@ def create_app(
             "model_input_size": predictor.output_size,
             "timings_ms": clock.report(),
         }
+
+    @app.post("/v1/segment", responses=_ERRORS | _MASK_RESPONSE, dependencies=[bearer])
+    def segment(
+        file: UploadFile = File(description="an image"),
+        format: Literal["png", "json"] = Query("png", description="png: the mask; json: pixels per class"),
+    ) -> Response:
+        """Segmentation checkpoints: the class of every pixel of the upload, at its own size, as an
+        8-bit PNG of class ids, or as JSON with each class's pixel count."""
+        if predictor.task != "segmentation":
+            raise HTTPException(409, f"this server's checkpoint is for {predictor.task}, not segmentation")
+        data, name = _read_upload(file, limits.max_bytes)
+        pixels = _decode_pixels(data, name, predictor, limits.max_pixels, None)  # not drafted: the mask is full size
+        mask = predictor.segment(pixels)
+        if format == "json":
+            counts = np.bincount(mask.ravel(), minlength=len(predictor.labels))
+            classes = [
+                {"label": label, "index": index, "pixels": int(count)}
+                for index, (label, count) in enumerate(zip(predictor.labels, counts))
+            ]
+            return JSONResponse({"size": list(mask.shape), "classes": classes})
+        buffer = io.BytesIO()
+        Image.fromarray(mask, mode="L").save(buffer, format="PNG")
+        return Response(buffer.getvalue(), media_type="image/png")
 
     return app
 
@@ -477,6 +509,19 @@ def _decode(data: bytes, name: str, predictor: Predictor, max_pixels: int) -> Im
         raise HTTPException(_image_error_status(str(error)), str(error)) from error
 
 
+def _decode_pixels(
+    data: bytes, name: str, predictor: Predictor, max_pixels: int, fit_size: tuple[int, int] | None
+) -> torch.Tensor:
+    """An upload as pixels (C, H, W) for the checkpoint's channel count: RGB decoded as in training
+    (JPEGs drafted down towards ``fit_size`` where given), other counts by ``load_channels``."""
+    try:
+        if predictor.channels == 3:
+            return F.pil_to_tensor(decode_bytes(data, name, fit_size, max_pixels))
+        return torch.from_numpy(load_channels(named_bytes(data, name), predictor.channels, max_pixels))
+    except ImageError as error:
+        raise HTTPException(_image_error_status(str(error)), str(error)) from error
+
+
 def _image_error_status(message: str) -> int:
     """``ImageError`` has no subclasses; its messages (tested) say which problem it was."""
     if "too many pixels" in message:
@@ -486,8 +531,8 @@ def _image_error_status(message: str) -> int:
     return 422
 
 
-def _read_resized(data: bytes, name: str, size: tuple[int, int]) -> np.ndarray:
-    """A client-resized ``.npy`` upload → float32 (3, h, w); 4xx for anything else.
+def _read_resized(data: bytes, name: str, size: tuple[int, int], channels: int = 3) -> np.ndarray:
+    """A client-resized ``.npy`` upload → float32 (C, h, w); 4xx for anything else.
 
     The header's shape and dtype are checked before the data is read, so a header that claims a
     huge array costs nothing; values must be finite and within ``RESIZED_RANGE``.
@@ -507,7 +552,7 @@ def _read_resized(data: bytes, name: str, size: tuple[int, int]) -> np.ndarray:
         raise HTTPException(415, f"{name}: unreadable .npy header ({error})") from error
     if dtype.kind != "f" or dtype.hasobject:
         raise HTTPException(415, f"{name}: expected a float16/32/64 array, got dtype {dtype}")
-    expected = (3, *size)
+    expected = (channels, *size)
     if shape not in (expected, (1, *expected)):
         raise HTTPException(
             422, f"{name}: array of shape {shape}; the model's input needs {expected} or {(1, *expected)}"

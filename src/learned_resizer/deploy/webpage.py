@@ -2,7 +2,9 @@
 
 A person drops or chooses an image; the page posts it to ``/v1/compare`` and shows the resizer's
 input, the bilinear and the learned image and their amplified difference, with the predictions
-made from each resized image. ``<body data-state>`` is ``idle``, ``busy``, ``done`` or ``error``.
+made from each resized image. For a segmentation checkpoint (``/healthz`` names the task) it
+posts to ``/v1/segment`` instead and overlays the returned mask, one colour per class, on the
+image at its own size. ``<body data-state>`` is ``idle``, ``busy``, ``done`` or ``error``.
 """
 
 PAGE = """<!doctype html>
@@ -28,6 +30,8 @@ PAGE = """<!doctype html>
   table { border-collapse: collapse; width: 100%; font-size: .9rem; }
   td { padding: .15rem .4rem; border-bottom: 1px solid #eee; }
   td.bar span { display: inline-block; height: .7rem; background: #3a7bd5; }
+  #overlay { max-width: 100%; image-rendering: pixelated; }
+  body.segmentation .grid, body.segmentation .predictions { display: none; }
 </style>
 </head>
 <body data-state="idle">
@@ -44,6 +48,7 @@ model, not for people: they boost detail and may leave the displayable range.</p
   <figure><img id="img-learned" alt="learned"><figcaption id="cap-learned">learned</figcaption></figure>
   <figure><img id="img-difference" alt="difference"><figcaption id="cap-difference">difference</figcaption></figure>
 </div>
+<div id="segment" hidden><canvas id="overlay"></canvas><table id="class-pixels"></table></div>
 <div class="predictions">
   <div><h2>Predictions from the bilinear image</h2><table id="pred-bilinear"></table></div>
   <div><h2>Predictions from the learned image</h2><table id="pred-learned"></table></div>
@@ -71,6 +76,70 @@ function fillPredictions(table, predictions) {
   }
 }
 
+let task = "classification";
+fetch("healthz").then((r) => r.json()).then((health) => {
+  task = health.task || task;
+  if (task === "segmentation") {
+    document.body.classList.add("segmentation");
+    $("segment").hidden = false;
+    document.querySelector("h1").textContent = "Segmentation through a learned resizer";
+  }
+}).catch(() => {});
+
+function classColour(index) {  // well-separated hues, one per class id
+  const hue = (index * 137.508) % 360;
+  return `hsl(${hue}, 85%, 50%)`;
+}
+
+async function segment(file, headers) {
+  const form = new FormData();
+  form.append("file", file, file.name);
+  const response = await fetch("v1/segment", { method: "POST", body: form, headers });
+  if (!response.ok) {
+    const body = await response.json();
+    setState("error", "Error " + response.status + ": " + (body.detail || response.statusText));
+    return;
+  }
+  const [picture, mask] = await Promise.all([
+    createImageBitmap(file), response.blob().then((blob) => createImageBitmap(blob))]);
+  const canvas = $("overlay");
+  canvas.width = mask.width;
+  canvas.height = mask.height;
+  const context = canvas.getContext("2d");
+  context.drawImage(mask, 0, 0);
+  const ids = context.getImageData(0, 0, mask.width, mask.height);
+  const colours = document.createElement("canvas").getContext("2d");
+  const tint = context.createImageData(mask.width, mask.height);
+  const counts = new Map();
+  for (let i = 0; i < ids.data.length; i += 4) {
+    const id = ids.data[i];
+    counts.set(id, (counts.get(id) || 0) + 1);
+    colours.fillStyle = classColour(id);
+    const hex = colours.fillStyle;  // normalised to #rrggbb
+    tint.data[i] = parseInt(hex.slice(1, 3), 16);
+    tint.data[i + 1] = parseInt(hex.slice(3, 5), 16);
+    tint.data[i + 2] = parseInt(hex.slice(5, 7), 16);
+    tint.data[i + 3] = 110;
+  }
+  context.drawImage(picture, 0, 0, mask.width, mask.height);
+  const layer = document.createElement("canvas");
+  layer.width = mask.width;
+  layer.height = mask.height;
+  layer.getContext("2d").putImageData(tint, 0, 0);
+  context.drawImage(layer, 0, 0);
+  const table = $("class-pixels");
+  table.replaceChildren();
+  for (const [id, count] of [...counts.entries()].sort((a, b) => a[0] - b[0])) {
+    const row = table.insertRow();
+    const swatch = row.insertCell();
+    swatch.style.background = classColour(id);
+    swatch.style.width = "1rem";
+    row.insertCell().textContent = "class " + id;
+    row.insertCell().textContent = count + " px";
+  }
+  setState("done", file.name + ": mask of " + mask.width + "x" + mask.height + " px, the image's own size.");
+}
+
 async function send(file) {
   setState("busy", "Resizing " + file.name + " ...");
   const form = new FormData();
@@ -78,6 +147,14 @@ async function send(file) {
   const headers = {};
   const token = $("token").value.trim();
   if (token) headers["Authorization"] = "Bearer " + token;
+  if (task === "segmentation") {
+    try {
+      await segment(file, headers);
+    } catch (error) {
+      setState("error", "Request failed: " + error);
+    }
+    return;
+  }
   let response, body;
   try {
     response = await fetch("v1/compare", { method: "POST", body: form, headers });

@@ -26,18 +26,23 @@ _RGB, _CHUNKY, _IEEE_FLOAT, _NO_COMPRESSION = 2, 1, 3, 1
 
 
 def write_image(image: np.ndarray, stem: Path, fmt: str) -> tuple[Path, int]:
-    """Write a float (3, h, w) image to ``stem`` + the format's suffix.
+    """Write a float (C, h, w) image to ``stem`` + the format's suffix: PNG holds 1 (grey), 3 (RGB)
+    or 4 (RGBA) channels, the float TIFF 3, NPY any number.
 
     Returns the path written and the number of pixels clipped (non-zero only for PNG).
     """
     if fmt not in FORMATS:
         raise ValueError(f"format: expected one of {FORMATS}, got {fmt!r}")
-    if image.ndim != 3 or image.shape[0] != 3:
-        raise ValueError(f"expected an image of shape (3, h, w), got {image.shape}")
+    if image.ndim != 3:
+        raise ValueError(f"expected an image of shape (C, h, w), got {image.shape}")
+    writable = {"png": (1, 3, 4), "tiff": (3,), "npy": None}[fmt]
+    if writable is not None and image.shape[0] not in writable:
+        raise ValueError(f"format {fmt}: holds images of {writable} channels, not {image.shape[0]}; use npy")
     path = stem.with_name(stem.name + "." + fmt)
     path.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "png":
-        Image.fromarray(to_uint8(image)).save(path, format="PNG")
+        pixels = to_uint8(image)
+        Image.fromarray(pixels[..., 0] if pixels.shape[-1] == 1 else pixels).save(path, format="PNG")
         return path, count_out_of_range(image)
     if fmt == "tiff":
         path.write_bytes(float_tiff_bytes(image))

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
 from torch import nn
 
 from learned_resizer.models.weights import load_state, load_weight_file
@@ -56,8 +57,9 @@ def model_preprocessing(name: str) -> Preprocessing:
     return entry.preprocessing if entry else Preprocessing()
 
 
-def create_model(name: str, num_classes: int, pretrained: str | None = None) -> nn.Module:
-    """Build base model ``name`` with a new head of ``num_classes`` outputs.
+def create_model(name: str, num_classes: int, pretrained: str | None = None, channels: int = 3) -> nn.Module:
+    """Build base model ``name`` with a new head of ``num_classes`` outputs, for images of
+    ``channels`` channels (its first convolution adapted by :func:`adapt_input_channels`).
 
     Args:
         pretrained: ``None`` for random weights; ``"default"`` for the usual published weights
@@ -68,10 +70,57 @@ def create_model(name: str, num_classes: int, pretrained: str | None = None) -> 
     if not isinstance(num_classes, int) or num_classes <= 0:
         raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
     if name in _MODELS:
-        return _MODELS[name].builder(num_classes, pretrained)
-    if name.startswith("timm:"):
-        return _create_timm(name.removeprefix("timm:"), num_classes, pretrained)
-    return _create_torchvision(name, num_classes, pretrained)
+        model = _MODELS[name].builder(num_classes, pretrained)
+    elif name.startswith("timm:"):
+        model = _create_timm(name.removeprefix("timm:"), num_classes, pretrained)
+    else:
+        model = _create_torchvision(name, num_classes, pretrained)
+    return adapt_input_channels(model, channels)
+
+
+def adapted_input_weight(weight: torch.Tensor, channels: int) -> torch.Tensor:
+    """A 3-channel kernel (out, 3, k, k) made to read ``channels`` channels, as timm's ``in_chans``
+    does: summed over its inputs for 1 channel (a grey image then gives what the RGB kernel gave
+    on its grey RGB copy); otherwise the RGB kernel repeated over the channels and scaled by
+    3 / C, so that C equal channels give what the RGB kernel gave on 3."""
+    if channels == 1:
+        return weight.sum(dim=1, keepdim=True)
+    repeats = -(-channels // 3)
+    return weight.repeat(1, repeats, 1, 1)[:, :channels] * (3.0 / channels)
+
+
+def adapt_input_channels(model: nn.Module, channels: int) -> nn.Module:
+    """Make the first 3-channel convolution of ``model`` (the one that reads the images) read
+    ``channels`` channels, its weights adapted by :func:`adapted_input_weight`; in place."""
+    if not isinstance(channels, int) or isinstance(channels, bool) or channels <= 0:
+        raise ValueError(f"channels must be a positive int, got {channels!r}")
+    if channels == 3:
+        return model
+    convolutions = (
+        (n, m) for n, m in model.named_modules() if isinstance(m, nn.Conv2d) and m.in_channels == 3 and m.groups == 1
+    )
+    found = next(convolutions, None)
+    if found is None:
+        raise ValueError(f"{type(model).__name__} has no 3-channel convolution to adapt to {channels} channels")
+    name, old = found
+    new = nn.Conv2d(
+        channels,
+        old.out_channels,
+        old.kernel_size,
+        old.stride,
+        old.padding,
+        old.dilation,
+        old.groups,
+        old.bias is not None,
+        old.padding_mode,
+    )
+    with torch.no_grad():
+        new.weight.copy_(adapted_input_weight(old.weight, channels))
+        if old.bias is not None:
+            new.bias.copy_(old.bias)
+    parent_name, _, attr = name.rpartition(".")
+    setattr(model.get_submodule(parent_name) if parent_name else model, attr, new)
+    return model
 
 
 def load_into(model: nn.Module, path: str | Path) -> None:

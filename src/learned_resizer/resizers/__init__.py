@@ -6,7 +6,13 @@ from learned_resizer.resizers.classical import ClassicalResizer
 from learned_resizer.resizers.functional import INTERPOLATIONS, resize_image
 from learned_resizer.resizers.laplacian import LaplacianResizer
 from learned_resizer.resizers.learned import LearnedResizer, ResidualBlock
-from learned_resizer.resizers.registry import create_resizer, is_trainable_resizer, list_resizers, register_resizer
+from learned_resizer.resizers.registry import (
+    create_resizer,
+    is_trainable_resizer,
+    list_resizers,
+    register_resizer,
+    resizer_takes_channels,
+)
 
 __all__ = [
     "INTERPOLATIONS",
@@ -20,4 +26,5 @@ __all__ = [
     "list_resizers",
     "register_resizer",
     "resize_image",
+    "resizer_takes_channels",
 ]

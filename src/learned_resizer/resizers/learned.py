@@ -64,6 +64,7 @@ class LearnedResizer(Resizer):
         init: ``"paper"`` — Glorot-uniform kernels and zero biases, as Keras initialises them;
             ``"identity"`` — the same, but the last 7x7 convolution is zero so that a fresh
             resizer *is* the bilinear resizer and joint fine-tuning starts from the baseline.
+        channels: C of the images in and out (3, the paper's; 1 for grayscale, more for stacks).
     """
 
     def __init__(
@@ -74,8 +75,9 @@ class LearnedResizer(Resizer):
         interpolation: str = "bilinear",
         negative_slope: float = 0.2,
         init: str = "paper",
+        channels: int = 3,
     ) -> None:
-        super().__init__(output_size)
+        super().__init__(output_size, channels)
         if not isinstance(filters, int) or filters <= 0:
             raise ValueError(f"filters must be a positive int, got {filters!r}")
         if not isinstance(blocks, int) or blocks < 0:
@@ -85,7 +87,7 @@ class LearnedResizer(Resizer):
             raise ValueError(f"init must be one of {INITS}, got {init!r}")
         self.filters, self.blocks, self.interpolation, self.init = filters, blocks, interpolation, init
 
-        self.conv_in = _conv(3, filters, 7, bias=True)
+        self.conv_in = _conv(channels, filters, 7, bias=True)
         self.act_in = nn.LeakyReLU(negative_slope, inplace=True)
         self.conv_pointwise = _conv(filters, filters, 1, bias=True)
         self.act_pointwise = nn.LeakyReLU(negative_slope, inplace=True)
@@ -93,7 +95,7 @@ class LearnedResizer(Resizer):
         self.residual_blocks = nn.Sequential(*(ResidualBlock(filters, negative_slope) for _ in range(blocks)))
         self.conv_mid = _conv(filters, filters, 3, bias=False)
         self.bn_mid = nn.BatchNorm2d(filters)
-        self.conv_out = _conv(filters, 3, 7, bias=True)
+        self.conv_out = _conv(filters, channels, 7, bias=True)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

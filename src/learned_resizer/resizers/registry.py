@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +39,11 @@ def list_resizers(trainable: bool | None = None) -> list[str]:
 
 def is_trainable_resizer(name: str) -> bool:
     return _entry(name).trainable
+
+
+def resizer_takes_channels(name: str) -> bool:
+    """Whether the resizer ``name`` is built for one channel count (its builder takes ``channels``)."""
+    return "channels" in inspect.signature(_entry(name).builder).parameters
 
 
 def create_resizer(name: str, **options: Any) -> nn.Module:

@@ -3,8 +3,13 @@
 from learned_resizer.tasks.base import Task
 from learned_resizer.tasks.classification import ClassificationTask, TopKError
 from learned_resizer.tasks.iqa import IQATask, emd_loss, pearson, spearman
+from learned_resizer.tasks.segmentation import SegmentationTask
 
-TASKS: dict[str, type[Task]] = {"classification": ClassificationTask, "iqa": IQATask}
+TASKS: dict[str, type[Task]] = {
+    "classification": ClassificationTask,
+    "iqa": IQATask,
+    "segmentation": SegmentationTask,
+}
 
 
 def create_task(name: str, classes: list[str], label_smoothing: float = 0.1) -> Task:
@@ -13,6 +18,8 @@ def create_task(name: str, classes: list[str], label_smoothing: float = 0.1) -> 
         return ClassificationTask(len(classes), label_smoothing)
     if name == "iqa":
         return IQATask(num_bins=len(classes))
+    if name == "segmentation":
+        return SegmentationTask(classes)
     raise ValueError(f"task: expected one of {sorted(TASKS)}, got {name!r}")
 
 
@@ -20,6 +27,7 @@ __all__ = [
     "TASKS",
     "ClassificationTask",
     "IQATask",
+    "SegmentationTask",
     "Task",
     "TopKError",
     "create_task",

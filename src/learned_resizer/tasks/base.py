@@ -54,3 +54,7 @@ class Task(ABC):
         """(predicted, true) value per example where the task is judged by their correlation
         (PLCC, SRCC), for paired statistics of the correlation; None where it is not."""
         return None
+
+    def saved_outputs(self, outputs: torch.Tensor) -> torch.Tensor:
+        """What a run keeps of its test outputs (``test_predictions.npz``); all of them by default."""
+        return outputs

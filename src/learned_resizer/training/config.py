@@ -20,6 +20,7 @@ import yaml
 from learned_resizer.accel import MODES as ACCEL_MODES
 from learned_resizer.data.augment import check_augmentation
 from learned_resizer.data.registry import DataConfig
+from learned_resizer.data.transforms import FITS
 
 
 class _Loader(yaml.SafeLoader):
@@ -43,7 +44,7 @@ def load_yaml(text: str, source: str) -> Any:
 
 
 MODES = ("baseline", "joint", "resizer_only")
-TASKS = ("classification", "iqa")
+TASKS = ("classification", "iqa", "segmentation")
 SCHEDULES = ("step", "cosine")
 OPTIMIZERS = ("sgd", "adamw")
 
@@ -174,6 +175,10 @@ class RunConfig:
         if isinstance(devices, int) and devices < 1 and devices != -1:
             raise ValueError(f"trainer.devices: expected a positive count, -1 (all), 'auto' or a list, got {devices}")
         check_augmentation(self.data.augment, self.input_size)
+        if isinstance(self.data.channels, bool) or self.data.channels <= 0:
+            raise ValueError(f"data.channels: expected a positive int, got {self.data.channels!r}")
+        if self.data.fit not in FITS:
+            raise ValueError(f"data.fit: expected one of {FITS}, got {self.data.fit!r}")
         if self.trainer.epochs <= 0:
             raise ValueError(f"trainer.epochs: expected a positive int, got {self.trainer.epochs}")
         if self.data.num_workers is not None and self.data.num_workers < 0:

@@ -37,7 +37,7 @@ from learned_resizer.models import create_model, model_preprocessing
 from learned_resizer.models.weights import load_state, load_weight_file
 from learned_resizer.pipeline import ResizeThenModel
 from learned_resizer.pretrained import WEIGHTS_NAME, save_pretrained
-from learned_resizer.resizers import create_resizer
+from learned_resizer.resizers import create_resizer, resizer_takes_channels
 from learned_resizer.tasks import Task, create_task
 from learned_resizer.training.callbacks import EpochMetricsFile, read_metrics
 from learned_resizer.training.checkpoint_io import SafetensorsCheckpointIO
@@ -114,29 +114,51 @@ def check_same_config(config: RunConfig, run_dir: str | Path, allowed: tuple[str
         )
 
 
+def resizer_options(config: RunConfig) -> dict[str, Any]:
+    """The resizer's options, with the images' channel count for a resizer whose weights depend on
+    it (the learned resizer) when it is not 3; classical resizers and MULLER take any count."""
+    options = dict(config.resizer.options)
+    if config.data.channels != 3 and resizer_takes_channels(config.resizer.name):
+        options.setdefault("channels", config.data.channels)
+    return options
+
+
+def normalisation(config: RunConfig) -> tuple[list[float], list[float]]:
+    """The base model's mean and std per channel; for other than 3 channels, the mean of its RGB
+    values for every channel (an adapted first convolution reads each channel like an average colour)."""
+    preprocessing = model_preprocessing(config.model.name)
+    mean, std = list(preprocessing.mean), list(preprocessing.std)
+    if config.data.channels == 3:
+        return mean, std
+    return [sum(mean) / 3] * config.data.channels, [sum(std) / 3] * config.data.channels
+
+
 def pipeline_config(config: RunConfig, task: Task, classes: list[str]) -> dict[str, Any]:
     """What :func:`learned_resizer.pretrained.build_pipeline` needs to rebuild this run's modules."""
-    preprocessing = model_preprocessing(config.model.name)
+    mean, std = normalisation(config)
     return {
         "version": __version__,
         "task": config.task,
         "resizer": config.resizer.name,
-        "resizer_options": dict(config.resizer.options),
+        "resizer_options": resizer_options(config),
         "model": config.model.name,
         "num_outputs": task.num_outputs,
         "input_size": list(config.input_size),
         "output_size": list(config.output_size),
-        "mean": list(preprocessing.mean),
-        "std": list(preprocessing.std),
+        "mean": mean,
+        "std": std,
         "classes": list(classes),
+        "fit": config.data.fit,
     }
 
 
 def build_pipeline_for_run(config: RunConfig, task: Task) -> ResizeThenModel:
-    resizer = create_resizer(config.resizer.name, output_size=config.output_size, **config.resizer.options)
-    model = create_model(config.model.name, task.num_outputs, pretrained=config.model.pretrained)
-    preprocessing = model_preprocessing(config.model.name)
-    pipeline = ResizeThenModel(resizer, model, config.output_size, preprocessing.mean, preprocessing.std)
+    resizer = create_resizer(config.resizer.name, output_size=config.output_size, **resizer_options(config))
+    model = create_model(
+        config.model.name, task.num_outputs, pretrained=config.model.pretrained, channels=config.data.channels
+    )
+    mean, std = normalisation(config)
+    pipeline = ResizeThenModel(resizer, model, config.output_size, mean, std)
     if config.model.init_from:
         _load_part(pipeline, "model", config.model.init_from)
     if config.resizer.init_from:
@@ -198,7 +220,7 @@ def train_run(
         check_targets=task.check_targets,
     )
     pipeline = accelerate(build_pipeline_for_run(config, task), config.trainer.accel)
-    architecture = {k: v for k, v in pipeline_config(config, task, classes).items() if k != "version"}
+    architecture = {k: v for k, v in pipeline_config(config, task, classes).items() if k not in ("version", "fit")}
     module = ResizerTrainingModule(
         pipeline, task, config.optim, config.mode, config.seed, architecture, channels_last=config.trainer.channels_last
     )
@@ -314,7 +336,7 @@ def finish_run(
     )
     test_metrics = compute_metrics(task.metrics(), outputs, targets)
     scores = task.per_example_scores(outputs, targets)
-    saved = {"outputs": outputs.numpy(), "targets": targets.numpy(), "scores": scores.numpy()}
+    saved = {"outputs": task.saved_outputs(outputs).numpy(), "targets": targets.numpy(), "scores": scores.numpy()}
     correlated = task.correlated_values(outputs, targets)
     if correlated is not None:
         saved |= {"predicted_values": correlated[0].numpy(), "true_values": correlated[1].numpy()}
@@ -327,8 +349,10 @@ def finish_run(
         "seconds_per_epoch": float(np.mean(seconds)) if seconds else 0.0,
         "kernel_weights": count_kernel_weights(pipeline.resizer),
         "trainable_parameters": count_trainable_parameters(pipeline.resizer),
-        "resizer_macs": count_macs(pipeline.resizer, config.input_size, output_size=config.output_size),
-        "model_macs": count_macs(pipeline.model, config.output_size),
+        "resizer_macs": count_macs(
+            pipeline.resizer, config.input_size, config.data.channels, output_size=config.output_size
+        ),
+        "model_macs": count_macs(pipeline.model, config.output_size, config.data.channels),
         "num_test_images": len(splits.test),
     }
     atomic_write_text(run_dir / RESULT_NAME, json.dumps(result, indent=2))
