@@ -1,4 +1,4 @@
-"""MULLER (the Laplacian resizer) through the deployment path: saved, reloaded, served fast, exported."""
+"""MULLER through the deployment path: saved, reloaded, served fast, exported."""
 
 from __future__ import annotations
 
