@@ -155,7 +155,7 @@ def study_section(study: dict[str, Any]) -> str:
         f"{setup['data']}; {setup['model']}; {setup['sizes']}; seeds {setup['seeds']}.",
         environment_line(study["results"]),
         f"```\n{command}\n```",
-        study["table"].to_markdown(level=4).rstrip(),
+        study["table"].to_markdown(level=4, details=False).rstrip(),
     ]
     if study.get("reading"):
         parts.append(study["reading"].strip())
@@ -174,12 +174,20 @@ def speed_section() -> str:
         parts.append(environment_line(record))
         parts.append(f"```\n{record['command']}\n```")
         for table in record["tables"]:
-            rows = [table["headers"], ["---"] * len(table["headers"]), *table["rows"]]
-            grid = "\n".join("| " + " | ".join(str(cell) for cell in row) + " |" for row in rows)
-            parts.append(f"#### {table['title']}\n\n{grid}")
+            parts.append(f"#### {table['title']}\n\n{speed_table(table['headers'], table['rows'])}")
         if record.get("reading"):
             parts.append(record["reading"].strip())
     return "\n\n".join(parts)
+
+
+def speed_table(headers: list[str], rows: list[list[Any]]) -> str:
+    """A record's table in Markdown; a column with one value in every row is said once above it."""
+    constant = [k for k in range(len(headers)) if len(rows) > 1 and len({str(row[k]) for row in rows}) == 1]
+    kept = [k for k in range(len(headers)) if k not in constant]
+    lines = [", ".join(f"{headers[k]}: {rows[0][k]}" for k in constant) + "."] if constant else []
+    grid = [[headers[k] for k in kept], ["---"] * len(kept), *([row[k] for k in kept] for row in rows)]
+    lines.append("\n".join("| " + " | ".join(str(cell) for cell in row) + " |" for row in grid))
+    return "\n\n".join(lines)
 
 
 def results_document(sections: list[dict[str, Any]]) -> str:
