@@ -113,10 +113,10 @@ def headline_table(sections: list[dict[str, Any]]) -> str:
             lines.append("| " + " | ".join(cells) + " |")
     note = (
         "Δ is learned minus the best classical resizer (picked on validation) in the study's headline "
-        "metric: top-1 error in percentage points (negative favours the learned resizer) or PLCC (positive "
-        "favours it), with its 95 % interval over seeds and test images and the Holm-adjusted p of the "
-        "paired test; bold where p < 0.05 and the interval excludes 0. Full tables: "
-        "[benchmarks/RESULTS.md](benchmarks/RESULTS.md)."
+        "metric: top-1 error or, for segmentation, the per-image IoU error (1 - IoU) in percentage points "
+        "(negative favours the learned resizer), or PLCC (positive favours it), with its 95 % interval over "
+        "seeds and test images and the Holm-adjusted p of the paired test; bold where p < 0.05 and the "
+        "interval excludes 0. Full tables: [benchmarks/RESULTS.md](benchmarks/RESULTS.md)."
     )
     return "\n".join(lines) + "\n\n" + note
 
