@@ -13,6 +13,7 @@ The words around them (which study answers which question, and how to read it) c
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -21,8 +22,8 @@ from typing import Any
 import yaml
 
 from learned_resizer.compare.config import load_compare_config
-from learned_resizer.compare.statistics import format_p
-from learned_resizer.compare.table import ComparisonTable, CorrelationRow
+from learned_resizer.compare.statistics import PairedDifference, format_p
+from learned_resizer.compare.table import ComparisonRow, ComparisonTable, CorrelationRow
 
 ROOT = Path(__file__).resolve().parents[1]
 INDEX = ROOT / "benchmarks" / "studies.yaml"
@@ -92,6 +93,84 @@ def decisive_cell(table: ComparisonTable, equal_compute: bool) -> str:
     where = f" at {equal.size[0]}x{equal.size[1]}" if equal is not None and not equal.full_input else ""
     where = " at full input" if equal is not None and equal.full_input else where
     return f"{text} vs {best.resizer}{where}"
+
+
+def test_picked(table: ComparisonTable, size: tuple[int, int]) -> str | None:
+    """The classical resizer at ``size`` with the best headline metric on the test images: the
+    pick the earlier rules made."""
+    spec = table.metrics[0]
+    rows = [row for row in table.rows if row.output_size == size and row.resizer not in table.learned]
+    if not rows:
+        return None
+    pick = min if spec.lower_is_better else max
+    return pick(rows, key=lambda row: row.metrics[spec.name][0]).resizer
+
+
+def winner(result: PairedDifference) -> str:
+    """Who a verdict favours: the learned side, the classical side, or neither."""
+    if not result.significant:
+        return "neither"
+    return "learned" if result.difference < 0 else "classical"
+
+
+def earlier_comparison(
+    table: ComparisonTable, decisive: ComparisonRow | CorrelationRow, reference: str
+) -> ComparisonRow | CorrelationRow | None:
+    """The comparison like ``decisive`` (same candidate, size and metric) against ``reference``."""
+    rows = table.correlation_comparisons if isinstance(decisive, CorrelationRow) else table.comparisons
+    for row in rows:
+        same = (row.result.candidate, row.output_size, row.equal, getattr(row, "metric", None)) == (
+            decisive.result.candidate,
+            decisive.output_size,
+            decisive.equal,
+            getattr(decisive, "metric", None),
+        )
+        if same and row.result.reference == reference:
+            return row
+    return None
+
+
+def rule_changes(sections: list[dict[str, Any]]) -> str:
+    """What the fair rules change against the earlier ones (best classical picked on the test
+    images, p unadjusted), over every kept study: where the pick differs, whether the main
+    verdict changes side with it, and each comparison that Holm's adjustment turns."""
+    picks, turned, sides = [], [], []
+    for section in sections:
+        for study in section["studies"]:
+            table, name = study["table"], study["name"]
+            for size, best in table.best_classical.items():
+                earlier = test_picked(table, size)
+                if earlier is not None and earlier != best.resizer:
+                    picks.append(f"{name} ({earlier} on test, {best.resizer} on validation)")
+                    found = table.decisive(table.learned[0], size)
+                    old = found and earlier_comparison(table, found[1], earlier)
+                    if old is not None:
+                        unadjusted = dataclasses.replace(old.result, p_adjusted=None)
+                        if winner(unadjusted) != winner(found[1].result):
+                            sides.append(f"{name}: {unadjusted.outcome} becomes {found[1].result.outcome}")
+            for row in table.comparisons + table.correlation_comparisons:
+                result = row.result
+                if result.p_adjusted is None:
+                    continue
+                unadjusted = dataclasses.replace(result, p_adjusted=None)
+                if winner(unadjusted) != winner(result):
+                    what = f" ({row.metric})" if isinstance(row, CorrelationRow) else ""
+                    turned.append(
+                        f"{name}, {row.label}{what}: {unadjusted.outcome} at p = {format_p(result.p_value)}, "
+                        f"{result.outcome} at Holm p = {format_p(result.p_adjusted)}"
+                    )
+    lines = [
+        "How the fair rules change the kept studies' verdicts, against picking the best classical resizer "
+        "on the test images and leaving p unadjusted:",
+        "",
+        "- the pick on validation differs from the pick on test in "
+        + (", ".join(picks) if picks else "no study")
+        + "; "
+        + ("; ".join(sides) if sides else "no verdict against the best classical resizer changes side with it")
+        + ";",
+        "- Holm's adjustment turns " + (("; ".join(turned)) if turned else "no comparison") + ".",
+    ]
+    return "\n".join(lines)
 
 
 def headline_table(sections: list[dict[str, Any]]) -> str:
@@ -214,7 +293,7 @@ def readme_document(sections: list[dict[str, Any]], readme: str) -> str:
         raise ValueError(f"{README}: expected the markers {START} and {END} around the results table")
     before, rest = readme.split(START, 1)
     _, after = rest.split(END, 1)
-    return f"{before}{START}\n{headline_table(sections)}\n{END}{after}"
+    return f"{before}{START}\n{headline_table(sections)}\n\n{rule_changes(sections)}\n{END}{after}"
 
 
 def _shown(path: Path) -> str:
