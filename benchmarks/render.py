@@ -13,6 +13,7 @@ The words around them (which study answers which question, and how to read it) c
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -21,8 +22,8 @@ from typing import Any
 import yaml
 
 from learned_resizer.compare.config import load_compare_config
-from learned_resizer.compare.statistics import format_p
-from learned_resizer.compare.table import ComparisonTable, CorrelationRow
+from learned_resizer.compare.statistics import PairedDifference, format_p
+from learned_resizer.compare.table import ComparisonRow, ComparisonTable, CorrelationRow
 
 ROOT = Path(__file__).resolve().parents[1]
 INDEX = ROOT / "benchmarks" / "studies.yaml"
@@ -94,6 +95,84 @@ def decisive_cell(table: ComparisonTable, equal_compute: bool) -> str:
     return f"{text} vs {best.resizer}{where}"
 
 
+def test_picked(table: ComparisonTable, size: tuple[int, int]) -> str | None:
+    """The classical resizer at ``size`` with the best headline metric on the test images: the
+    pick the earlier rules made."""
+    spec = table.metrics[0]
+    rows = [row for row in table.rows if row.output_size == size and row.resizer not in table.learned]
+    if not rows:
+        return None
+    pick = min if spec.lower_is_better else max
+    return pick(rows, key=lambda row: row.metrics[spec.name][0]).resizer
+
+
+def winner(result: PairedDifference) -> str:
+    """Who a verdict favours: the learned side, the classical side, or neither."""
+    if not result.significant:
+        return "neither"
+    return "learned" if result.difference < 0 else "classical"
+
+
+def earlier_comparison(
+    table: ComparisonTable, decisive: ComparisonRow | CorrelationRow, reference: str
+) -> ComparisonRow | CorrelationRow | None:
+    """The comparison like ``decisive`` (same candidate, size and metric) against ``reference``."""
+    rows = table.correlation_comparisons if isinstance(decisive, CorrelationRow) else table.comparisons
+    for row in rows:
+        same = (row.result.candidate, row.output_size, row.equal, getattr(row, "metric", None)) == (
+            decisive.result.candidate,
+            decisive.output_size,
+            decisive.equal,
+            getattr(decisive, "metric", None),
+        )
+        if same and row.result.reference == reference:
+            return row
+    return None
+
+
+def rule_changes(sections: list[dict[str, Any]]) -> str:
+    """What the fair rules change against the earlier ones (best classical picked on the test
+    images, p unadjusted), over every kept study: where the pick differs, whether the main
+    verdict changes side with it, and each comparison that Holm's adjustment turns."""
+    picks, turned, sides = [], [], []
+    for section in sections:
+        for study in section["studies"]:
+            table, name = study["table"], study["name"]
+            for size, best in table.best_classical.items():
+                earlier = test_picked(table, size)
+                if earlier is not None and earlier != best.resizer:
+                    picks.append(f"{name} ({earlier} on test, {best.resizer} on validation)")
+                    found = table.decisive(table.learned[0], size)
+                    old = found and earlier_comparison(table, found[1], earlier)
+                    if old is not None:
+                        unadjusted = dataclasses.replace(old.result, p_adjusted=None)
+                        if winner(unadjusted) != winner(found[1].result):
+                            sides.append(f"{name}: {unadjusted.outcome} becomes {found[1].result.outcome}")
+            for row in table.comparisons + table.correlation_comparisons:
+                result = row.result
+                if result.p_adjusted is None:
+                    continue
+                unadjusted = dataclasses.replace(result, p_adjusted=None)
+                if winner(unadjusted) != winner(result):
+                    what = f" ({row.metric})" if isinstance(row, CorrelationRow) else ""
+                    turned.append(
+                        f"{name}, {row.label}{what}: {unadjusted.outcome} at p = {format_p(result.p_value)}, "
+                        f"{result.outcome} at Holm p = {format_p(result.p_adjusted)}"
+                    )
+    lines = [
+        "How the fair rules change the kept studies' verdicts, against picking the best classical resizer "
+        "on the test images and leaving p unadjusted:",
+        "",
+        "- the pick on validation differs from the pick on test in "
+        + (", ".join(picks) if picks else "no study")
+        + "; "
+        + ("; ".join(sides) if sides else "no verdict against the best classical resizer changes side with it")
+        + ";",
+        "- Holm's adjustment turns " + (("; ".join(turned)) if turned else "no comparison") + ".",
+    ]
+    return "\n".join(lines)
+
+
 def headline_table(sections: list[dict[str, Any]]) -> str:
     headers = ["task", "data", "model", "sizes", "seeds", "learned vs best classical", "at equal compute", "study"]
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
@@ -113,10 +192,10 @@ def headline_table(sections: list[dict[str, Any]]) -> str:
             lines.append("| " + " | ".join(cells) + " |")
     note = (
         "Δ is learned minus the best classical resizer (picked on validation) in the study's headline "
-        "metric: top-1 error in percentage points (negative favours the learned resizer) or PLCC (positive "
-        "favours it), with its 95 % interval over seeds and test images and the Holm-adjusted p of the "
-        "paired test; bold where p < 0.05 and the interval excludes 0. Full tables: "
-        "[benchmarks/RESULTS.md](benchmarks/RESULTS.md)."
+        "metric: top-1 error or, for segmentation, the per-image IoU error (1 - IoU) in percentage points "
+        "(negative favours the learned resizer), or PLCC (positive favours it), with its 95 % interval over "
+        "seeds and test images and the Holm-adjusted p of the paired test; bold where p < 0.05 and the "
+        "interval excludes 0. Full tables: [benchmarks/RESULTS.md](benchmarks/RESULTS.md)."
     )
     return "\n".join(lines) + "\n\n" + note
 
@@ -155,7 +234,7 @@ def study_section(study: dict[str, Any]) -> str:
         f"{setup['data']}; {setup['model']}; {setup['sizes']}; seeds {setup['seeds']}.",
         environment_line(study["results"]),
         f"```\n{command}\n```",
-        study["table"].to_markdown(level=4).rstrip(),
+        study["table"].to_markdown(level=4, details=False).rstrip(),
     ]
     if study.get("reading"):
         parts.append(study["reading"].strip())
@@ -174,12 +253,20 @@ def speed_section() -> str:
         parts.append(environment_line(record))
         parts.append(f"```\n{record['command']}\n```")
         for table in record["tables"]:
-            rows = [table["headers"], ["---"] * len(table["headers"]), *table["rows"]]
-            grid = "\n".join("| " + " | ".join(str(cell) for cell in row) + " |" for row in rows)
-            parts.append(f"#### {table['title']}\n\n{grid}")
+            parts.append(f"#### {table['title']}\n\n{speed_table(table['headers'], table['rows'])}")
         if record.get("reading"):
             parts.append(record["reading"].strip())
     return "\n\n".join(parts)
+
+
+def speed_table(headers: list[str], rows: list[list[Any]]) -> str:
+    """A record's table in Markdown; a column with one value in every row is said once above it."""
+    constant = [k for k in range(len(headers)) if len(rows) > 1 and len({str(row[k]) for row in rows}) == 1]
+    kept = [k for k in range(len(headers)) if k not in constant]
+    lines = [", ".join(f"{headers[k]}: {rows[0][k]}" for k in constant) + "."] if constant else []
+    grid = [[headers[k] for k in kept], ["---"] * len(kept), *([row[k] for k in kept] for row in rows)]
+    lines.append("\n".join("| " + " | ".join(str(cell) for cell in row) + " |" for row in grid))
+    return "\n\n".join(lines)
 
 
 def results_document(sections: list[dict[str, Any]]) -> str:
@@ -206,7 +293,7 @@ def readme_document(sections: list[dict[str, Any]], readme: str) -> str:
         raise ValueError(f"{README}: expected the markers {START} and {END} around the results table")
     before, rest = readme.split(START, 1)
     _, after = rest.split(END, 1)
-    return f"{before}{START}\n{headline_table(sections)}\n{END}{after}"
+    return f"{before}{START}\n{headline_table(sections)}\n\n{rule_changes(sections)}\n{END}{after}"
 
 
 def _shown(path: Path) -> str:

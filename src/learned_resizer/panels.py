@@ -107,8 +107,7 @@ def mask_figure(
         raise ValueError("mask_figure needs at least one image")
     from matplotlib import colormaps
 
-    colours = colormaps["tab20"].resampled(max(num_classes, 2))
-    colours.set_bad("black")
+    colours = colormaps["tab20"].resampled(max(num_classes, 2)).with_extremes(bad="black")
     columns = 2 + len(predictions)
     fig = Figure(figsize=(2.6 * columns, 2.8 * len(images)), layout="constrained")
     axes = fig.subplots(len(images), columns, squeeze=False)

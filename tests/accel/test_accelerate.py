@@ -132,6 +132,10 @@ def test_modes_choose_explicitly(kernels, monkeypatch):
     assert accelerate(pipeline_of(LearnedResizer(4, filters=8)), "auto").resizer.__class__ is LearnedResizer
     with pytest.raises(ValueError, match="accel mode 'on': the kernels need a multiple of 16 filters, got 8"):
         accelerate(pipeline_of(LearnedResizer(4, filters=8)), "on")
+    grey = pipeline_of(LearnedResizer(4, filters=16, channels=1))
+    assert accelerate(grey, "auto") is grey  # the kernels read and write 3 channels
+    with pytest.raises(ValueError, match="accel mode 'on': the kernels take 3-channel images, the resizer has 1"):
+        accelerate(grey, "on")
     with pytest.raises(ValueError, match=r"accel mode: expected one of \('auto', 'on', 'off'\), got 'fast'"):
         accelerate(plain, "fast")
     monkeypatch.setenv(ENVIRONMENT, "off")

@@ -30,6 +30,8 @@ def test_verdicts_use_the_adjusted_p(make_records) -> None:
     # a raw p just under 0.05 in a family of three is not significant once adjusted
     result = dataclasses.replace(table.comparisons[0].result, p_value=0.04, p_adjusted=0.12, ci_low=-0.2, ci_high=-0.1)
     assert not result.significant and result.verdict == "not significant (Holm p=0.12)"
+    assert result.outcome == "not significant" and "Holm p" not in result.outcome
+    assert dataclasses.replace(result, p_adjusted=0.01, difference=-0.15).outcome == f"{result.candidate} better"
     assert dataclasses.replace(result, p_adjusted=None).significant
     assert "Holm p" in table.to_text()
 

@@ -78,8 +78,17 @@ class PairedDifference:
             return f"not significant ({p})"
         if not self.interval_excludes_zero:
             return f"not significant ({p}, but the {self.confidence:.0%} CI includes 0)"
-        winner = self.candidate if self.difference < 0 else self.reference
-        return f"{winner} better ({p})"
+        return f"{self.outcome} ({p})"
+
+    @property
+    def outcome(self) -> str:
+        """The verdict without its p-value, for tables that show p in columns of their own:
+        ``"learned better"``, ``"not significant"`` or ``"not significant (95% CI includes 0)"``."""
+        if self.decisive_p >= self.alpha:
+            return "not significant"
+        if not self.interval_excludes_zero:
+            return f"not significant ({self.confidence:.0%} CI includes 0)"
+        return f"{self.candidate if self.difference < 0 else self.reference} better"
 
     def to_dict(self) -> dict:
         return {**asdict(self), "significant": self.significant, "verdict": self.verdict}

@@ -164,9 +164,15 @@ class ComparisonTable:
     #: the verdict in plain sentences, one or two per trainable entry and output size
     verdicts: list[str] = field(default_factory=list)
 
-    def sections(self) -> list[tuple[str, list[str], list[list[str]]]]:
-        """(title, headers, cells) of each part of the table, for every renderer."""
-        sections = [("Resizers", self._resizer_headers(), [self._resizer_cells(row) for row in self.rows])]
+    def sections(self, details: bool = True) -> list[tuple[str, list[str], list[list[str]]]]:
+        """(title, headers, cells) of each part of the table, for every renderer; ``details=False``
+        leaves out the parts a summary can spare: the resizers' parameter counts, the pick of the
+        best classical resizer (the verdict names it) and the per-fold table."""
+        headers, cells = self._resizer_headers(), [self._resizer_cells(row) for row in self.rows]
+        if not details:  # the parameter counts: in results.json and `learned-resizer info`
+            kept = [k for k, header in enumerate(headers) if header not in ("kernel weights", "trainable params")]
+            headers, cells = [headers[k] for k in kept], [[row[k] for k in kept] for row in cells]
+        sections = [("Resizers", headers, cells)]
         if self.comparisons:
             sections.append(
                 (
@@ -183,11 +189,11 @@ class ComparisonTable:
                     [self._correlation_cells(c) for c in self.correlation_comparisons],
                 )
             )
-        if self.best_classical:
+        if self.best_classical and details:
             rows = [[_size(size), best.resizer, best.picked_on] for size, best in self.best_classical.items()]
             title = f"Best classical resizer by {self.metrics[0].name}"
             sections.append((title, ["size", "resizer", "picked on"], rows))
-        if self.fold_rows:
+        if self.fold_rows and details:
             spec = self.paired_metric
             headers = ["resizer", "output", *(f"fold {k} ({n})" for k, n in enumerate(self.fold_rows[0].fold_sizes))]
             cells = [
@@ -209,10 +215,12 @@ class ComparisonTable:
             parts.insert(0, "Verdict\n" + "\n".join(f"- {sentence}" for sentence in self.verdicts))
         return "\n\n".join(parts) + "\n"
 
-    def to_markdown(self, level: int = 3) -> str:
-        """Markdown with each part under a heading of ``level``."""
+    def to_markdown(self, level: int = 3, details: bool = True) -> str:
+        """Markdown with each part under a heading of ``level`` (``details`` as in :meth:`sections`)."""
         mark = "#" * level
-        parts = [f"{mark} {title}\n\n{_markdown_grid(headers, cells)}" for title, headers, cells in self.sections()]
+        parts = [
+            f"{mark} {title}\n\n{_markdown_grid(headers, cells)}" for title, headers, cells in self.sections(details)
+        ]
         if self.verdicts:
             parts.insert(0, f"{mark} Verdict\n\n" + "\n".join(f"- {sentence}" for sentence in self.verdicts))
         return "\n\n".join(parts) + "\n"
@@ -458,7 +466,7 @@ class ComparisonTable:
             spec.format(result.difference * spec.scale),
             f"[{low}, {high}]",
             *_p_cells(result),
-            result.verdict,
+            result.outcome,
         ]
 
     def _correlation_headers(self) -> list[str]:
@@ -484,7 +492,7 @@ class ComparisonTable:
             delta,
             f"[{low}, {high}]",
             *_p_cells(result),
-            result.verdict,
+            result.outcome,
         ]
 
 
