@@ -4,8 +4,8 @@ from learned_resizer.complexity import count_kernel_weights, count_macs, count_t
 from learned_resizer.models import create_model, list_models
 from learned_resizer.resizers import (
     ClassicalResizer,
-    LaplacianResizer,
     LearnedResizer,
+    MullerResizer,
     Resizer,
     create_resizer,
     list_resizers,
@@ -16,8 +16,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ClassicalResizer",
-    "LaplacianResizer",
     "LearnedResizer",
+    "MullerResizer",
     "Resizer",
     "__version__",
     "count_kernel_weights",

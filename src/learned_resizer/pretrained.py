@@ -1,8 +1,9 @@
 """A trained pipeline as a directory: ``config.json`` + ``model.safetensors``.
 
-The convention of Hugging Face's ``save_pretrained`` / ``from_pretrained``: the config says how to
-rebuild the modules (resizer and base-model names and options, preprocessing, sizes, class
-names, version), the safetensors file holds the weights. Loading never executes code.
+The convention of Hugging Face's ``save_pretrained`` / ``from_pretrained``: the config (a
+:class:`~learned_resizer.pipeline_config.PipelineConfig`) says how to rebuild the modules (resizer
+and base-model names and options, preprocessing, sizes, class names, version), the safetensors
+file holds the weights. Loading never executes code.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
 
 from safetensors.torch import save_file
 
@@ -18,43 +18,28 @@ from learned_resizer.files import atomic_write, atomic_write_text
 from learned_resizer.models import create_model
 from learned_resizer.models.weights import load_state, load_weight_file
 from learned_resizer.pipeline import ResizeThenModel
+from learned_resizer.pipeline_config import FORMAT, PipelineConfig
 from learned_resizer.resizers import create_resizer
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
-FORMAT = "learned-resizer-pipeline"
 _HUB_ID = re.compile(r"[\w.-]+/[\w.-]+")
-REQUIRED_KEYS = (
-    "resizer",
-    "resizer_options",
-    "model",
-    "num_outputs",
-    "input_size",
-    "output_size",
-    "mean",
-    "std",
-    "task",
-    "classes",
-)
 
 
-def build_pipeline(config: dict[str, Any]) -> ResizeThenModel:
+def build_pipeline(config: PipelineConfig) -> ResizeThenModel:
     """Rebuild the (untrained) modules that ``config`` describes."""
-    missing = [k for k in REQUIRED_KEYS if k not in config]
-    if missing:
-        raise ValueError(f"pipeline config lacks the keys {missing}")
-    resizer = create_resizer(config["resizer"], output_size=config["output_size"], **config["resizer_options"])
-    model = create_model(config["model"], config["num_outputs"], pretrained=None, channels=len(config["mean"]))
-    return ResizeThenModel(resizer, model, config["output_size"], config["mean"], config["std"])
+    resizer = create_resizer(config.resizer, output_size=config.output_size, **config.resizer_options)
+    model = create_model(config.model, config.num_outputs, pretrained=None, channels=config.channels)
+    return ResizeThenModel(resizer, model, config.output_size, config.mean, config.std)
 
 
-def save_pretrained(pipeline: ResizeThenModel, config: dict[str, Any], directory: str | Path) -> Path:
+def save_pretrained(pipeline: ResizeThenModel, config: PipelineConfig, directory: str | Path) -> Path:
     """Write ``config.json`` and ``model.safetensors`` into ``directory``, each atomically."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in pipeline.state_dict().items()}
     atomic_write(directory / WEIGHTS_NAME, lambda tmp: save_file(state, tmp, metadata={"format": FORMAT}))
-    atomic_write_text(directory / CONFIG_NAME, json.dumps({"format": FORMAT, **config}, indent=2))
+    atomic_write_text(directory / CONFIG_NAME, json.dumps(config.to_dict(), indent=2))
     return directory
 
 
@@ -64,21 +49,20 @@ def resolve_directory(path: str | Path) -> Path:
     return path / "model" if (path / "model" / CONFIG_NAME).is_file() else path
 
 
-def load_config(path: str | Path) -> dict[str, Any]:
+def load_config(path: str | Path) -> PipelineConfig:
+    """The ``config.json`` of a saved pipeline (its folder, its run folder or the file itself)."""
     path = resolve_directory(path)
     config_file = path / CONFIG_NAME if path.is_dir() else path
     if not config_file.is_file():
         raise FileNotFoundError(f"no {CONFIG_NAME} in {path}: not a saved learned-resizer pipeline")
     try:
-        config = json.loads(config_file.read_text())
+        data = json.loads(config_file.read_text())
     except json.JSONDecodeError as error:
         raise ValueError(f"{config_file}: not valid JSON ({error})") from error
-    if config.get("format") != FORMAT:
-        raise ValueError(f"{config_file}: format is {config.get('format')!r}, expected {FORMAT!r}")
-    return config
+    return PipelineConfig.from_dict(data, str(config_file))
 
 
-def from_pretrained(path: str | Path) -> tuple[ResizeThenModel, dict[str, Any]]:
+def from_pretrained(path: str | Path) -> tuple[ResizeThenModel, PipelineConfig]:
     """Load a directory written by :func:`save_pretrained`; returns the pipeline in eval mode and its config.
 
     ``path`` may also be a run folder (its ``model/`` is used). A ``namespace/name`` that is not a

@@ -23,20 +23,21 @@ from PIL import Image
 
 from learned_resizer.cli import main
 from learned_resizer.deploy.export import SUFFIXES
+from learned_resizer.pipeline_config import PipelineConfig
 from learned_resizer.pretrained import build_pipeline, save_pretrained
 
-CONFIG = {
-    "resizer": "learned",
-    "resizer_options": {"filters": 4, "blocks": 2},
-    "model": "small_cnn",
-    "num_outputs": 3,
-    "input_size": [64, 64],
-    "output_size": [32, 32],
-    "mean": [0.485, 0.456, 0.406],
-    "std": [0.229, 0.224, 0.225],
-    "task": "classification",
-    "classes": ["cat", "dog", "fox"],
-}
+CONFIG = PipelineConfig(
+    resizer="learned",
+    resizer_options={"filters": 4, "blocks": 2},
+    model="small_cnn",
+    num_outputs=3,
+    input_size=(64, 64),
+    output_size=(32, 32),
+    mean=(0.485, 0.456, 0.406),
+    std=(0.229, 0.224, 0.225),
+    task="classification",
+    classes=("cat", "dog", "fox"),
+)
 TOKEN = "test-token"
 #: limits of the live server: small, so that the bad-input tests need only small files
 MAX_BYTES = 200_000

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -14,17 +15,16 @@ from learned_resizer.deploy.batch import find_images, resize_files
 from learned_resizer.deploy.client import CheckpointResizer
 from learned_resizer.deploy.predict import Predictor
 from learned_resizer.deploy.server import create_app
+from learned_resizer.pipeline_config import PipelineConfig
 from learned_resizer.pretrained import build_pipeline, save_pretrained
 
 from .conftest import CONFIG, randomise_batchnorm
 
 
-def config_for(channels: int) -> dict:
-    return CONFIG | {
-        "resizer_options": {"filters": 4, "channels": channels},
-        "mean": [0.45] * channels,
-        "std": [0.22] * channels,
-    }
+def config_for(channels: int) -> PipelineConfig:
+    return replace(
+        CONFIG, resizer_options={"filters": 4, "channels": channels}, mean=(0.45,) * channels, std=(0.22,) * channels
+    )
 
 
 @pytest.fixture(scope="module", params=[1, 4], ids=["grey", "four"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import pytest
 import torch
@@ -31,11 +32,11 @@ def trained(
 ):
     """A pipeline with random weights and BatchNorm statistics far from the identity, in eval mode."""
     torch.manual_seed(0)
-    config = {
-        **CONFIG,
-        "output_size": list(output_size),
-        "resizer_options": {"filters": filters, "blocks": blocks, "interpolation": interpolation},
-    }
+    config = replace(
+        CONFIG,
+        output_size=output_size,
+        resizer_options={"filters": filters, "blocks": blocks, "interpolation": interpolation},
+    )
     pipeline = build_pipeline(config)
     randomise_batchnorm(pipeline)
     return pipeline.eval()
@@ -104,7 +105,7 @@ def test_kernels_backend_only_where_the_kernels_run(kernels, monkeypatch, tmp_pa
     with pytest.raises(ValueError, match="backend 'kernels' runs a learned resizer with a multiple of 16 filters"):
         prepare_for_inference(trained(filters=8), "kernels")
     with pytest.raises(ValueError, match="backend 'kernels'"):
-        prepare_for_inference(build_pipeline({**CONFIG, "resizer": "bilinear", "resizer_options": {}}), "kernels")
+        prepare_for_inference(build_pipeline(replace(CONFIG, resizer="bilinear", resizer_options={})), "kernels")
 
 
 @pytest.mark.slow  # one ONNX export (seconds) per case
@@ -148,7 +149,7 @@ def test_auto_backend_and_other_output_sizes(checkpoint) -> None:
 
 def test_classical_resizers_and_area_run_eager() -> None:
     assert (
-        prepare_for_inference(build_pipeline({**CONFIG, "resizer": "bilinear", "resizer_options": {}})).backend
+        prepare_for_inference(build_pipeline(replace(CONFIG, resizer="bilinear", resizer_options={}))).backend
         == "eager"
     )
     assert prepare_for_inference(trained("area")).backend == "eager"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 from torch import nn
@@ -25,7 +27,7 @@ def test_fold_conv_bn_equals_conv_then_bn(bias: bool) -> None:
 @pytest.mark.parametrize("blocks", [0, 1, 2])
 @pytest.mark.parametrize("size", [(48, 40), (17, 33)])
 def test_folded_pipeline_matches(blocks: int, size: tuple[int, int]) -> None:
-    pipeline = build_pipeline({**CONFIG, "resizer_options": {"filters": 16, "blocks": blocks}})
+    pipeline = build_pipeline(replace(CONFIG, resizer_options={"filters": 16, "blocks": blocks}))
     randomise_batchnorm(pipeline)
     pipeline.eval()
     folded = fold_batchnorm(pipeline)
@@ -46,7 +48,7 @@ def test_fold_refuses_bn_without_running_stats() -> None:
 
 def test_folding_is_exact_up_to_rounding() -> None:
     """In float64 the folded and unfolded resizers agree to 1e-10: what float32 shows is rounding."""
-    pipeline = build_pipeline({**CONFIG, "resizer_options": {"filters": 16, "blocks": 3}}).double()
+    pipeline = build_pipeline(replace(CONFIG, resizer_options={"filters": 16, "blocks": 3})).double()
     randomise_batchnorm(pipeline)
     pipeline.eval()
     images = torch.rand(1, 3, 40, 44, dtype=torch.float64)

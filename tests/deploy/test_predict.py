@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -12,7 +14,7 @@ from .conftest import CONFIG
 
 
 def make(**changes) -> Predictor:
-    config = {**CONFIG, **changes}
+    config = replace(CONFIG, **changes)
     return Predictor(build_pipeline(config), config)
 
 

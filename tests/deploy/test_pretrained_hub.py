@@ -26,7 +26,7 @@ def test_hub_id_is_fetched_and_loaded(checkpoint: Path, monkeypatch, tmp_path: P
     pipeline, config = from_pretrained("someone/tiny-resizer")
     local, _ = from_pretrained(checkpoint)
     assert calls == [("someone/tiny-resizer", sorted([CONFIG_NAME, WEIGHTS_NAME]))]
-    images = torch.rand(2, 3, *config["input_size"])
+    images = torch.rand(2, 3, *config.input_size)
     assert torch.equal(pipeline(images), local(images))
 
 

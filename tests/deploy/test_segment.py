@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import shutil
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -18,13 +19,9 @@ from learned_resizer.pretrained import build_pipeline, save_pretrained
 from .conftest import CONFIG, TOKEN, encode, randomise_batchnorm, start_server
 from .test_webpage import CHROMIUM
 
-SEGMENTER = CONFIG | {
-    "task": "segmentation",
-    "model": "small_segnet",
-    "num_outputs": 3,
-    "classes": ["sky", "tree", "road"],
-    "fit": "letterbox",
-}
+SEGMENTER = replace(
+    CONFIG, task="segmentation", model="small_segnet", num_outputs=3, classes=("sky", "tree", "road"), fit="letterbox"
+)
 
 
 @pytest.fixture(scope="module")

@@ -39,5 +39,5 @@ def test_one_epoch_on_demo_seg(tmp_path):
         assert saved["outputs"].shape == saved["targets"].shape == (6, 40, 40)
         assert saved["outputs"].dtype == np.uint8 and saved["scores"].shape == (6,)
     pipeline, saved_config = from_pretrained(tmp_path / "model")
-    assert saved_config["task"] == "segmentation" and saved_config["fit"] == "crop"
+    assert saved_config.task == "segmentation" and saved_config.fit == "crop"
     assert pipeline.eval()(torch.rand(1, 3, 40, 56)).shape == (1, 10, 40, 56)

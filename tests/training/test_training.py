@@ -70,7 +70,7 @@ def test_baseline_trains_model_with_classical_resizer(tiny_config, tmp_path):
     assert changed(before, after, "model.")
 
 
-def test_joint_training_moves_the_laplacian_resizers_bands(tiny_config, tmp_path):
+def test_joint_training_moves_mullers_bands(tiny_config, tmp_path):
     config = tiny_config("resizer.name=muller", "resizer.options={layers: 2}")
     result = train_run(config, tmp_path)
     after = final_state(tmp_path)

@@ -50,15 +50,15 @@ def run(args: argparse.Namespace) -> int:
     pipeline, config = from_pretrained(args.checkpoint)
     if args.resizer_from:
         other, other_config = from_pretrained(args.resizer_from)
-        if list(other_config["input_size"]) != list(config["input_size"]):
+        if other_config.input_size != config.input_size:
             print(
-                f"note: the resizer was trained on {other_config['input_size']} px inputs, the data is loaded "
-                f"at {config['input_size']}"
+                f"note: the resizer was trained on {list(other_config.input_size)} px inputs, the data is loaded "
+                f"at {list(config.input_size)}"
             )
         pipeline = TransferredResizer(other, pipeline)
-    splits = build_splits(data_config(args), tuple(config["input_size"]))
-    if splits.classes != config["classes"]:
-        raise ValueError(f"dataset classes {splits.classes} differ from the run's classes {config['classes']}")
+    splits = build_splits(data_config(args), config.input_size)
+    if splits.classes != list(config.classes):
+        raise ValueError(f"dataset classes {splits.classes} differ from the run's classes {list(config.classes)}")
     outputs, targets = predict(
         pipeline,
         getattr(splits, args.split),
@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         num_workers=loader_workers(args.workers, args.device),
     )
-    values = compute_metrics(create_task(config["task"], config["classes"]).metrics(), outputs, targets)
+    values = compute_metrics(create_task(config.task, list(config.classes)).metrics(), outputs, targets)
     result = {
         "checkpoint": args.checkpoint,
         "resizer_from": args.resizer_from,

@@ -11,6 +11,8 @@ from typing import Any
 
 from torch.utils.data import Dataset
 
+from learned_resizer.registry import Registry
+
 
 @dataclass
 class DataConfig:
@@ -41,30 +43,21 @@ class Splits:
 
 
 DatasetBuilder = Callable[[DataConfig, tuple[int, int]], Splits]
-_DATASETS: dict[str, DatasetBuilder] = {}
+DATASETS: Registry[DatasetBuilder] = Registry("dataset", field="data.name")
 
 
 def register_dataset(name: str) -> Callable[[DatasetBuilder], DatasetBuilder]:
     """Decorator: register ``builder(config, input_size) -> Splits`` under ``name``."""
-
-    def decorate(builder: DatasetBuilder) -> DatasetBuilder:
-        if name in _DATASETS:
-            raise ValueError(f"a dataset named {name!r} is already registered")
-        _DATASETS[name] = builder
-        return builder
-
-    return decorate
+    return DATASETS.register(name)
 
 
 def list_datasets() -> list[str]:
-    return sorted(_DATASETS)
+    return DATASETS.names()
 
 
 def build_splits(config: DataConfig, input_size: tuple[int, int]) -> Splits:
     """Build train/val/test for ``config.name`` with images at ``input_size`` (h, w)."""
-    if config.name not in _DATASETS:
-        raise ValueError(f"data.name: unknown dataset {config.name!r}; expected one of {list_datasets()}")
-    splits = _DATASETS[config.name](config, input_size)
+    splits = DATASETS[config.name](config, input_size)
     empty = [name for name in ("train", "val", "test") if len(getattr(splits, name)) == 0]
     if empty:
         raise ValueError(

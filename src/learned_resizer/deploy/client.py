@@ -21,6 +21,7 @@ from PIL import Image
 
 from learned_resizer.data.images import load_channels, load_rgb
 from learned_resizer.deploy.export import INPUT_NAME, METADATA_KEY
+from learned_resizer.pipeline_config import PipelineConfig
 
 
 class LocalResizer(Protocol):
@@ -47,8 +48,8 @@ class OnnxResizer:
         info = json.loads(metadata)
         if info.get("kind") != "resizer":
             raise ValueError(f"{path}: exported with --with-model; resizing on the client needs the resizer alone")
-        self.input_size = tuple(info["config"]["input_size"])
-        self.channels = len(info["config"]["mean"])
+        config = PipelineConfig.from_dict(info.get("config"), f"{path}: {METADATA_KEY} metadata")
+        self.input_size, self.channels = config.input_size, config.channels
         if self.channels != 3:
             raise ValueError(
                 f"{path}: resizing here with ONNX takes RGB images; for {self.channels} channels "

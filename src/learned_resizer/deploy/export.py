@@ -35,6 +35,7 @@ from learned_resizer.accel.fold import count_batchnorms
 from learned_resizer.accel.inference import InferencePipeline, inference_resizer
 from learned_resizer.deploy.fast import INPUT_NAME, onnx_bytes, onnx_session
 from learned_resizer.pipeline import ResizeThenModel
+from learned_resizer.pipeline_config import PipelineConfig
 from learned_resizer.pretrained import from_pretrained
 
 FORMATS = ("onnx", "torchscript")
@@ -110,7 +111,7 @@ def export_checkpoint(
     path = Path(out) if out is not None else default_output(checkpoint, fmt, with_model)
     path.parent.mkdir(parents=True, exist_ok=True)
     example, check = example_inputs(config)
-    metadata = {"kind": "pipeline" if with_model else "resizer", "config": config}
+    metadata = {"kind": "pipeline" if with_model else "resizer", "config": config.to_dict()}
     if fmt == "onnx":
         export_onnx(graph, example, path, OUTPUT_NAMES[with_model], metadata)
     else:
@@ -133,15 +134,15 @@ def default_output(checkpoint: str | Path, fmt: str, with_model: bool) -> Path:
     return Path(f"{Path(checkpoint).resolve().name}.{'pipeline' if with_model else 'resizer'}{SUFFIXES[fmt]}")
 
 
-def example_inputs(config: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+def example_inputs(config: PipelineConfig) -> tuple[torch.Tensor, torch.Tensor]:
     """An input to trace with and a differently shaped one to check with.
 
     Tracing uses a batch of 2 at the checkpoint's input size (never 1, or the size it is resized
     to, which exporters may treat as special); the check uses another batch and another size, so
     it also proves that the dimensions are dynamic.
     """
-    height, width = config["input_size"]
-    if [height, width] == list(config["output_size"]):
+    height, width = config.input_size
+    if config.input_size == config.output_size:
         height, width = height + 8, width + 8
     generator = torch.Generator().manual_seed(0)
     example = torch.rand(2, 3, height, width, generator=generator)

@@ -20,8 +20,9 @@ from torchvision.transforms.v2 import functional as F
 from learned_resizer.data.transforms import fit_to_size, to_float_image, unfit_logits
 from learned_resizer.deploy.fast import prepare_for_inference
 from learned_resizer.pipeline import ResizeThenModel
+from learned_resizer.pipeline_config import PipelineConfig
 from learned_resizer.pretrained import from_pretrained
-from learned_resizer.resizers.functional import Size, as_size, resize_image
+from learned_resizer.resizers.functional import Size, resize_image
 
 
 class EagerPipeline:
@@ -59,7 +60,7 @@ class Predictor:
     def __init__(
         self,
         pipeline: ResizeThenModel,
-        config: dict[str, Any],
+        config: PipelineConfig,
         backend: str = "auto",
         device: torch.device | str = "cpu",
     ) -> None:
@@ -67,18 +68,17 @@ class Predictor:
         self.pipeline = pipeline.eval().to(self.device)
         self.config = config
         #: channels of the images the checkpoint takes (3 unless trained with data.channels)
-        self.channels = len(config["mean"])
+        self.channels = config.channels
         self.fast = (
             prepare_for_inference(self.pipeline, backend) if self.channels == 3 else EagerPipeline(self.pipeline)
         )
-        self.input_size: Size = as_size(tuple(config["input_size"]), "input_size")
+        self.input_size: Size = config.input_size
         self.output_size: Size = pipeline.output_size
-        classes = list(config.get("classes") or [])
-        num_outputs = int(config["num_outputs"])
+        classes, num_outputs = list(config.classes), config.num_outputs
         # a head without names (or with a mismatching list) still gets stable labels
         self.labels = classes if len(classes) == num_outputs else [f"class {i}" for i in range(num_outputs)]
-        self.task = config.get("task", "classification")
-        self.fit_mode = config.get("fit", "crop")
+        self.task = config.task
+        self.fit_mode = config.fit
 
     @classmethod
     def load(cls, checkpoint: str | Path, backend: str = "auto", device: torch.device | str = "cpu") -> Predictor:

@@ -303,7 +303,7 @@ def create_app(
     app = FastAPI(
         title="learned-resizer",
         version=__version__,
-        description=f"Classify images with a learned resizer ({config['resizer']}) and base model ({config['model']}).",
+        description=f"Classify images with a learned resizer ({config.resizer}) and base model ({config.model}).",
     )
     app.state.predictor = predictor
     app.state.in_flight = InFlight(limits.max_in_flight)
@@ -343,8 +343,8 @@ def create_app(
         return {
             "status": "ok",
             "version": __version__,
-            "model": config["model"],
-            "resizer": config["resizer"],
+            "model": config.model,
+            "resizer": config.resizer,
             "input_size": predictor.input_size,
             "model_input_size": predictor.output_size,
             "num_outputs": max_k,

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from learned_resizer.models.weights import load_state, load_weight_file
+from learned_resizer.registry import Registry
 
 # ImageNet statistics, used by torchvision's and timm's ImageNet weights.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -30,16 +31,15 @@ class ModelEntry:
     preprocessing: Preprocessing
 
 
-_MODELS: dict[str, ModelEntry] = {}
+#: our own models; torchvision's and timm's are found through their own registries
+MODELS: Registry[ModelEntry] = Registry("model")
 
 
 def register_model(name: str, preprocessing: Preprocessing = Preprocessing()):
     """Decorator: register ``builder(num_classes, pretrained) -> nn.Module`` under ``name``."""
 
     def decorate(builder: Callable[[int, str | None], nn.Module]):
-        if name in _MODELS:
-            raise ValueError(f"a model named {name!r} is already registered")
-        _MODELS[name] = ModelEntry(builder, preprocessing)
+        MODELS.add(name, ModelEntry(builder, preprocessing))
         return builder
 
     return decorate
@@ -49,11 +49,11 @@ def list_models() -> list[str]:
     """Our own models and every torchvision classification model; ``timm:<name>`` also works."""
     import torchvision
 
-    return sorted(set(_MODELS) | set(torchvision.models.list_models(module=torchvision.models)))
+    return sorted(set(MODELS.names()) | set(torchvision.models.list_models(module=torchvision.models)))
 
 
 def model_preprocessing(name: str) -> Preprocessing:
-    entry = _MODELS.get(name)
+    entry = MODELS.get(name)
     return entry.preprocessing if entry else Preprocessing()
 
 
@@ -69,8 +69,8 @@ def create_model(name: str, num_classes: int, pretrained: str | None = None, cha
     """
     if not isinstance(num_classes, int) or num_classes <= 0:
         raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
-    if name in _MODELS:
-        model = _MODELS[name].builder(num_classes, pretrained)
+    if name in MODELS:
+        model = MODELS[name].builder(num_classes, pretrained)
     elif name.startswith("timm:"):
         model = _create_timm(name.removeprefix("timm:"), num_classes, pretrained)
     else:

@@ -4,8 +4,8 @@ from learned_resizer.resizers import classical as _classical  # noqa: F401  (reg
 from learned_resizer.resizers.base import Resizer
 from learned_resizer.resizers.classical import ClassicalResizer
 from learned_resizer.resizers.functional import INTERPOLATIONS, resize_image
-from learned_resizer.resizers.laplacian import LaplacianResizer
 from learned_resizer.resizers.learned import LearnedResizer, ResidualBlock
+from learned_resizer.resizers.muller import MullerResizer
 from learned_resizer.resizers.registry import (
     create_resizer,
     is_trainable_resizer,
@@ -17,8 +17,8 @@ from learned_resizer.resizers.registry import (
 __all__ = [
     "INTERPOLATIONS",
     "ClassicalResizer",
-    "LaplacianResizer",
     "LearnedResizer",
+    "MullerResizer",
     "ResidualBlock",
     "Resizer",
     "create_resizer",

@@ -9,6 +9,8 @@ from typing import Any
 
 from torch import nn
 
+from learned_resizer.registry import Registry
+
 
 @dataclass(frozen=True)
 class ResizerEntry:
@@ -17,16 +19,14 @@ class ResizerEntry:
     trainable: bool
 
 
-_RESIZERS: dict[str, ResizerEntry] = {}
+RESIZERS: Registry[ResizerEntry] = Registry("resizer")
 
 
 def register_resizer(name: str, *, trainable: bool) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
     """Decorator: register ``builder`` under ``name``. Duplicate names are refused."""
 
     def decorate(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-        if name in _RESIZERS:
-            raise ValueError(f"a resizer named {name!r} is already registered")
-        _RESIZERS[name] = ResizerEntry(name, builder, trainable)
+        RESIZERS.add(name, ResizerEntry(name, builder, trainable))
         return builder
 
     return decorate
@@ -34,28 +34,22 @@ def register_resizer(name: str, *, trainable: bool) -> Callable[[Callable[..., n
 
 def list_resizers(trainable: bool | None = None) -> list[str]:
     """Names of the registered resizers, optionally only the trainable (or fixed) ones."""
-    return sorted(n for n, e in _RESIZERS.items() if trainable is None or e.trainable == trainable)
+    return [n for n, e in RESIZERS.items() if trainable is None or e.trainable == trainable]
 
 
 def is_trainable_resizer(name: str) -> bool:
-    return _entry(name).trainable
+    return RESIZERS[name].trainable
 
 
 def resizer_takes_channels(name: str) -> bool:
     """Whether the resizer ``name`` is built for one channel count (its builder takes ``channels``)."""
-    return "channels" in inspect.signature(_entry(name).builder).parameters
+    return "channels" in inspect.signature(RESIZERS[name].builder).parameters
 
 
 def create_resizer(name: str, **options: Any) -> nn.Module:
     """Build the resizer registered as ``name``, e.g. ``create_resizer("learned", output_size=224)``."""
-    entry = _entry(name)
+    entry = RESIZERS[name]
     try:
         return entry.builder(**options)
     except TypeError as error:
         raise ValueError(f"bad options for resizer {name!r}: {error}") from error
-
-
-def _entry(name: str) -> ResizerEntry:
-    if name not in _RESIZERS:
-        raise ValueError(f"unknown resizer {name!r}; expected one of {list_resizers()}")
-    return _RESIZERS[name]

@@ -24,6 +24,12 @@ class Task(ABC):
     #: whether that metric is a fraction (top-1 error: shown in %, differences in percentage points)
     paired_metric_is_fraction: bool = True
 
+    @classmethod
+    @abstractmethod
+    def for_classes(cls, classes: list[str], label_smoothing: float) -> Task:
+        """The task for a dataset whose head entries are ``classes`` (classes or score bins), so
+        that every task is built from a run's config by one call."""
+
     @property
     @abstractmethod
     def num_outputs(self) -> int:

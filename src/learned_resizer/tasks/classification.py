@@ -45,6 +45,10 @@ class ClassificationTask(Task):
             raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
         self.num_classes, self.label_smoothing = num_classes, label_smoothing
 
+    @classmethod
+    def for_classes(cls, classes: list[str], label_smoothing: float) -> ClassificationTask:
+        return cls(len(classes), label_smoothing)
+
     @property
     def num_outputs(self) -> int:
         return self.num_classes

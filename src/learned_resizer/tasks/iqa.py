@@ -224,6 +224,11 @@ class IQATask(Task):
             raise ValueError(f"emd_exponent: expected d >= 1, got {emd_exponent}")
         self.num_bins, self.emd_exponent, self.binary_threshold = num_bins, emd_exponent, binary_threshold
 
+    @classmethod
+    def for_classes(cls, classes: list[str], label_smoothing: float) -> IQATask:
+        """One head output per score bin; label smoothing does not apply to score histograms."""
+        return cls(num_bins=len(classes))
+
     @property
     def num_outputs(self) -> int:
         return self.num_bins

@@ -115,6 +115,11 @@ class SegmentationTask(Task):
             names = [f"iou_{index}" for index in range(len(classes))]
         self.classes, self.ignore_index, self._class_metrics = list(classes), ignore_index, names
 
+    @classmethod
+    def for_classes(cls, classes: list[str], label_smoothing: float) -> SegmentationTask:
+        """Label smoothing is not used: pixel labels are taken as given."""
+        return cls(classes)
+
     @property
     def num_outputs(self) -> int:
         return len(self.classes)

@@ -21,6 +21,7 @@ from learned_resizer.accel import MODES as ACCEL_MODES
 from learned_resizer.data.augment import check_augmentation
 from learned_resizer.data.registry import DataConfig
 from learned_resizer.data.transforms import FITS
+from learned_resizer.tasks import TASKS
 
 
 class _Loader(yaml.SafeLoader):
@@ -44,7 +45,6 @@ def load_yaml(text: str, source: str) -> Any:
 
 
 MODES = ("baseline", "joint", "resizer_only")
-TASKS = ("classification", "iqa", "segmentation")
 SCHEDULES = ("step", "cosine")
 OPTIMIZERS = ("sgd", "adamw")
 
@@ -161,8 +161,7 @@ class RunConfig:
 
     def validate(self) -> RunConfig:
         """Check values that types alone cannot; errors name the field."""
-        if self.task not in TASKS:
-            raise ValueError(f"task: expected one of {TASKS}, got {self.task!r}")
+        TASKS[self.task]  # an unknown task raises, naming the known ones
         if self.mode not in MODES:
             raise ValueError(f"mode: expected one of {MODES}, got {self.mode!r}")
         for name in ("input_size", "output_size"):

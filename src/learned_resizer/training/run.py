@@ -27,7 +27,6 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
-from learned_resizer import __version__
 from learned_resizer.accel import accelerate
 from learned_resizer.complexity import count_kernel_weights, count_macs, count_trainable_parameters
 from learned_resizer.data.registry import Splits, build_splits
@@ -36,6 +35,7 @@ from learned_resizer.files import atomic_write_text, remove_stale_temporaries
 from learned_resizer.models import create_model, model_preprocessing
 from learned_resizer.models.weights import load_state, load_weight_file
 from learned_resizer.pipeline import ResizeThenModel
+from learned_resizer.pipeline_config import PipelineConfig
 from learned_resizer.pretrained import WEIGHTS_NAME, save_pretrained
 from learned_resizer.resizers import create_resizer, resizer_takes_channels
 from learned_resizer.tasks import Task, create_task
@@ -133,23 +133,22 @@ def normalisation(config: RunConfig) -> tuple[list[float], list[float]]:
     return [sum(mean) / 3] * config.data.channels, [sum(std) / 3] * config.data.channels
 
 
-def pipeline_config(config: RunConfig, task: Task, classes: list[str]) -> dict[str, Any]:
+def pipeline_config(config: RunConfig, task: Task, classes: list[str]) -> PipelineConfig:
     """What :func:`learned_resizer.pretrained.build_pipeline` needs to rebuild this run's modules."""
     mean, std = normalisation(config)
-    return {
-        "version": __version__,
-        "task": config.task,
-        "resizer": config.resizer.name,
-        "resizer_options": resizer_options(config),
-        "model": config.model.name,
-        "num_outputs": task.num_outputs,
-        "input_size": list(config.input_size),
-        "output_size": list(config.output_size),
-        "mean": mean,
-        "std": std,
-        "classes": list(classes),
-        "fit": config.data.fit,
-    }
+    return PipelineConfig(
+        task=config.task,
+        resizer=config.resizer.name,
+        resizer_options=resizer_options(config),
+        model=config.model.name,
+        num_outputs=task.num_outputs,
+        input_size=config.input_size,
+        output_size=config.output_size,
+        mean=mean,
+        std=std,
+        classes=classes,
+        fit=config.data.fit,
+    )
 
 
 def build_pipeline_for_run(config: RunConfig, task: Task) -> ResizeThenModel:
@@ -220,7 +219,7 @@ def train_run(
         check_targets=task.check_targets,
     )
     pipeline = accelerate(build_pipeline_for_run(config, task), config.trainer.accel)
-    architecture = {k: v for k, v in pipeline_config(config, task, classes).items() if k not in ("version", "fit")}
+    architecture = pipeline_config(config, task, classes).architecture()
     module = ResizerTrainingModule(
         pipeline, task, config.optim, config.mode, config.seed, architecture, channels_last=config.trainer.channels_last
     )

@@ -1,4 +1,4 @@
-"""MULLER, the Laplacian resizer: against scipy's Gaussian filter, identity at start, gradients, options."""
+"""MULLER: against scipy's Gaussian filter, identity at start, gradients, options, saved keys."""
 
 import numpy as np
 import pytest
@@ -7,12 +7,13 @@ import torch.nn.functional as F
 from scipy import ndimage
 
 from learned_resizer import (
-    LaplacianResizer,
+    MullerResizer,
     count_kernel_weights,
     count_macs,
     count_trainable_parameters,
     create_resizer,
 )
+from learned_resizer.pipeline import ResizeThenModel
 from learned_resizer.resizers import resize_image
 
 
@@ -48,7 +49,7 @@ def scipy_reference(
 )
 def test_matches_scipy_gaussian_stack(in_size, size, interpolation):
     torch.manual_seed(0)
-    resizer = LaplacianResizer(size, layers=3, kernel_size=7, sigma=1.5, interpolation=interpolation).double()
+    resizer = MullerResizer(size, layers=3, kernel_size=7, sigma=1.5, interpolation=interpolation).double()
     weights, biases = [0.8, -2.0, 3.5], [0.1, 0.0, -0.2]
     with torch.no_grad():
         resizer.weight.copy_(torch.tensor(weights, dtype=torch.float64))
@@ -69,7 +70,7 @@ def test_a_fresh_resizer_is_its_classical_resize_exactly(interpolation, size):
 def test_small_weights_add_the_resized_detail_the_blurs_remove():
     # the bands telescope: sum_k (g_k - g_{k-1}) = g_L - x, and tanh(w d) ~ w d for a small w
     x = torch.rand(2, 3, 32, 32, dtype=torch.float64)
-    resizer = LaplacianResizer(16, layers=2).double()
+    resizer = MullerResizer(16, layers=2).double()
     with torch.no_grad():
         resizer.weight.fill_(1e-6)
     detail = resizer.blur(resizer.blur(x)) - x
@@ -80,21 +81,34 @@ def test_small_weights_add_the_resized_detail_the_blurs_remove():
 
 
 def test_parameters_are_two_per_band_and_the_blur_is_counted_in_macs():
-    resizer = LaplacianResizer(32, layers=3, kernel_size=5)
+    resizer = MullerResizer(32, layers=3, kernel_size=5)
     assert count_trainable_parameters(resizer) == 6
     assert count_kernel_weights(resizer) == 0  # the Gaussian is fixed, not a learned kernel
     assert count_macs(resizer, 64) == 3 * 2 * 5 * 64 * 64 * 3  # channels x two passes x taps x pixels x bands
     assert "kernel" not in resizer.state_dict()  # rebuilt from kernel_size and sigma, not stored
 
 
+def test_state_dicts_saved_before_the_class_was_named_muller_still_load():
+    """Checkpoints hold the keys the class wrote as ``LaplacianResizer``: ``weight`` and ``bias``,
+    one entry per band, directly or under the pipeline's ``resizer.`` prefix."""
+    saved = {"weight": torch.tensor([0.5, -0.25, 0.125]), "bias": torch.tensor([0.0, 0.1, -0.1])}
+    resizer = MullerResizer(16, layers=3)
+    assert list(resizer.state_dict()) == ["weight", "bias"]
+    resizer.load_state_dict(saved)  # strict: a renamed or extra key fails here
+    assert torch.equal(resizer.weight.detach(), saved["weight"]) and torch.equal(resizer.bias.detach(), saved["bias"])
+    pipeline = ResizeThenModel(create_resizer("muller", layers=3), torch.nn.Flatten(), 16, (0.5,) * 3, (0.25,) * 3)
+    pipeline.load_state_dict({f"resizer.{key}": value for key, value in saved.items()})
+    assert torch.equal(pipeline.resizer.weight.detach(), saved["weight"])
+
+
 def test_gradients_reach_both_parameters_of_every_band_from_the_start():
-    resizer = LaplacianResizer(24, layers=2)
+    resizer = MullerResizer(24, layers=2)
     resizer(torch.rand(2, 3, 48, 48)).square().sum().backward()
     assert torch.all(resizer.weight.grad != 0) and torch.all(resizer.bias.grad != 0)
 
 
 def test_channels_last_and_low_precision_inputs():
-    resizer = LaplacianResizer(24, layers=2)
+    resizer = MullerResizer(24, layers=2)
     with torch.no_grad():
         resizer.weight.fill_(-1.0)
     x = torch.rand(2, 3, 48, 48)

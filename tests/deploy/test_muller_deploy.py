@@ -1,7 +1,8 @@
-"""MULLER (the Laplacian resizer) through the deployment path: saved, reloaded, served fast, exported."""
+"""MULLER through the deployment path: saved, reloaded, served fast, exported."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ from learned_resizer.pretrained import build_pipeline, from_pretrained, save_pre
 
 from .conftest import CONFIG
 
-MULLER = {**CONFIG, "resizer": "muller", "resizer_options": {"layers": 2}}
+MULLER = replace(CONFIG, resizer="muller", resizer_options={"layers": 2})
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +32,7 @@ def muller_checkpoint(tmp_path_factory) -> Path:
 
 def test_a_saved_muller_pipeline_reloads_with_its_weights(muller_checkpoint: Path) -> None:
     pipeline, config = from_pretrained(muller_checkpoint)
-    assert config["resizer"] == "muller"
+    assert config.resizer == "muller"
     assert pipeline.resizer.weight.tolist() == [-3.0, 1.5]
 
 

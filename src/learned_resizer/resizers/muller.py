@@ -34,7 +34,7 @@ def gaussian_kernel(kernel_size: int, sigma: float) -> torch.Tensor:
     return kernel / kernel.sum()
 
 
-class LaplacianResizer(Resizer):
+class MullerResizer(Resizer):
     """MULLER: ``interpolation`` plus ``layers`` learned bands of a Gaussian stack.
 
     Args:
@@ -92,4 +92,4 @@ class LaplacianResizer(Resizer):
         )
 
 
-register_resizer("muller", trainable=True)(LaplacianResizer)
+register_resizer("muller", trainable=True)(MullerResizer)
