@@ -42,7 +42,7 @@ class ResizerStage:
 
 
 @dataclass
-class ResizerEntry:
+class ComparedResizer:
     """One compared resizer: a registry name, its options, and config overrides for its runs
     (e.g. ``{"optim": {"resizer_lr": 0.05}}``). ``label`` names it in the table (default: name)."""
 
@@ -74,14 +74,14 @@ class WarmStart:
     optimizer: str | None = None
 
 
-def _default_resizers() -> list[ResizerEntry]:
-    return [ResizerEntry(name) for name in DEFAULT_CLASSICAL] + [ResizerEntry("learned")]
+def _default_resizers() -> list[ComparedResizer]:
+    return [ComparedResizer(name) for name in DEFAULT_CLASSICAL] + [ComparedResizer("learned")]
 
 
 @dataclass
 class CompareConfig:
     run: RunConfig = field(default_factory=RunConfig)
-    resizers: list[ResizerEntry] = field(default_factory=_default_resizers)
+    resizers: list[ComparedResizer] = field(default_factory=_default_resizers)
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     #: several output sizes make a resolution sweep (default: the run's output_size)
     output_sizes: list[tuple[int, int]] = field(default_factory=list)
@@ -108,7 +108,7 @@ class CompareConfig:
         """The trainable entries' keys, the first the main one."""
         return [entry.key for entry in self.resizers if entry.trainable] or ["learned"]
 
-    def equal_compute_entries(self) -> list[ResizerEntry]:
+    def equal_compute_entries(self) -> list[ComparedResizer]:
         """The classical entries that get equal-compute runs (none when switched off)."""
         if not self.equal_compute:
             return []
@@ -175,7 +175,7 @@ def validate(config: CompareConfig) -> None:
             raise ValueError(f"warm_start: {error}") from error
 
 
-def _validate_resizer_stage(config: CompareConfig, entry: ResizerEntry, size: Size) -> None:
+def _validate_resizer_stage(config: CompareConfig, entry: ComparedResizer, size: Size) -> None:
     where = f"resizers[{entry.key}].resizer_stage"
     stage = entry.resizer_stage
     if not entry.trainable:
@@ -197,7 +197,7 @@ def fold_config(config: CompareConfig, fold: int | None) -> CompareConfig:
 
 def run_config_for(
     config: CompareConfig,
-    entry: ResizerEntry,
+    entry: ComparedResizer,
     size: Size,
     seed: int,
     warm_start_dir: Path | None,
@@ -216,7 +216,7 @@ def run_config_for(
 
 
 def resizer_stage_config(
-    config: CompareConfig, entry: ResizerEntry, size: Size, seed: int, warm_start_dir: Path | None
+    config: CompareConfig, entry: ComparedResizer, size: Size, seed: int, warm_start_dir: Path | None
 ) -> RunConfig:
     """The entry's own run, changed to train only its resizer for the stage's epochs."""
     stage = entry.resizer_stage
