@@ -8,14 +8,12 @@ from pathlib import Path
 
 import torch
 from torch.utils.data import Dataset
-from torchvision.transforms.v2 import functional as F
 
 from learned_resizer.data.images import (
     DEFAULT_MAX_PIXELS,
     STACK_SUFFIXES,
     ImageError,
-    load_channels,
-    load_rgb,
+    load_pixels,
     open_image,
 )
 from learned_resizer.data.transforms import fit_to_size
@@ -107,13 +105,10 @@ class ImageFileDataset(Dataset):
 
     def _decode(self, path: Path) -> torch.Tensor | None:
         try:
-            if self.channels != 3:
-                return torch.from_numpy(load_channels(path, self.channels, self.max_pixels))
-            image = load_rgb(path, self.input_size, self.max_pixels)
+            return load_pixels(path, self.channels, self.input_size, self.max_pixels)
         except ImageError as error:
             self._skip(path, error)
             return None
-        return F.pil_to_tensor(image)
 
     def _skip(self, path: Path, error: ImageError) -> None:
         """Record a bad file in skip mode; raise otherwise."""

@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
+import torch
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
+from torchvision.transforms.v2 import functional as F
 
 #: formats accepted; others (GIF, ICO, PSD...) are refused rather than half-supported
 FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF")
@@ -112,6 +114,16 @@ def _to_rgb(image: Image.Image) -> Image.Image:
 
 #: arrays of C channels, read by :func:`load_channels`
 STACK_SUFFIXES = frozenset({".npy"})
+
+
+def load_pixels(
+    path: str | Path, channels: int = 3, fit_size: tuple[int, int] | None = None, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> torch.Tensor:
+    """Decode ``path`` to pixels (C, H, W) for ``data.channels`` = C: RGB by :func:`load_rgb`
+    (JPEGs drafted towards ``fit_size`` where given), other counts by :func:`load_channels`."""
+    if channels == 3:
+        return F.pil_to_tensor(load_rgb(path, fit_size, max_pixels))
+    return torch.from_numpy(load_channels(path, channels, max_pixels))
 
 
 def load_channels(path: str | Path | BinaryIO, channels: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:

@@ -15,14 +15,12 @@ import numpy as np
 import torch
 from PIL import Image
 from torch.utils.data import Dataset
-from torchvision.transforms.v2 import functional as F
 
 from learned_resizer.data.images import (
     DEFAULT_MAX_PIXELS,
     STACK_SUFFIXES,
     ImageError,
-    load_channels,
-    load_rgb,
+    load_pixels,
     open_image,
 )
 from learned_resizer.data.transforms import fit_mask, fit_to_size
@@ -122,10 +120,8 @@ class MaskedImageDataset(Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         image_file, mask_file = self.pairs[index]
-        if self.channels == 3:
-            image = F.pil_to_tensor(load_rgb(image_file, max_pixels=self.max_pixels))
-        else:
-            image = torch.from_numpy(load_channels(image_file, self.channels, self.max_pixels))
+        # decoded at full size (never drafted): image and mask are fitted from the same size
+        image = load_pixels(image_file, self.channels, max_pixels=self.max_pixels)
         mask = torch.from_numpy(read_mask(mask_file)).long()
         return fit_to_size(image, self.input_size, self.fit), fit_mask(
             mask, self.input_size, self.fit, self.ignore_index
