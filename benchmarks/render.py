@@ -23,7 +23,7 @@ import yaml
 
 from learned_resizer.compare.config import load_compare_config
 from learned_resizer.compare.statistics import PairedDifference, format_p
-from learned_resizer.compare.table import ComparisonRow, ComparisonTable, CorrelationRow
+from learned_resizer.compare.table import ComparisonRow, ComparisonTable, CorrelationRow, best_on_test
 
 ROOT = Path(__file__).resolve().parents[1]
 INDEX = ROOT / "benchmarks" / "studies.yaml"
@@ -98,12 +98,8 @@ def decisive_cell(table: ComparisonTable, equal_compute: bool) -> str:
 def test_picked(table: ComparisonTable, size: tuple[int, int]) -> str | None:
     """The classical resizer at ``size`` with the best headline metric on the test images: the
     pick the earlier rules made."""
-    spec = table.metrics[0]
     rows = [row for row in table.rows if row.output_size == size and row.resizer not in table.learned]
-    if not rows:
-        return None
-    pick = min if spec.lower_is_better else max
-    return pick(rows, key=lambda row: row.metrics[spec.name][0]).resizer
+    return best_on_test(rows, table.metrics[0]) if rows else None
 
 
 def winner(result: PairedDifference) -> str:

@@ -616,11 +616,17 @@ def _best_classical(rows: list[ResizerRow], groups: dict, spec: MetricSpec) -> B
             validation = None
             break
         validation[row.resizer] = float(np.mean(values))
-    pick = min if spec.lower_is_better else max
     if validation is None:
-        chosen = pick(rows, key=lambda row: row.metrics[spec.name][0]).resizer
-        return BestClassical(rows[0].output_size, chosen, spec.name, "test")
+        return BestClassical(rows[0].output_size, best_on_test(rows, spec), spec.name, "test")
+    pick = min if spec.lower_is_better else max
     return BestClassical(rows[0].output_size, pick(validation, key=validation.get), spec.name, "validation")
+
+
+def best_on_test(rows: Sequence[ResizerRow], spec: MetricSpec) -> str:
+    """The resizer among ``rows`` with the best mean test ``spec``: the pick a table falls back on
+    without validation metrics, and the one earlier rules made."""
+    pick = min if spec.lower_is_better else max
+    return pick(rows, key=lambda row: row.metrics[spec.name][0]).resizer
 
 
 def _holm(
