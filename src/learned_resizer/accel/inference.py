@@ -15,7 +15,7 @@ from torch import nn
 
 from learned_resizer.accel import ops
 from learned_resizer.accel.fold import batchnorm_affine, fold_batchnorm
-from learned_resizer.accel.resizer import HALVED_BY_AVERAGING, kernels_run
+from learned_resizer.accel.resizer import halving, kernels_run
 from learned_resizer.pipeline import ResizeThenModel
 from learned_resizer.resizers.functional import Size, as_size, resize_image
 from learned_resizer.resizers.learned import LearnedResizer
@@ -114,15 +114,13 @@ class InferenceResizer(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         x = images - self.mean
         if self.kernels and kernels_run(x, self.filters):
-            halving = self.interpolation in HALVED_BY_AVERAGING and tuple(x.shape[2:]) == tuple(
-                2 * s for s in self.output_size
-            )
+            halved = halving(self.interpolation, x, self.output_size)
             slope = self.act.negative_slope
             conv_in, pointwise = self.conv_in, self.conv_pointwise
             features = ops.stem(
-                x, conv_in.weight, conv_in.bias, pointwise.weight, pointwise.bias, slope, slope, halving, False
+                x, conv_in.weight, conv_in.bias, pointwise.weight, pointwise.bias, slope, slope, halved, False
             )[0]
-            if not halving:
+            if not halved:
                 features = resize_image(features, self.output_size, self.interpolation)
         else:
             features = resize_image(

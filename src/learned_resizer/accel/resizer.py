@@ -31,6 +31,11 @@ from learned_resizer.resizers.learned import LearnedResizer
 HALVED_BY_AVERAGING = ("bilinear", "area")
 
 
+def halving(interpolation: str, x: torch.Tensor, size: Size) -> bool:
+    """Whether resizing ``x`` to ``size`` is the 2x2 average that ``stem`` can do in its pass."""
+    return interpolation in HALVED_BY_AVERAGING and tuple(x.shape[2:]) == (2 * size[0], 2 * size[1])
+
+
 def sharing_copy(module: nn.Module) -> nn.Module:
     """A new module object holding the same submodules, parameters and buffers as ``module``: its
     own containers, so replacing a child of the copy leaves ``module`` as it was."""
@@ -79,13 +84,13 @@ class AcceleratedLearnedResizer(LearnedResizer):
     def resized_features(self, x: torch.Tensor, size: Size) -> torch.Tensor:
         if type(self.bn_in) is not nn.BatchNorm2d or not kernels_run(x, self.filters):
             return super().resized_features(x, size)
-        halving = self.interpolation in HALVED_BY_AVERAGING and tuple(x.shape[2:]) == (2 * size[0], 2 * size[1])
+        halved = halving(self.interpolation, x, size)
         weights = (self.conv_in.weight, self.conv_in.bias, self.conv_pointwise.weight, self.conv_pointwise.bias)
         save = torch.is_grad_enabled() and any(t.requires_grad for t in (x, *weights))
         features, total, total_squares, _ = ops.stem(
-            x, *weights, self.act_in.negative_slope, self.act_pointwise.negative_slope, halving, save
+            x, *weights, self.act_in.negative_slope, self.act_pointwise.negative_slope, halved, save
         )
-        resized = features if halving else resize_image(features, size, self.interpolation)
+        resized = features if halved else resize_image(features, size, self.interpolation)
         return batch_norm_resized(self.bn_in, resized, total, total_squares, x.shape[0] * x.shape[2] * x.shape[3])
 
 
