@@ -49,5 +49,11 @@ class ResizeThenModel(nn.Module):
         come back bilinearly upsampled to the images' own resolution, where masks are judged."""
         outputs = self.model(self.resize(images))
         if outputs.ndim == 4 and outputs.shape[-2:] != images.shape[-2:]:
-            outputs = F.interpolate(outputs, size=images.shape[-2:], mode="bilinear", align_corners=False)
+            outputs = upsample_logits(outputs, images.shape[-2:])
         return outputs
+
+
+def upsample_logits(logits: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    """Dense logits (N, K, h, w) → (N, K, H, W), bilinearly: how a segmenter's output reaches the
+    resolution where masks are judged, in training, export and serving alike."""
+    return F.interpolate(logits, size=tuple(size), mode="bilinear", align_corners=False)

@@ -28,13 +28,12 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from learned_resizer.accel.fold import count_batchnorms
 from learned_resizer.accel.inference import InferencePipeline, inference_resizer
 from learned_resizer.deploy.fast import INPUT_NAME, onnx_bytes, onnx_session
-from learned_resizer.pipeline import ResizeThenModel
+from learned_resizer.pipeline import ResizeThenModel, upsample_logits
 from learned_resizer.pipeline_config import PipelineConfig
 from learned_resizer.pretrained import from_pretrained
 
@@ -83,7 +82,7 @@ class DenseInferencePipeline(InferencePipeline):
     :class:`ResizeThenModel` gives them."""
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return F.interpolate(super().forward(images), size=images.shape[-2:], mode="bilinear", align_corners=False)
+        return upsample_logits(super().forward(images), images.shape[-2:])
 
 
 def inference_graph(pipeline: ResizeThenModel, with_model: bool) -> nn.Module:

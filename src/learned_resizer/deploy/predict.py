@@ -13,13 +13,12 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as TF
 from PIL import Image
 from torchvision.transforms.v2 import functional as F
 
 from learned_resizer.data.transforms import fit_to_size, to_float_image, unfit_logits
 from learned_resizer.deploy.fast import prepare_for_inference
-from learned_resizer.pipeline import ResizeThenModel
+from learned_resizer.pipeline import ResizeThenModel, upsample_logits
 from learned_resizer.pipeline_config import PipelineConfig
 from learned_resizer.pretrained import from_pretrained
 from learned_resizer.resizers.functional import Size, resize_image
@@ -103,7 +102,7 @@ class Predictor:
             raise ValueError(f"this checkpoint's task is {self.task!r}, not segmentation")
         pixels = image if isinstance(image, torch.Tensor) else F.pil_to_tensor(image)
         logits = self.fast.logits(self.resize(self.fit_pixels(pixels)[None]))
-        logits = TF.interpolate(logits, size=self.input_size, mode="bilinear", align_corners=False)
+        logits = upsample_logits(logits, self.input_size)
         restored = unfit_logits(logits, tuple(pixels.shape[-2:]), self.fit_mode)
         return restored.argmax(dim=1)[0].to(torch.uint8).numpy()
 
