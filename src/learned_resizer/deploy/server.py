@@ -395,9 +395,9 @@ def create_app(
         if predictor.channels != 3:
             raise HTTPException(409, f"compare shows RGB images; this checkpoint takes {predictor.channels} channels")
         data, name = _read_upload(file, limits.max_bytes)
-        image = _decode(data, name, predictor, limits.max_pixels)
+        pixels = _decode_pixels(data, name, predictor, limits.max_pixels, predictor.input_size)
         clock.lap("decode")
-        comparison = compare(predictor, predictor.fit(image))
+        comparison = compare(predictor, predictor.fit_pixels(pixels))
         clock.lap("resize")
         both = predictor.probabilities(torch.from_numpy(np.stack([comparison.bilinear, comparison.learned])))
         clock.lap("model")
@@ -409,7 +409,7 @@ def create_app(
             "learned": predictor.top_k(both[1], top_k),
             "difference_gain": DIFF_GAIN,
             "clipped_pixels": comparison.clipped,
-            "decoded_size": (image.height, image.width),
+            "decoded_size": tuple(pixels.shape[-2:]),
             "model_input_size": predictor.output_size,
             "timings_ms": clock.report(),
         }
@@ -500,13 +500,6 @@ def _read_upload(file: UploadFile, max_bytes: int) -> tuple[bytes, str]:
     if not data:
         raise HTTPException(422, f"{name}: empty file")
     return data, name
-
-
-def _decode(data: bytes, name: str, predictor: Predictor, max_pixels: int) -> Image.Image:
-    try:
-        return decode_bytes(data, name, predictor.input_size, max_pixels)
-    except ImageError as error:
-        raise HTTPException(_image_error_status(str(error)), str(error)) from error
 
 
 def _decode_pixels(
