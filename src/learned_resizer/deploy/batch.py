@@ -8,10 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torchvision.transforms.v2 import functional as F
 from tqdm import tqdm
 
-from learned_resizer.data.images import IMAGE_SUFFIXES, STACK_SUFFIXES, load_channels, load_rgb
+from learned_resizer.data.images import IMAGE_SUFFIXES, STACK_SUFFIXES, load_pixels
 from learned_resizer.data.transforms import to_float_image
 from learned_resizer.deploy.predict import Predictor
 from learned_resizer.deploy.writers import write_image
@@ -104,9 +103,5 @@ def _write_panel(stem: Path, original: np.ndarray, bilinear: np.ndarray, learned
 
 
 def _load(predictor: Predictor, source: Path, fit: bool) -> torch.Tensor:
-    if predictor.channels != 3:
-        pixels = torch.from_numpy(load_channels(source, predictor.channels))
-        return predictor.fit_pixels(pixels) if fit else to_float_image(pixels)
-    if fit:
-        return predictor.fit(load_rgb(source, predictor.input_size))
-    return F.to_dtype(F.pil_to_tensor(load_rgb(source)), torch.float32, scale=True)
+    pixels = load_pixels(source, predictor.channels, predictor.input_size if fit else None)
+    return predictor.fit_pixels(pixels) if fit else to_float_image(pixels)

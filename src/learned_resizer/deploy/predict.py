@@ -83,13 +83,9 @@ class Predictor:
     def load(cls, checkpoint: str | Path, backend: str = "auto", device: torch.device | str = "cpu") -> Predictor:
         return cls(*from_pretrained(checkpoint), backend=backend, device=device)
 
-    def fit(self, image: Image.Image) -> torch.Tensor:
-        """8-bit RGB image → float (3, h, w) in [0, 1] at ``input_size``, as every training split gets
-        it (the run's ``data.fit``)."""
-        return self.fit_pixels(F.pil_to_tensor(image))
-
     def fit_pixels(self, pixels: torch.Tensor) -> torch.Tensor:
-        """Pixels (C, H, W), uint8 or floats in [0, 1] → float (C, h, w) at ``input_size``."""
+        """Pixels (C, H, W), uint8 or floats in [0, 1] → float (C, h, w) in [0, 1] at ``input_size``,
+        as every training split gets them (the run's ``data.fit``)."""
         return to_float_image(fit_to_size(pixels, self.input_size, self.fit_mode))
 
     @torch.inference_mode()
