@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import replace
 
@@ -227,3 +228,22 @@ def test_auto_leaves_out_a_backend_that_fails_to_build(monkeypatch, caplog) -> N
     fast = prepare_for_inference(trained(filters=16))
     assert fast.backend != "onnxruntime" and "onnxruntime" not in fast.timings and "eager" in fast.timings
     assert "onnxruntime could not be prepared" in caplog.text and "exporter broke" in caplog.text
+
+
+@pytest.mark.parametrize("probe_size", [None, (50, 70)])
+def test_auto_times_the_backends_at_the_probe_size(probe_size, monkeypatch) -> None:
+    """Which backend wins depends on the input size: ``auto`` times them on images of the size the
+    caller will give (a checkpoint's input size), else 2.5 times the output size."""
+    shapes = set()
+    chunked = fast_module.resize_in_chunks
+
+    def recording(run, images, chunk):
+        shapes.add(tuple(images.shape[1:]))
+        return chunked(run, images, chunk)
+
+    monkeypatch.setattr(fast_module, "resize_in_chunks", recording)
+    monkeypatch.setattr(fast_module, "onnxruntime_available", lambda: True)
+    pipeline = trained(filters=16)
+    prepare_for_inference(pipeline, probe_size=probe_size)
+    h, w = pipeline.output_size
+    assert shapes == {(3, *(probe_size or (math.ceil(2.5 * h), math.ceil(2.5 * w))))}

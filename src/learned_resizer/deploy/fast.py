@@ -52,8 +52,9 @@ TOLERANCE = 1e-4
 #: size measured (128 to 480x640 px), and a bounded call keeps its memory bounded.
 CHUNK_LIMITS = {"kernels": (4, 32 * 2**20), "onnxruntime": (8, 256 * 2**20), "eager": (64, 8 * 2**20)}
 
-#: ``auto`` times its candidates on this many images, this many times the output size (480x640
-#: for 192x256, the issue's case), in this many interleaved rounds after one warm-up call each
+#: ``auto`` times its candidates on this many images of the checkpoint's input size (where it is
+#: not given, this many times the output size: 480x640 for 192x256), in this many interleaved
+#: rounds after one warm-up call each
 PROBE_IMAGES, PROBE_SCALE, PROBE_ROUNDS = 4, 2.5, 3
 
 Runner = Callable[[torch.Tensor], torch.Tensor]
@@ -134,13 +135,16 @@ def resize_in_chunks(run: Runner, images: torch.Tensor, chunk: int) -> torch.Ten
     return torch.cat([run(part) for part in images.split(chunk)])
 
 
-def prepare_for_inference(pipeline: ResizeThenModel, backend: str = "auto") -> FastPipeline:
+def prepare_for_inference(
+    pipeline: ResizeThenModel, backend: str = "auto", probe_size: Size | None = None
+) -> FastPipeline:
     """``pipeline`` ready to serve: the resizer rewritten and run by the fastest backend here.
 
     ``auto``, for a learned resizer on the CPU, times every backend that can run it (eager;
     onnxruntime where it and onnxscript, the ``deploy`` extra, are installed; the kernels where a
     C compiler builds them, unless ``$LEARNED_RESIZER_ACCEL`` is ``off``) and keeps the fastest
-    (:func:`fastest_backend`); elsewhere it is eager,
+    (:func:`fastest_backend`, on images of ``probe_size``, the size it will be given, where the
+    caller knows it); elsewhere it is eager,
     and classical resizers, one interpolation each, always run eager. ``kernels`` runs a learned
     resizer with a multiple of 16 filters on a CPU with a C compiler; ``onnxruntime`` runs on a CUDA
     device too where onnxruntime has CUDA's execution provider. The pipeline's device is where it runs.
@@ -162,7 +166,9 @@ def prepare_for_inference(pipeline: ResizeThenModel, backend: str = "auto") -> F
             candidates.append("onnxruntime")
         if resolve_mode() != "off" and kernels_run():
             candidates.append("kernels")
-        return fastest_backend(pipeline, candidates) if len(candidates) > 1 else FastPipeline(pipeline, "eager")
+        if len(candidates) == 1:
+            return FastPipeline(pipeline, "eager")
+        return fastest_backend(pipeline, candidates, probe_size)
     if backend == "kernels" and not kernels_run():
         filters = pipeline.resizer.filters if learned else 0
         reason = build_error(filters) if on_cpu and filters and filters % LANES == 0 else None
@@ -181,20 +187,18 @@ def prepare_for_inference(pipeline: ResizeThenModel, backend: str = "auto") -> F
     return FastPipeline(pipeline, backend)
 
 
-def fastest_backend(pipeline: ResizeThenModel, candidates: Sequence[str]) -> FastPipeline:
+def fastest_backend(
+    pipeline: ResizeThenModel, candidates: Sequence[str], probe_size: Size | None = None
+) -> FastPipeline:
     """The pipeline prepared with whichever of ``candidates`` resizes a probe batch fastest: random
-    images :data:`PROBE_SCALE` times the output size, timed in interleaved rounds (median), so
-    that a load on the machine falls on every candidate alike. About 2 s at 192x256 on 2 cores,
+    images of ``probe_size`` (default :data:`PROBE_SCALE` times the output size; which backend wins
+    depends on the size), timed in interleaved rounds (median), so that a load on the machine falls
+    on every candidate alike. About 2 s at 192x256 on 2 cores,
     besides building each backend (the ONNX export takes a few); one that fails to build is left
     out with a warning."""
     h, w = pipeline.output_size
-    probe = torch.rand(
-        PROBE_IMAGES,
-        3,
-        math.ceil(h * PROBE_SCALE),
-        math.ceil(w * PROBE_SCALE),
-        generator=torch.Generator().manual_seed(0),
-    )
+    probe_h, probe_w = probe_size or (math.ceil(h * PROBE_SCALE), math.ceil(w * PROBE_SCALE))
+    probe = torch.rand(PROBE_IMAGES, 3, probe_h, probe_w, generator=torch.Generator().manual_seed(0))
     runners: dict[str, Runner] = {}
     for name in candidates:
         try:

@@ -69,7 +69,9 @@ class Predictor:
         #: channels of the images the checkpoint takes (3 unless trained with data.channels)
         self.channels = config.channels
         self.fast = (
-            prepare_for_inference(self.pipeline, backend) if self.channels == 3 else EagerPipeline(self.pipeline)
+            prepare_for_inference(self.pipeline, backend, probe_size=config.input_size)
+            if self.channels == 3
+            else EagerPipeline(self.pipeline)
         )
         self.input_size: Size = config.input_size
         self.output_size: Size = pipeline.output_size
