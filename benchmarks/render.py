@@ -23,7 +23,7 @@ import yaml
 
 from learned_resizer.compare.config import load_compare_config
 from learned_resizer.compare.statistics import PairedDifference, format_p
-from learned_resizer.compare.table import ComparisonRow, ComparisonTable, CorrelationRow, best_on_test
+from learned_resizer.compare.table import ComparisonRow, ComparisonTable, CorrelationRow, best_on_test, markdown_grid
 
 ROOT = Path(__file__).resolve().parents[1]
 INDEX = ROOT / "benchmarks" / "studies.yaml"
@@ -249,20 +249,10 @@ def speed_section() -> str:
         parts.append(environment_line(record))
         parts.append(f"```\n{record['command']}\n```")
         for table in record["tables"]:
-            parts.append(f"#### {table['title']}\n\n{speed_table(table['headers'], table['rows'])}")
+            parts.append(f"#### {table['title']}\n\n{markdown_grid(table['headers'], table['rows'], fold=True)}")
         if record.get("reading"):
             parts.append(record["reading"].strip())
     return "\n\n".join(parts)
-
-
-def speed_table(headers: list[str], rows: list[list[Any]]) -> str:
-    """A record's table in Markdown; a column with one value in every row is said once above it."""
-    constant = [k for k in range(len(headers)) if len(rows) > 1 and len({str(row[k]) for row in rows}) == 1]
-    kept = [k for k in range(len(headers)) if k not in constant]
-    lines = [", ".join(f"{headers[k]}: {rows[0][k]}" for k in constant) + "."] if constant else []
-    grid = [[headers[k] for k in kept], ["---"] * len(kept), *([row[k] for k in kept] for row in rows)]
-    lines.append("\n".join("| " + " | ".join(str(cell) for cell in row) + " |" for row in grid))
-    return "\n\n".join(lines)
 
 
 def results_document(sections: list[dict[str, Any]]) -> str:

@@ -35,14 +35,3 @@ def test_the_documents_stay_short() -> None:
     """The README is a reference (at most 12 KB), RESULTS.md one section per question (40 KB)."""
     assert (ROOT / "README.md").stat().st_size <= 12 * 1024
     assert (ROOT / "benchmarks" / "RESULTS.md").stat().st_size <= 40 * 1024
-
-
-def test_a_speed_column_with_one_value_is_said_once() -> None:
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        import render
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
-    text = render.speed_table(["device", "batch", "ms"], [["cpu", 1, 2.5], ["cpu", 8, 1.5]])
-    assert text == "device: cpu.\n\n| batch | ms |\n| --- | --- |\n| 1 | 2.5 |\n| 8 | 1.5 |"
-    assert render.speed_table(["device", "ms"], [["cpu", 2.5]]).startswith("| device | ms |")

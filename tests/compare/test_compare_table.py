@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from learned_resizer.compare import build_table, metric_spec, summarize
+from learned_resizer.compare.table import ComparisonTable, markdown_grid
 
 ACCURACY = {"bilinear": 0.55, "bicubic": 0.6, "learned": 0.85}
 
@@ -137,3 +139,24 @@ def test_a_single_seed_comparison_says_what_its_interval_leaves_out(make_records
     note = "one seed: the interval and p cover the test images, not the spread between training runs"
     assert note in getattr(build_table(make_records(ACCURACY, seeds=(0,)), n_boot=200), render)()
     assert note not in getattr(build_table(make_records(ACCURACY, seeds=(0, 1)), n_boot=200), render)()
+
+
+def test_summary_leaves_out_parameter_counts_and_per_class_iou() -> None:
+    """RESULTS.md renders tables without details: a segmenter's mIoU and pixel accuracy stay, its
+    IoU per class (in results.json and the report) goes, as do the parameter counts."""
+    kept = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "segmentation-demo" / "results.json"
+    table = ComparisonTable.from_dict(json.loads(kept.read_text())["table"])
+    full, summary = table.to_markdown(), table.to_markdown(details=False)
+    for header in ("iou_rock ↑", "kernel weights", "Best classical resizer by miou"):
+        assert header in full and header not in summary
+    assert "miou ↑" in summary and "pixel_accuracy % ↑" in summary
+    resizers = summary.split("Learned vs classical")[0]
+    rows = [line for line in resizers.splitlines() if line.startswith("|")]
+    assert len(rows) == 2 + len(table.rows) and len({row.count("|") for row in rows}) == 1  # cells match headers
+
+
+def test_a_folded_grid_says_a_column_with_one_value_once_and_drops_an_empty_one() -> None:
+    text = markdown_grid(["device", "batch", "ms", "role"], [["cpu", 1, 2.5, ""], ["cpu", 8, 1.5, ""]], fold=True)
+    assert text == "device: cpu.\n\n| batch | ms |\n| --- | --- |\n| 1 | 2.5 |\n| 8 | 1.5 |"
+    assert markdown_grid(["device", "ms"], [["cpu", 2.5]], fold=True) == "| device | ms |\n| --- | --- |\n| cpu | 2.5 |"
+    assert markdown_grid(["a", "b"], [["x", "1|2"], ["x", "3"]]).endswith("| x | 1\\|2 |\n| x | 3 |")

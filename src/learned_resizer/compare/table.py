@@ -26,6 +26,7 @@ from learned_resizer.compare.statistics import (
     paired_difference,
     summarize,
 )
+from learned_resizer.tasks.segmentation import CLASS_IOU_PREFIX
 
 Size = tuple[int, int]
 
@@ -166,11 +167,15 @@ class ComparisonTable:
 
     def sections(self, details: bool = True) -> list[tuple[str, list[str], list[list[str]]]]:
         """(title, headers, cells) of each part of the table, for every renderer; ``details=False``
-        leaves out the parts a summary can spare: the resizers' parameter counts, the pick of the
-        best classical resizer (the verdict names it) and the per-fold table."""
+        leaves out the parts a summary can spare: the resizers' parameter counts, a segmenter's IoU
+        per class (mIoU sums them up), the pick of the best classical resizer (the verdict names it)
+        and the per-fold table."""
         headers, cells = self._resizer_headers(), [self._resizer_cells(row) for row in self.rows]
-        if not details:  # the parameter counts: in results.json and `learned-resizer info`
-            kept = [k for k, header in enumerate(headers) if header not in ("kernel weights", "trainable params")]
+        if not details:  # in results.json, the report and `learned-resizer info`
+            spared = {"kernel weights", "trainable params"} | {
+                self._metric_header(m) for m in self.metrics if m.name.startswith(CLASS_IOU_PREFIX)
+            }
+            kept = [k for k, header in enumerate(headers) if header not in spared]
             headers, cells = [headers[k] for k in kept], [[row[k] for k in kept] for row in cells]
         sections = [("Resizers", headers, cells)]
         if self.comparisons:
@@ -216,10 +221,12 @@ class ComparisonTable:
         return "\n\n".join(parts) + "\n"
 
     def to_markdown(self, level: int = 3, details: bool = True) -> str:
-        """Markdown with each part under a heading of ``level`` (``details`` as in :meth:`sections`)."""
+        """Markdown with each part under a heading of ``level``. ``details=False`` leaves out what
+        :meth:`sections` says and folds each column with one value into a sentence (:func:`markdown_grid`)."""
         mark = "#" * level
         parts = [
-            f"{mark} {title}\n\n{_markdown_grid(headers, cells)}" for title, headers, cells in self.sections(details)
+            f"{mark} {title}\n\n{markdown_grid(headers, cells, fold=not details)}"
+            for title, headers, cells in self.sections(details)
         ]
         if self.verdicts:
             parts.insert(0, f"{mark} Verdict\n\n" + "\n".join(f"- {sentence}" for sentence in self.verdicts))
@@ -407,7 +414,7 @@ class ComparisonTable:
             "resizer",
             "output",
             "seeds",
-            *(f"{m.header} (mean ± std)" for m in self.metrics),
+            *(self._metric_header(m) for m in self.metrics),
             "kernel weights",
             "trainable params",
             "resizer MMACs",
@@ -415,6 +422,10 @@ class ComparisonTable:
             "s/epoch",
             *(["role"] if self.equal_compute else []),
         ]
+
+    @staticmethod
+    def _metric_header(spec: MetricSpec) -> str:
+        return f"{spec.header} (mean ± std)"
 
     def _role(self, row: ResizerRow) -> str:
         """What a classical row at an equal-compute size stands in for."""
@@ -791,6 +802,16 @@ def _text_grid(headers: list[str], cells: list[list[str]]) -> str:
     return "\n".join("  ".join(value.ljust(w) for value, w in zip(line, widths)).rstrip() for line in lines)
 
 
-def _markdown_grid(headers: list[str], cells: list[list[str]]) -> str:
-    lines = [headers, ["---"] * len(headers), *cells]
-    return "\n".join("| " + " | ".join(value.replace("|", "\\|") for value in line) + " |" for line in lines)
+def markdown_grid(headers: Sequence[str], cells: Sequence[Sequence[object]], fold: bool = False) -> str:
+    """A Markdown table. With ``fold``, a column with one value in every row (of two or more) is
+    said once in a sentence above the table, and one that is empty throughout is left out: a
+    summary then shows only what tells its rows apart."""
+    text = [[str(value) for value in row] for row in cells]
+    kept, said = list(range(len(headers))), []
+    if fold and len(text) > 1:
+        constant = [k for k in kept if len({row[k] for row in text}) == 1]
+        kept = [k for k in kept if k not in constant]
+        said = [f"{headers[k]}: {text[0][k]}" for k in constant if text[0][k]]
+    lines = [[headers[k] for k in kept], ["---"] * len(kept), *([row[k] for k in kept] for row in text)]
+    grid = "\n".join("| " + " | ".join(value.replace("|", "\\|") for value in line) + " |" for line in lines)
+    return f"{', '.join(said)}.\n\n{grid}" if said else grid

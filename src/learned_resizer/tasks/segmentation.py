@@ -88,10 +88,14 @@ class ClassIoU(_ConfusionMetric):
         return iou_per_class(self.confusion)[self.index].nan_to_num(0.0).float()
 
 
+#: what names a class's IoU among the metrics (tables leave these columns out of summaries)
+CLASS_IOU_PREFIX = "iou_"
+
+
 def metric_name(class_name: str) -> str:
     """``iou_<class>`` with the class name reduced to letters, digits and underscores (a metric
     name is a column of CSV logs and a key of TensorBoard)."""
-    return "iou_" + re.sub(r"[^0-9A-Za-z_]+", "_", class_name).strip("_").lower()
+    return CLASS_IOU_PREFIX + re.sub(r"[^0-9A-Za-z_]+", "_", class_name).strip("_").lower()
 
 
 class SegmentationTask(Task):
@@ -112,7 +116,7 @@ class SegmentationTask(Task):
             raise ValueError(f"ignore_index {ignore_index} is a class id (there are {len(classes)} classes)")
         names = [metric_name(name) for name in classes]
         if len(set(names)) != len(names):
-            names = [f"iou_{index}" for index in range(len(classes))]
+            names = [f"{CLASS_IOU_PREFIX}{index}" for index in range(len(classes))]
         self.classes, self.ignore_index, self._class_metrics = list(classes), ignore_index, names
 
     @classmethod
