@@ -209,7 +209,12 @@ def environment_line(results: dict[str, Any]) -> str:
     if commits:
         line += f", commit {', '.join(commits)}"
     walls = [env["wall_seconds"] for env in known if "wall_seconds" in env]
-    if walls:
+    resumed = sum(env.get("runs_resumed", 0) for env in known)
+    if walls and resumed:  # the wall clock saw only the last invocation: the runs' own time says more
+        runs = sum(env.get("runs", 0) for env in known)
+        trained = sum(env["train_seconds"] for env in known)
+        line += f"; resumed ({resumed} of {runs} runs done or begun earlier), training time {trained / 60:.0f} min"
+    elif walls:
         line += f"; wall time {sum(walls) / 60:.0f} min"
     if len(known) < len(sources):
         line += f" ({len(sources) - len(known)} of {len(sources)} parts recorded no machine)"

@@ -16,12 +16,17 @@ def test_results_md_and_the_readme_table_are_rendered_from_the_kept_results() ->
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_the_check_names_a_document_that_is_out_of_step(tmp_path, monkeypatch) -> None:
+def load_render():
     sys.path.insert(0, str(ROOT / "benchmarks"))
     try:
         import render
     finally:
         sys.path.remove(str(ROOT / "benchmarks"))
+    return render
+
+
+def test_the_check_names_a_document_that_is_out_of_step(tmp_path, monkeypatch) -> None:
+    render = load_render()
     stale = tmp_path / "RESULTS.md"
     stale.write_text("typed by hand\n")
     monkeypatch.setattr(render, "RESULTS_MD", stale)
@@ -35,3 +40,14 @@ def test_the_documents_stay_short() -> None:
     """The README is a reference (at most 12 KB), RESULTS.md one section per question (40 KB)."""
     assert (ROOT / "README.md").stat().st_size <= 12 * 1024
     assert (ROOT / "benchmarks" / "RESULTS.md").stat().st_size <= 40 * 1024
+
+
+def test_a_resumed_study_reports_its_training_time_not_the_last_wall_clock() -> None:
+    machine = {"cpu": "X", "cpu_cores": 2, "torch": "2", "date": "2026-12-06 04:53 UTC", "commit": "abc"}
+    whole = {**machine, "wall_seconds": 600.0, "train_seconds": 540.0, "runs": 15, "runs_resumed": 0}
+    resumed = {**whole, "wall_seconds": 300.0, "train_seconds": 6660.0, "runs_resumed": 14}
+    line = load_render().environment_line
+    assert line({"environment": whole}).endswith("commit abc; wall time 10 min.")
+    assert line({"environment": resumed}).endswith(
+        "commit abc; resumed (14 of 15 runs done or begun earlier), training time 111 min."
+    )

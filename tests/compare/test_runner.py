@@ -137,6 +137,10 @@ def test_restarted_comparison_trains_only_unfinished_runs(compared, tmp_path, ca
     assert [name for name in stamps if stamps[name] != after[name]] == ["learned_12x12_seed1"]
     assert (unfinished / "result.json").exists()
     assert set(load_file(unfinished / "model" / "model.safetensors")) == set(before)
+    # this invocation's wall clock missed the 6 runs' earlier training: the record says so
+    environment = json.loads((copy / "results.json").read_text())["environment"]
+    assert (environment["runs"], environment["runs_resumed"]) == (6, 6)
+    assert json.loads((out / "results.json").read_text())["environment"]["runs_resumed"] == 0
 
 
 def test_a_rerun_with_another_recipe_is_refused_before_mixing_runs(compared, tmp_path):

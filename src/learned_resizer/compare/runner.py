@@ -97,7 +97,7 @@ def run_comparison(
     say: Callable[[str], None] = print if progress and is_global_zero() else log.info
     fold_records: dict[tuple[str, Size, int], list[RunRecord]] = {}
     compared = sum(planned.record is not None for planned in plan)
-    done = 0
+    done = resumed = 0
     for fold in folds:  # fold by fold, so each fold's data is decoded once, shared by its runs, then let go
         if fold != folds[0]:
             splits = None  # the previous fold's decoded images go before this fold's come
@@ -106,7 +106,7 @@ def run_comparison(
             if planned.record is not None:
                 done += 1
             counter = f"[{done}/{compared}] " if planned.record is not None else ""
-            _train_if_needed(planned, splits, f"{counter}{planned.description}", say, verbose)
+            resumed += not _train_if_needed(planned, splits, f"{counter}{planned.description}", say, verbose)
             if planned.record is not None:
                 key, size, seed = planned.record
                 panels = make_panels(planned.run_dir, splits.test, config.panels) if planned.panels else None
@@ -131,6 +131,8 @@ def run_comparison(
     environment = describe_environment() | {
         "wall_seconds": round(time.perf_counter() - start, 1),
         "train_seconds": round(sum(_train_seconds(p.run_dir) for p in plan), 1),
+        "runs": len(plan),
+        "runs_resumed": resumed,
     }
     extra = mask_panels(config, out_dir, splits.test, len(splits.classes)) if config.run.task == "segmentation" else {}
     return write_report(records, out_dir, title, table=table, setup=setup, environment=environment, extra_figures=extra)
@@ -263,10 +265,12 @@ def pool_folds(runs: list[RunRecord]) -> RunRecord:
 
 def _train_if_needed(
     planned: PlannedRun, splits: Splits, description: str, say: Callable[[str], None], verbose: bool
-) -> None:
+) -> bool:
+    """Train ``planned`` unless it finished earlier; whether it trained from its first epoch here
+    (False for a run finished or begun by an earlier invocation, whose time the wall clock misses)."""
     if is_finished(planned.run_dir):
         say(f"{description}: finished earlier, skipped")
-        return
+        return False
     resume = (planned.run_dir / "checkpoints" / "last.ckpt").exists()
     config = planned.config
     config.trainer.progress_bar = config.trainer.progress_bar and verbose
@@ -276,6 +280,7 @@ def _train_if_needed(
     headline = TASKS[config.task].headline_metric
     outcome = "" if result is None else f", {_metric(headline, result['test'][headline])}"
     say(f"{description}: {'resumed' if resume else 'trained'} in {time.perf_counter() - start:.0f} s{outcome}")
+    return not resume
 
 
 def _metric(name: str, value: float) -> str:
