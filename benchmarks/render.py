@@ -235,8 +235,15 @@ def study_section(study: dict[str, Any]) -> str:
         f"{setup['data']}; {setup['model']}; {setup['sizes']}; seeds {setup['seeds']}.",
         environment_line(study["results"]),
         f"```\n{command}\n```",
-        study["table"].to_markdown(level=4, details=False).rstrip(),
     ]
+    if study.get("headline"):
+        parts.append(study["table"].to_markdown(level=4, details=False).rstrip())
+    else:  # a side study: its verdict here, its tables in the report that `pool` rebuilds
+        verdicts = "\n".join(f"- {sentence}" for sentence in study["table"].verdicts)
+        parts.append(
+            f"{verdicts}\n\nIts tables: `learned-resizer pool benchmarks/results/{name} --out runs/{name}` "
+            "writes its report from the kept results."
+        )
     if study.get("reading"):
         parts.append(study["reading"].strip())
     return "\n\n".join(parts)
@@ -265,7 +272,7 @@ def results_document(sections: list[dict[str, Any]]) -> str:
         HEADER,
         "# Benchmark results",
         "Every table here is the kept output of the command shown with it; the study's config names everything "
-        "it trained. Verdicts follow the rules of [docs/comparing.md](../docs/comparing.md): the best classical "
+        "it trained. Side studies (not in the README's table) show their verdict; `pool` rebuilds their tables. Verdicts follow the rules of [docs/comparing.md](../docs/comparing.md): the best classical "
         "resizer picked on validation, p-values Holm-adjusted over each table, a winner only where the adjusted p "
         "is below 0.05 and the 95 % interval excludes 0.",
     ]

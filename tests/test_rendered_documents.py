@@ -51,3 +51,13 @@ def test_a_resumed_study_reports_its_training_time_not_the_last_wall_clock() -> 
     assert line({"environment": resumed}).endswith(
         "commit abc; resumed (14 of 15 runs done or begun earlier), training time 111 min."
     )
+
+
+def test_side_studies_show_their_verdict_and_headline_studies_their_tables() -> None:
+    render = load_render()
+    for section in render.load_index():
+        for study in section["studies"]:
+            text = render.study_section(study)
+            assert all(sentence in text for sentence in study["table"].verdicts)
+            assert ("#### Resizers" in text) == bool(study.get("headline")), study["name"]
+            assert (f"learned-resizer pool benchmarks/results/{study['name']}" in text) != bool(study.get("headline"))
