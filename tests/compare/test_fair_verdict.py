@@ -153,6 +153,7 @@ def test_equal_compute_runs_start_from_the_warm_start_of_the_runs_they_are_compa
         "learned_12x12_seed0",
         "area_14x14_seed0",  # only the entries named in equal_compute_resizers
     ]
+    assert plan[0].description == "warm start of bilinear 12x12 seed 0"  # the first run that needs it
     equal_run = plan[-1].config
     assert (equal_run.output_size, equal_run.mode) == ((14, 14), "baseline")
     assert equal_run.model.init_from == str(tmp_path / "runs" / "warmstart-bilinear_12x12_seed0")

@@ -218,7 +218,10 @@ def plan_runs(
             run = run_config_for(run_config, entry, size, seed, warm_dir, stage_dir)
             panels = key == main_learned and fold in (None, 0)  # the report shows these
             plan.append(PlannedRun(run, out_dir / "runs" / f"{key}_{name}", label, fold, (key, size, seed), panels))
-    return list({planned.run_dir: planned for planned in plan}.values())  # a shared warm start trains once
+    unique: dict[Path, PlannedRun] = {}
+    for planned in plan:  # a shared warm start trains once, named after the first run that needs it
+        unique.setdefault(planned.run_dir, planned)
+    return list(unique.values())
 
 
 def _run_name(size: Size, seed: int, fold: int | None) -> str:
