@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from learned_resizer.compare.equal_compute import MEASURES
 from learned_resizer.resizers import is_trainable_resizer, list_resizers
 from learned_resizer.training.config import (
     ResizerConfig,
@@ -87,9 +88,10 @@ class CompareConfig:
     output_sizes: list[tuple[int, int]] = field(default_factory=list)
     warm_start: WarmStart | None = None
     #: for each trainable entry and output size, also train the classical resizers at the largest
-    #: model input whose MACs per image do not exceed the learned pipeline's
+    #: model input whose MACs per image (``true`` or ``macs``) or measured inference time per image
+    #: (``time``) do not exceed the learned pipeline's; ``false``: none
     #: (:mod:`learned_resizer.compare.equal_compute`)
-    equal_compute: bool = True
+    equal_compute: bool | str = True
     #: the classical entries (by key) trained at the equal-compute size (``None``: every one)
     equal_compute_resizers: list[str] | None = None
     #: test images shown in the Figure-6-style panels
@@ -107,6 +109,13 @@ class CompareConfig:
     def learned_keys(self) -> list[str]:
         """The trainable entries' keys, the first the main one."""
         return [entry.key for entry in self.resizers if entry.trainable] or ["learned"]
+
+    @property
+    def equal_compute_measure(self) -> str | None:
+        """What equal-compute baselines match (:data:`~learned_resizer.compare.equal_compute.MEASURES`), or None."""
+        if self.equal_compute is False:
+            return None
+        return "macs" if self.equal_compute is True else self.equal_compute
 
     def equal_compute_entries(self) -> list[ComparedResizer]:
         """The classical entries that get equal-compute runs (none when switched off)."""
@@ -151,6 +160,10 @@ def validate(config: CompareConfig) -> None:
     if isinstance(config.folds, bool) or not isinstance(config.folds, int) or config.folds == 1 or config.folds < 0:
         raise ValueError(
             f"folds: expected 0 (the dataset's own split) or a number of folds of at least 2, got {config.folds!r}"
+        )
+    if not isinstance(config.equal_compute, bool) and config.equal_compute not in MEASURES:
+        raise ValueError(
+            f"equal_compute: expected true, false or one of {list(MEASURES)}, got {config.equal_compute!r}"
         )
     classical = [entry.key for entry in config.resizers if not entry.trainable]
     unknown = sorted(set(config.equal_compute_resizers or ()) - set(classical))

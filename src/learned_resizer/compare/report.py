@@ -123,12 +123,13 @@ def _size_text(size: tuple[int, int]) -> str:
 def _equal_compute_notes(table: ComparisonTable) -> list[str]:
     if not table.equal_compute:
         return []
+    measured = "measured inference time" if table.equal_compute[0].measure == "time" else "multiply-accumulates"
     return [
         "Equal compute: the learned resizer runs at the full input resolution, so its pipeline costs more than the "
         "model alone. Each classical resizer is also trained with the model at the largest input, in the output's "
-        "aspect ratio, whose multiply-accumulates per image do not exceed the learned pipeline's "
+        f"aspect ratio, whose {measured} per image do not exceed the learned pipeline's "
         + "; ".join(
-            f"{e.learned} at {_size_text(e.output_size)}: {e.learned_macs / 1e6:.1f} MMACs, "
+            f"{e.learned} at {_size_text(e.output_size)}: {e.budget_text()}, "
             + ("the model at the full input" if e.full_input else f"{_size_text(e.size)}")
             for e in table.equal_compute
         )

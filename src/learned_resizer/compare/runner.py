@@ -14,6 +14,7 @@ resizers are also trained at the larger model input that costs what the learned 
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -23,15 +24,17 @@ from pathlib import Path
 import numpy as np
 import torch
 import yaml
+from torch import nn
 
 from learned_resizer.compare.config import (
     CompareConfig,
+    ComparedResizer,
     fold_config,
     resizer_stage_config,
     run_config_for,
     warm_start_config,
 )
-from learned_resizer.compare.equal_compute import EqualCompute, equal_compute_size
+from learned_resizer.compare.equal_compute import EqualCompute, equal_compute_size, equal_time_size, seconds_per_image
 from learned_resizer.compare.records import RunRecord
 from learned_resizer.compare.report import Report, write_report
 from learned_resizer.compare.table import build_table
@@ -39,6 +42,7 @@ from learned_resizer.complexity import count_macs
 from learned_resizer.data.registry import Splits, build_splits
 from learned_resizer.data.transforms import to_float_image
 from learned_resizer.environment import describe_environment
+from learned_resizer.files import atomic_write_text
 from learned_resizer.models import create_model
 from learned_resizer.panels import Panel, mask_figure
 from learned_resizer.pretrained import from_pretrained
@@ -52,11 +56,14 @@ from learned_resizer.training.run import (
     is_finished,
     load_per_image_results,
     load_result,
+    resizer_options,
     train_run,
 )
 
 log = logging.getLogger(__name__)
 Size = tuple[int, int]
+#: where ``equal_compute: time`` keeps the sizes it measured, in the comparison's folder
+EQUAL_TIME_PLAN = "equal_time.json"
 
 
 @dataclass(frozen=True)
@@ -85,7 +92,7 @@ def run_comparison(
     out_dir = Path(out_dir)
     folds: list[int | None] = list(range(config.folds)) if config.folds else [None]
     splits = build_splits(fold_config(config, folds[0]).run.data, tuple(config.run.input_size))
-    equal = plan_equal_compute(config, len(splits.classes))
+    equal = plan_equal_compute(config, len(splits.classes), out_dir / EQUAL_TIME_PLAN)
     plan = plan_runs(config, out_dir, folds, equal)
     for planned in plan:  # refuse another recipe before anything is written
         check_same_config(planned.config, planned.run_dir, allowed=("model.init_from",))
@@ -93,6 +100,8 @@ def run_comparison(
     setup = config_to_dict(config)
     if is_global_zero():
         (out_dir / "compare.yaml").write_text(yaml.safe_dump(setup, sort_keys=False))
+        if config.equal_compute_measure == "time":
+            atomic_write_text(out_dir / EQUAL_TIME_PLAN, json.dumps([item.to_dict() for item in equal], indent=1))
 
     say: Callable[[str], None] = print if progress and is_global_zero() else log.info
     fold_records: dict[tuple[str, Size, int], list[RunRecord]] = {}
@@ -160,22 +169,55 @@ def mask_panels(config: CompareConfig, out_dir: Path, test_set, num_classes: int
     return {"masks.png": (mask_figure(images, truths, predictions, num_classes), caption)}
 
 
-def plan_equal_compute(config: CompareConfig, num_outputs: int) -> list[EqualCompute]:
+def plan_equal_compute(config: CompareConfig, num_outputs: int, kept: Path | None = None) -> list[EqualCompute]:
     """For each trainable entry and output size, the classical pipelines' model input at the
-    learned pipeline's MACs per image (resizer + model, counted as ``learned-resizer info`` does)."""
+    learned pipeline's MACs per image (resizer + model, counted as ``learned-resizer info`` does),
+    or at its measured time per image. Measured sizes vary from one measurement to the next, so
+    the plan an earlier invocation kept in ``kept`` is read instead (a resumed comparison, and the
+    other processes of a multi-device one, train the runs rank 0 planned)."""
     if not config.equal_compute_entries():
         return []
-    found = []
-    for entry in (e for e in config.resizers if e.trainable):
-        for size in config.sizes:
-            run = run_config_for(config, entry, size, config.seeds[0], None)
-            model = create_model(run.model.name, num_outputs, pretrained=None)
-            resizer = create_resizer(entry.name, output_size=size, **entry.options)
-            budget = count_macs(resizer, run.input_size, output_size=size) + count_macs(model, size)
-            equal_size, full_input = equal_compute_size(model, budget, size, tuple(run.input_size))
-            if equal_size != tuple(size):
-                found.append(EqualCompute(entry.key, tuple(size), equal_size, budget, full_input))
-    return found
+    measure = config.equal_compute_measure
+    if measure == "time" and kept is not None and kept.is_file():
+        return [EqualCompute.from_dict(item) for item in json.loads(kept.read_text())]
+    if measure == "time" and not is_global_zero():  # its own measurement would plan other runs than rank 0's
+        raise RuntimeError(f"{kept}: missing; rank 0 writes the measured plan before any process trains")
+    planned = [
+        _equal_compute_for(config, entry, size, num_outputs, measure)
+        for entry in config.resizers
+        if entry.trainable
+        for size in config.sizes
+    ]
+    return [item for item in planned if item.size != tuple(item.output_size)]
+
+
+def _equal_compute_for(
+    config: CompareConfig, entry: ComparedResizer, size: Size, num_outputs: int, measure: str
+) -> EqualCompute:
+    run = run_config_for(config, entry, size, config.seeds[0], None)
+    channels, input_size = run.data.channels, tuple(run.input_size)
+    model = create_model(run.model.name, num_outputs, pretrained=None, channels=channels)
+    resizer = create_resizer(entry.name, output_size=size, **resizer_options(run))
+    budget = count_macs(resizer, input_size, channels, output_size=size) + count_macs(model, size, channels)
+    if measure == "macs":
+        equal_size, full_input = equal_compute_size(model, budget, size, input_size, channels)
+        return EqualCompute(entry.key, tuple(size), equal_size, budget, full_input)
+    device = timing_device(run)
+    learned = seconds_per_image(nn.Sequential(resizer, model), input_size, channels, device)
+    classical = run_config_for(config, config.equal_compute_entries()[0], size, config.seeds[0], None)
+
+    def seconds(at: Size) -> float:  # the first equal-compute entry resizing to ``at``, then the model
+        resize = create_resizer(classical.resizer.name, output_size=at, **resizer_options(classical))
+        return seconds_per_image(nn.Sequential(resize, model), input_size, channels, device)
+
+    equal_size, full_input = equal_time_size(seconds, learned, size, input_size)
+    return EqualCompute(entry.key, tuple(size), equal_size, budget, full_input, "time", 1000 * learned)
+
+
+def timing_device(run: RunConfig) -> torch.device:
+    """Where ``run`` trains, for ``equal_compute: time``: its accelerator, ``auto`` a GPU where there is one."""
+    wants_gpu = run.trainer.accelerator in ("gpu", "cuda") or run.trainer.accelerator == "auto"
+    return torch.device("cuda" if wants_gpu and torch.cuda.is_available() else "cpu")
 
 
 def plan_runs(

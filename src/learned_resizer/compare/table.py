@@ -432,7 +432,7 @@ class ComparisonTable:
         if row.resizer in self.learned:
             return ""
         return "; ".join(
-            f"{'full input' if e.full_input else 'equal compute'} for {e.learned} at {_size(e.output_size)}"
+            f"{'full input' if e.full_input else e.kind} for {e.learned} at {_size(e.output_size)}"
             for e in self.equal_compute
             if e.size == row.output_size
         )
@@ -665,7 +665,7 @@ def _verdicts(table: ComparisonTable) -> list[str]:
             for equal_compute in (False, True):
                 found = table.decisive(candidate, size, equal_compute)
                 if found is not None:
-                    where = "At equal compute" if equal_compute else f"At {_size(size)}"
+                    where = f"At {found[-1].kind}" if equal_compute else f"At {_size(size)}"
                     sentences.append(_sentence(table, where, candidate, *found))
     return sentences
 
@@ -690,7 +690,8 @@ def _sentence(table: ComparisonTable, where: str, candidate: str, best: BestClas
     else:
         at = f"the full input, {_size(equal.size)}" if equal.full_input else _size(equal.size)
         reference = (
-            f"the best classical pipeline of the same compute ({equal.learned_macs / 1e6:.1f} MMACs per image), "
+            f"the best classical pipeline of the same {'time' if equal.measure == 'time' else 'compute'} "
+            f"({equal.budget_text()}), "
             f"{best.resizer} at {at} (picked on {best.picked_on}),"
         )
     p = f"{'Holm-adjusted ' if result.p_adjusted is not None else ''}p = {format_p(result.decisive_p)}"
