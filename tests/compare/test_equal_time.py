@@ -148,3 +148,10 @@ def test_a_comparison_matched_on_time_keeps_its_plan_and_resumes_with_it(tmp_pat
     monkeypatch.setattr(runner_module, "seconds_per_image", no_clock)  # a rerun trains the kept plan's runs
     again = run_comparison(load_compare_config(path), tmp_path / "out", progress=False)
     assert again.table.equal_compute == [item]
+
+
+def test_the_macs_budget_counts_the_images_channels(tmp_path) -> None:
+    run = {**CONFIG["run"], "data": {"name": "synthetic", "channels": 1}}
+    (gray,) = plan_equal_compute(config(tmp_path, run=run), 4)
+    (rgb,) = plan_equal_compute(config(tmp_path), 4)
+    assert gray.learned_macs < rgb.learned_macs  # the resizer's and the model's first layers see one channel
