@@ -272,9 +272,10 @@ def results_document(sections: list[dict[str, Any]]) -> str:
         HEADER,
         "# Benchmark results",
         "Every table here is the kept output of the command shown with it; the study's config names everything "
-        "it trained. Side studies (not in the README's table) show their verdict; `pool` rebuilds their tables. Verdicts follow the rules of [docs/comparing.md](../docs/comparing.md): the best classical "
-        "resizer picked on validation, p-values Holm-adjusted over each table, a winner only where the adjusted p "
-        "is below 0.05 and the 95 % interval excludes 0.",
+        "it trained. Side studies (not in the README's table) show their verdict; `pool` rebuilds their tables. "
+        "Verdicts follow the rules of [docs/comparing.md](../docs/comparing.md): the best classical resizer picked "
+        "on validation, p-values Holm-adjusted over each table, a winner only where the adjusted p is below 0.05 "
+        "and the 95 % interval excludes 0.",
     ]
     for section in sections:
         parts.append(f"## {section['title']}")
