@@ -106,6 +106,7 @@ def test_a_trickling_upload_is_cut_off_at_the_body_deadline(server: str) -> None
             answer = connection.recv(4096)
         except TimeoutError:
             pass
-    connection.close()
+    elapsed = time.monotonic() - start
+    answer += _answer(connection)  # the rest, which a loaded machine may send in a later segment
     assert answer.startswith(b"HTTP/1.1 408") and b"body_timeout=3 s" in answer, answer[:200]
-    assert BODY_TIMEOUT - 0.5 < time.monotonic() - start < BODY_TIMEOUT + 1.5
+    assert BODY_TIMEOUT - 0.5 < elapsed < BODY_TIMEOUT + 1.5
