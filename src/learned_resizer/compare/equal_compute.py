@@ -52,8 +52,13 @@ class EqualCompute:
     learned_ms: float | None = None
 
     @property
+    def matched(self) -> str:
+        """What the classical pipelines were given as much of, in words: ``time`` or ``compute``."""
+        return "time" if self.measure == "time" else "compute"
+
+    @property
     def kind(self) -> str:
-        return "equal time" if self.measure == "time" else "equal compute"
+        return f"equal {self.matched}"
 
     def budget_text(self) -> str:
         """The learned pipeline's cost that the classical ones were given, in words."""

@@ -690,7 +690,7 @@ def _sentence(table: ComparisonTable, where: str, candidate: str, best: BestClas
     else:
         at = f"the full input, {_size(equal.size)}" if equal.full_input else _size(equal.size)
         reference = (
-            f"the best classical pipeline of the same {'time' if equal.measure == 'time' else 'compute'} "
+            f"the best classical pipeline of the same {equal.matched} "
             f"({equal.budget_text()}), "
             f"{best.resizer} at {at} (picked on {best.picked_on}),"
         )
